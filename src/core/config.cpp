@@ -1,0 +1,199 @@
+#include "core/config.h"
+
+#include <toml++/toml.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <variant>
+
+namespace tandem {
+namespace {
+
+using Field = std::variant<std::string Config::*, int64_t Config::*>;
+
+struct Setting {
+  const char* key;
+  Field field;
+  const char* help;
+  int64_t min = 0;
+  int64_t max = 0;  // min == max: no range check
+  std::vector<std::string> choices = {};
+};
+
+const std::vector<Setting>& settings() {
+  static const std::vector<Setting> kSettings = {
+      {"server.host", &Config::server_host, "address to listen on (loopback by default)"},
+      {"server.port", &Config::server_port, "TCP port (0 = pick a free port and print it)", 0, 65535},
+      {"server.threads", &Config::server_threads, "HTTP worker threads (concurrent connections)", 1, 1024},
+      {"server.max_body_bytes", &Config::server_max_body_bytes, "largest accepted request body", 1024, 1LL << 32},
+      {"server.request_timeout_s", &Config::server_request_timeout_s, "deadline for one request", 1, 86400},
+      {"server.read_timeout_s", &Config::server_read_timeout_s, "drop clients that send slower than this", 1, 3600},
+      {"server.drain_timeout_s", &Config::server_drain_timeout_s, "how long SIGTERM waits for running requests", 0, 3600},
+      {"engine.model", &Config::engine_model, "chat model GGUF path (empty: the default Gemma 3 270M)"},
+      {"engine.model_name", &Config::engine_model_name, "model id in the API (empty: the file name)"},
+      {"engine.embedding_model", &Config::engine_embedding_model, "embedding model GGUF path (empty: default MiniLM)"},
+      {"engine.lora_dir", &Config::engine_lora_dir, "directory with GGUF LoRA adapters, selectable per request"},
+      {"engine.chat_template", &Config::engine_chat_template, "chat template override (llama.cpp built-in name, e.g. gemma, chatml)"},
+      {"engine.context", &Config::engine_context, "KV cache cells shared by all slots", 256, 1 << 20},
+      {"engine.slots", &Config::engine_slots, "parallel sequences decoded together", 1, 64},
+      {"engine.queue", &Config::engine_queue, "waiting requests beyond the slots before 429", 0, 100000},
+      {"engine.threads", &Config::engine_threads, "CPU threads for inference (0 = all cores)", 0, 1024},
+      {"engine.batch", &Config::engine_batch, "tokens per decode call", 32, 8192},
+      {"engine.max_tokens", &Config::engine_max_tokens, "largest max_tokens a request may ask for", 1, 1 << 20},
+      {"engine.default_max_tokens", &Config::engine_default_max_tokens, "max_tokens when a request gives none", 1, 1 << 20},
+      {"engine.overflow", &Config::engine_overflow, "context overflow policy", 0, 0, {"error", "truncate"}},
+      {"log.level", &Config::log_level, "log level", 0, 0, {"debug", "info", "warn", "error", "off"}},
+  };
+  return kSettings;
+}
+
+std::string env_name(std::string_view key) {
+  std::string name = "TANDEM_";
+  for (char c : key) name += (c == '.') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
+std::string current_value(const Config& config, const Setting& s) {
+  return std::visit(
+      [&](auto member) -> std::string {
+        if constexpr (std::is_same_v<decltype(member), std::string Config::*>) {
+          return config.*member;
+        } else {
+          return std::to_string(config.*member);
+        }
+      },
+      s.field);
+}
+
+// Assigns a textual value (from env or --set) with the same checks as TOML values.
+Status assign_text(Config& config, const Setting& s, const std::string& text, const std::string& origin) {
+  if (auto* str_field = std::get_if<std::string Config::*>(&s.field)) {
+    config.**str_field = text;
+    return {};
+  }
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return make_error(ErrorCode::kInvalidArgument, origin + ": " + s.key + " must be an integer, got '" + text + "'");
+  }
+  config.*std::get<int64_t Config::*>(s.field) = value;
+  return {};
+}
+
+Status assign_toml(Config& config, const Setting& s, const toml::node& node, const std::string& origin) {
+  if (auto* str_field = std::get_if<std::string Config::*>(&s.field)) {
+    auto v = node.value<std::string>();
+    if (!v) return make_error(ErrorCode::kInvalidArgument, origin + ": " + s.key + " must be a string");
+    config.**str_field = *v;
+    return {};
+  }
+  if (!node.is_integer()) return make_error(ErrorCode::kInvalidArgument, origin + ": " + s.key + " must be an integer");
+  config.*std::get<int64_t Config::*>(s.field) = *node.value<int64_t>();
+  return {};
+}
+
+Status check_range(const Config& config, const Setting& s) {
+  if (auto* int_field = std::get_if<int64_t Config::*>(&s.field); int_field && s.min != s.max) {
+    int64_t v = config.**int_field;
+    if (v < s.min || v > s.max) {
+      return make_error(ErrorCode::kInvalidArgument, std::string(s.key) + " = " + std::to_string(v) + " is out of range [" +
+                                                         std::to_string(s.min) + ", " + std::to_string(s.max) + "]");
+    }
+  }
+  if (!s.choices.empty()) {
+    std::string v = current_value(config, s);
+    std::string allowed;
+    for (const auto& c : s.choices) {
+      if (c == v) return {};
+      allowed += (allowed.empty() ? "" : ", ") + c;
+    }
+    return make_error(ErrorCode::kInvalidArgument, std::string(s.key) + " = '" + v + "' is not one of: " + allowed);
+  }
+  return {};
+}
+
+const Setting* find_setting(std::string_view key) {
+  for (const auto& s : settings()) {
+    if (key == s.key) return &s;
+  }
+  return nullptr;
+}
+
+Status apply_toml_file(Config& config, const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return make_error(ErrorCode::kInvalidArgument, "config " + path + ":" + std::to_string(where.line) + ":" +
+                                                       std::to_string(where.column) + ": " + std::string(e.description()));
+  }
+  for (const auto& [section, section_node] : table) {
+    const auto* section_table = section_node.as_table();
+    if (!section_table) {
+      return make_error(ErrorCode::kInvalidArgument, "config " + path + ": '" + std::string(section.str()) +
+                                                         "' must be a [section]");
+    }
+    for (const auto& [name, node] : *section_table) {
+      std::string key = std::string(section.str()) + "." + std::string(name.str());
+      const Setting* s = find_setting(key);
+      if (!s) return make_error(ErrorCode::kInvalidArgument, "config " + path + ": unknown setting '" + key + "'");
+      if (auto st = assign_toml(config, *s, node, "config " + path); !st) return st;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::vector<SettingInfo> list_settings() {
+  Config defaults;
+  std::vector<SettingInfo> out;
+  for (const auto& s : settings()) {
+    bool is_string = std::holds_alternative<std::string Config::*>(s.field);
+    out.push_back({s.key, is_string ? "string" : "integer", current_value(defaults, s), s.help, env_name(s.key)});
+  }
+  return out;
+}
+
+Result<Config> load_config(const std::string& path, const std::map<std::string, std::string>& overrides) {
+  Config config;
+  if (!path.empty()) {
+    if (!std::filesystem::exists(path)) return make_error(ErrorCode::kNotFound, "config file not found: " + path);
+    if (auto st = apply_toml_file(config, path); !st) return st.error();
+  }
+  for (const auto& s : settings()) {
+    std::string env = env_name(s.key);
+    if (const char* v = std::getenv(env.c_str())) {
+      if (auto st = assign_text(config, s, v, "environment " + env); !st) return st.error();
+    }
+  }
+  for (const auto& [key, value] : overrides) {
+    const Setting* s = find_setting(key);
+    if (!s) return make_error(ErrorCode::kInvalidArgument, "unknown setting '" + key + "'");
+    if (auto st = assign_text(config, *s, value, "--set"); !st) return st.error();
+  }
+  for (const auto& s : settings()) {
+    if (auto st = check_range(config, s); !st) return st.error();
+  }
+  if (config.engine_default_max_tokens > config.engine_max_tokens) {
+    return make_error(ErrorCode::kInvalidArgument, "engine.default_max_tokens must not exceed engine.max_tokens");
+  }
+  if (config.engine_model.empty()) config.engine_model = default_chat_model_path();
+  if (config.engine_embedding_model.empty()) config.engine_embedding_model = default_embedding_model_path();
+  return config;
+}
+
+std::string default_cache_dir() {
+  if (const char* c = std::getenv("TANDEM_CACHE"); c && *c) return c;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/tandem";
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : ".") + "/.cache/tandem";
+}
+
+std::string default_chat_model_path() { return default_cache_dir() + "/models/gemma-3-270m-q4_k_m.gguf"; }
+std::string default_embedding_model_path() { return default_cache_dir() + "/models/all-minilm-l6-v2-f32.gguf"; }
+
+}  // namespace tandem

@@ -1,0 +1,70 @@
+// Tandem's configuration: every setting declared once (key, type, default, help, environment
+// variable, range) in config.cpp, read from one TOML file, then overridden by the environment
+// and by command-line `--set key=value`.
+//
+//   auto config = tandem::load_config(path_or_empty, {{"server.port", "9000"}});
+//   if (!config) { print(config.error().message); return 2; }
+//   serve(config->server_port);
+//
+// TOML `[server] port = 8080` is the key `server.port`, env `TANDEM_SERVER_PORT`.
+// Unknown keys, wrong types and out-of-range values are refused with a message naming the field.
+// Thread-safety: Config is a plain value; load_config has no shared state.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace tandem {
+
+struct Config {
+  // [server]
+  std::string server_host = "127.0.0.1";
+  int64_t server_port = 8080;
+  int64_t server_threads = 8;                // HTTP worker threads = concurrent connections
+  int64_t server_max_body_bytes = 8 << 20;   // larger bodies get 413
+  int64_t server_request_timeout_s = 300;    // whole-request deadline, generation included
+  int64_t server_read_timeout_s = 30;        // slow clients are dropped
+  int64_t server_drain_timeout_s = 30;       // graceful drain on SIGTERM
+
+  // [engine]
+  std::string engine_model = "";             // chat GGUF; empty = the default downloaded model
+  std::string engine_model_name = "";        // name shown in /v1/models; empty = file stem
+  std::string engine_embedding_model = "";   // embedding GGUF; empty = the default converted model
+  std::string engine_lora_dir = "";          // directory of GGUF LoRA adapters (by file stem)
+  std::string engine_chat_template = "";     // empty = the model's own; else a llama.cpp built-in name
+  int64_t engine_context = 8192;             // total KV cells, shared by all slots
+  int64_t engine_slots = 4;                  // requests decoded together (continuous batching)
+  int64_t engine_queue = 64;                 // requests waiting beyond the slots; more get 429
+  int64_t engine_threads = 0;                // 0 = all cores
+  int64_t engine_batch = 512;                // tokens per llama_decode
+  int64_t engine_max_tokens = 4096;          // upper bound for a request's max_tokens
+  int64_t engine_default_max_tokens = 512;   // when the request does not say
+  std::string engine_overflow = "error";     // "error" (400 with counts) or "truncate" (drop oldest turns, reported)
+
+  // [log]
+  std::string log_level = "info";
+};
+
+struct SettingInfo {
+  std::string key;
+  std::string type;
+  std::string default_value;
+  std::string help;
+  std::string env;
+};
+
+// All settings with their defaults, for `tandem config` and the docs.
+std::vector<SettingInfo> list_settings();
+
+// Reads `path` (may be empty: defaults only), then TANDEM_* environment variables, then overrides.
+Result<Config> load_config(const std::string& path, const std::map<std::string, std::string>& overrides = {});
+
+// The default locations used when a path setting is empty.
+std::string default_cache_dir();        // $TANDEM_CACHE or ~/.cache/tandem
+std::string default_chat_model_path();  // <cache>/models/gemma-3-270m-q4_k_m.gguf
+std::string default_embedding_model_path();
+
+}  // namespace tandem

@@ -1,0 +1,162 @@
+// Local inference over llama.cpp: chat generation with parallel slots and continuous batching,
+// and embeddings. The only module (with devices) that includes llama.h.
+//
+//   auto engine = tandem::engine::ChatEngine::load({.model_path = "gemma.gguf", .slots = 4});
+//   if (!engine) return engine.error();
+//   tandem::engine::GenerationRequest req;
+//   req.messages = {{"user", "Hello"}};
+//   req.sampling.temperature = 0;  // greedy
+//   auto result = (*engine)->generate(req, [](std::string_view delta) { print(delta); return true; });
+//
+// Thread-safety: ChatEngine::generate and Embedder::embed may be called from any number of
+// threads at once. Generation runs on one inference thread owned by the engine; callers block on
+// their own request and receive deltas on their own thread, so a slow client never stalls others.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace tandem::engine {
+
+struct ChatMessage {
+  std::string role;  // "system", "user", "assistant"
+  std::string content;
+};
+
+struct SamplingParams {
+  float temperature = 0.8f;  // <= 0: greedy
+  float top_p = 0.95f;       // 1 = off
+  int32_t top_k = 40;        // 0 = off
+  float min_p = 0.05f;       // 0 = off
+  float repeat_penalty = 1.0f;
+  int32_t repeat_last_n = 64;
+  float frequency_penalty = 0.0f;
+  float presence_penalty = 0.0f;
+  std::optional<uint32_t> seed;  // none: random
+  int32_t max_tokens = 512;
+  std::vector<std::string> stop;
+};
+
+enum class OverflowPolicy {
+  kError,     // kContextOverflow with the token counts
+  kTruncate,  // drop the oldest non-system turns until it fits; reported in GenerationResult
+};
+
+struct GenerationRequest {
+  std::vector<ChatMessage> messages;
+  SamplingParams sampling;
+  OverflowPolicy overflow = OverflowPolicy::kError;
+  std::string lora;          // adapter name (file stem in engine.lora_dir); empty = none
+  float lora_scale = 1.0f;
+  // Set to true from any thread to stop generation; the slot is freed at the next step.
+  std::shared_ptr<std::atomic<bool>> cancel;
+};
+
+enum class FinishReason { kStop, kLength, kCancelled };
+std::string_view finish_reason_name(FinishReason reason);  // "stop", "length", "cancelled"
+
+struct Usage {
+  int32_t prompt_tokens = 0;
+  int32_t completion_tokens = 0;
+  int32_t cached_prompt_tokens = 0;  // prompt tokens reused from the slot's KV cache
+  int32_t truncated_messages = 0;    // messages dropped by OverflowPolicy::kTruncate
+};
+
+struct Timings {
+  double queue_ms = 0;            // waiting for a free slot
+  double prompt_ms = 0;           // prompt processing
+  double generation_ms = 0;       // first token to last
+  double time_to_first_token_ms = 0;
+};
+
+struct GenerationResult {
+  std::string text;
+  FinishReason finish_reason = FinishReason::kStop;
+  Usage usage;
+  Timings timings;
+};
+
+// Receives UTF-8-complete text pieces as they are generated; return false to cancel.
+using DeltaCallback = std::function<bool(std::string_view delta)>;
+
+struct ModelInfo {
+  std::string name;          // API model id
+  std::string path;
+  std::string description;   // llama.cpp's model description, e.g. "gemma3 270M Q4_K - Medium"
+  int64_t parameters = 0;
+  int64_t size_bytes = 0;
+  int32_t context_per_slot = 0;
+  int32_t training_context = 0;
+  int32_t slots = 0;
+  std::vector<std::string> lora_adapters;
+};
+
+struct ChatEngineOptions {
+  std::string model_path;
+  std::string model_name;   // empty: file stem
+  std::string lora_dir;     // empty: no adapters
+  std::string chat_template;  // empty: the model's own (GGUF metadata); else a llama.cpp built-in name
+  int32_t context = 8192;   // total KV cells; each slot gets context / slots
+  int32_t slots = 4;
+  int32_t queue = 64;       // waiting requests beyond the slots before kResourceExhausted
+  int32_t threads = 0;      // 0: hardware concurrency
+  int32_t batch = 512;
+};
+
+class ChatEngine {
+ public:
+  static Result<std::unique_ptr<ChatEngine>> load(const ChatEngineOptions& options);
+  virtual ~ChatEngine() = default;
+
+  // Blocks until the request finishes (or fails); deltas arrive on the calling thread.
+  // Errors: kInvalidArgument (empty messages, bad sampling), kContextOverflow, kResourceExhausted
+  // (queue full), kNotFound (unknown LoRA), kUnavailable (shutting down).
+  virtual Result<GenerationResult> generate(const GenerationRequest& request, const DeltaCallback& on_delta = {}) = 0;
+
+  // The prompt after the model's chat template, and its token count.
+  virtual Result<std::string> render_prompt(const std::vector<ChatMessage>& messages) const = 0;
+  virtual Result<int32_t> count_tokens(std::string_view text) const = 0;
+
+  virtual ModelInfo info() const = 0;
+  virtual int32_t active_requests() const = 0;  // in slots or queued
+
+  // Refuse new work, let running requests finish (up to the deadline), then cancel the rest.
+  virtual void drain(std::chrono::milliseconds deadline) = 0;
+};
+
+struct EmbedderOptions {
+  std::string model_path;
+  std::string model_name;  // empty: file stem
+  int32_t threads = 0;
+  int32_t batch = 2048;    // tokens per decode; a single input longer than the model's context is an error
+};
+
+struct EmbeddingResult {
+  std::vector<std::vector<float>> vectors;  // L2-normalised, one per input
+  int32_t prompt_tokens = 0;
+};
+
+class Embedder {
+ public:
+  static Result<std::unique_ptr<Embedder>> load(const EmbedderOptions& options);
+  virtual ~Embedder() = default;
+
+  // Batched; pooled as the model declares; every vector L2-normalised.
+  virtual Result<EmbeddingResult> embed(const std::vector<std::string>& inputs) = 0;
+  virtual int32_t dimensions() const = 0;
+  virtual ModelInfo info() const = 0;
+};
+
+// Validates a GGUF file's header and metadata without loading the weights (used for clear errors).
+Status check_gguf_file(const std::string& path);
+
+}  // namespace tandem::engine
