@@ -65,6 +65,7 @@ struct Slot {
   llama_seq_id seq = 0;
   std::shared_ptr<Task> task;         // null: free
   std::vector<llama_token> kv_tokens;  // tokens whose KV entries this sequence holds
+  std::pair<llama_adapter_lora*, float> kv_adapter{nullptr, 0.0f};  // the LoRA those entries were computed with
   size_t prompt_next = 0;              // next prompt index to feed
   llama_token last_token = -1;         // sampled but not yet decoded
   int32_t batch_index = -1;            // where this slot's logits are in the current batch
@@ -409,7 +410,10 @@ class LlamaChatEngine final : public ChatEngine {
       size_t best_prefix = 0;
       for (auto& slot : slots_) {
         if (slot.task) continue;
-        size_t prefix = common_prefix(slot.kv_tokens, queue_.front()->prompt);
+        // KV entries computed under another adapter are not a valid prefix.
+        size_t prefix = slot.kv_adapter == adapter_key(*queue_.front())
+                            ? common_prefix(slot.kv_tokens, queue_.front()->prompt)
+                            : 0;
         if (!best || prefix > best_prefix) {
           best = &slot;
           best_prefix = prefix;
@@ -430,6 +434,7 @@ class LlamaChatEngine final : public ChatEngine {
       keep = 0;
     }
     slot.kv_tokens.resize(keep);
+    slot.kv_adapter = adapter_key(*task);
     slot.prompt_next = keep;
     slot.generated_tokens = 0;
     slot.last_token = -1;
@@ -443,6 +448,10 @@ class LlamaChatEngine final : public ChatEngine {
     slot.task = std::move(task);
   }
 
+  static std::pair<llama_adapter_lora*, float> adapter_key(const Task& task) {
+    return {task.adapter, task.adapter ? task.request.lora_scale : 0.0f};
+  }
+
   // One decode per adapter group: all busy slots that share the same LoRA setting.
   void step() {
     for (auto& slot : slots_) {
@@ -451,16 +460,15 @@ class LlamaChatEngine final : public ChatEngine {
     std::vector<std::pair<llama_adapter_lora*, float>> groups;
     for (const auto& slot : slots_) {
       if (!slot.task) continue;
-      std::pair key{slot.task->adapter, slot.task->adapter ? slot.task->request.lora_scale : 0.0f};
+      auto key = adapter_key(*slot.task);
       if (std::find(groups.begin(), groups.end(), key) == groups.end()) groups.push_back(key);
     }
     for (const auto& group : groups) decode_group(group.first, group.second);
   }
 
   void decode_group(llama_adapter_lora* adapter, float scale) {
-    auto in_group = [&](const Slot& s) {
-      return s.task && s.task->adapter == adapter && (!adapter || s.task->request.lora_scale == scale);
-    };
+    const std::pair group{adapter, scale};
+    auto in_group = [&](const Slot& s) { return s.task && adapter_key(*s.task) == group; };
     batch_.n_tokens = 0;
     // Generating slots first (one token each) so prompts never starve ongoing streams.
     for (auto& slot : slots_) {
