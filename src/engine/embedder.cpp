@@ -1,0 +1,219 @@
+// Embedder over llama.cpp: one llama_context in embeddings mode. Each embed() call tokenizes its
+// inputs (no lock needed: llama.cpp's tokenizer is thread-safe), then packs as many whole inputs
+// as fit the token budget into one llama_decode, one sequence id per input, and reads back the
+// pooled vector of each sequence. Non-causal models (BERT) attend over the whole sequence at once,
+// so an input never spans two decodes and the budget is the micro-batch size.
+#include <llama.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "core/log.h"
+#include "engine/engine.h"
+#include "engine/llama_init.h"
+
+namespace tandem::engine {
+namespace {
+
+struct ModelDeleter {
+  void operator()(llama_model* m) const { llama_model_free(m); }
+};
+struct ContextDeleter {
+  void operator()(llama_context* c) const { llama_free(c); }
+};
+
+void normalize(std::vector<float>& v) {
+  double sum = 0;
+  for (float x : v) sum += static_cast<double>(x) * x;
+  if (sum <= 0) return;
+  const auto scale = static_cast<float>(1.0 / std::sqrt(sum));
+  for (float& x : v) x *= scale;
+}
+
+class LlamaEmbedder final : public Embedder {
+ public:
+  static Result<std::unique_ptr<Embedder>> create(const EmbedderOptions& options) {
+    if (options.batch < 1) return make_error(ErrorCode::kInvalidArgument, "embedding batch must be >= 1 token");
+    if (auto st = check_gguf_file(options.model_path); !st) return st.error();
+    ensure_llama_backend();
+
+    auto embedder = std::unique_ptr<LlamaEmbedder>(new LlamaEmbedder(options));
+    embedder->model_.reset(llama_model_load_from_file(options.model_path.c_str(), llama_model_default_params()));
+    if (!embedder->model_) {
+      return make_error(ErrorCode::kDataLoss, "llama.cpp could not load the embedding model " + options.model_path +
+                                                  " (corrupt, truncated or unsupported GGUF)");
+    }
+    llama_model* model = embedder->model_.get();
+    embedder->vocab_ = llama_model_get_vocab(model);
+    embedder->training_context_ = llama_model_n_ctx_train(model);
+
+    const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+    auto cparams = llama_context_default_params();
+    cparams.embeddings = true;
+    cparams.pooling_type = LLAMA_POOLING_TYPE_UNSPECIFIED;  // as the model declares
+    cparams.n_ctx = static_cast<uint32_t>(embedder->training_context_);
+    cparams.n_batch = static_cast<uint32_t>(options.batch);
+    cparams.n_ubatch = static_cast<uint32_t>(options.batch);
+    // Every input of a decode is its own sequence (at least one token each, and llama.cpp reserves
+    // an output row per sequence within the batch); one shared window keeps each sequence's
+    // positions up to the full training context.
+    cparams.n_seq_max = static_cast<uint32_t>(std::min<size_t>(llama_max_parallel_sequences(), options.batch));
+    cparams.kv_unified = true;
+    cparams.n_threads = threads;
+    cparams.n_threads_batch = threads;
+    cparams.no_perf = true;
+    embedder->context_.reset(llama_init_from_model(model, cparams));
+    if (!embedder->context_) return make_error(ErrorCode::kInternal, "llama.cpp could not create an embedding context");
+    llama_context* ctx = embedder->context_.get();
+
+    const auto pooling = llama_pooling_type(ctx);
+    if (pooling == LLAMA_POOLING_TYPE_NONE || pooling == LLAMA_POOLING_TYPE_RANK) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        options.model_path + " does not pool into sentence embeddings (not an embedding model)");
+    }
+    embedder->dimensions_ = llama_model_n_embd_out(model);
+    embedder->max_sequences_ = static_cast<int32_t>(llama_n_seq_max(ctx));
+    // Models with a KV cache (causal embedders) also need room for the whole batch in it.
+    uint32_t budget = std::min(llama_n_batch(ctx), llama_n_ubatch(ctx));
+    if (llama_get_memory(ctx)) budget = std::min(budget, llama_n_ctx(ctx));
+    embedder->token_budget_ = static_cast<int32_t>(budget);
+    embedder->max_input_tokens_ = std::min(embedder->token_budget_, embedder->training_context_);
+    embedder->batch_ = llama_batch_init(embedder->token_budget_, 0, 1);
+
+    TANDEM_LOG(kInfo, "engine", "loaded embedder {} ({}), {} dimensions, {} tokens per input, {} per batch",
+               options.model_path, embedder->info().description, embedder->dimensions_, embedder->max_input_tokens_,
+               embedder->token_budget_);
+    return std::unique_ptr<Embedder>(std::move(embedder));
+  }
+
+  ~LlamaEmbedder() override { llama_batch_free(batch_); }
+
+  Result<EmbeddingResult> embed(const std::vector<std::string>& inputs) override {
+    if (inputs.empty()) return make_error(ErrorCode::kInvalidArgument, "no inputs to embed");
+    std::vector<std::vector<llama_token>> tokenized;
+    tokenized.reserve(inputs.size());
+    EmbeddingResult result;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      auto tokens = tokenize(inputs[i], i);
+      if (!tokens) return tokens.error();
+      result.prompt_tokens += static_cast<int32_t>(tokens->size());
+      tokenized.push_back(std::move(*tokens));
+    }
+
+    std::lock_guard lock(mutex_);
+    result.vectors.reserve(inputs.size());
+    size_t first = 0;
+    while (first < tokenized.size()) {
+      size_t end = first;
+      int32_t tokens_in_batch = 0;
+      while (end < tokenized.size() && static_cast<int32_t>(end - first) < max_sequences_ &&
+             tokens_in_batch + static_cast<int32_t>(tokenized[end].size()) <= token_budget_) {
+        tokens_in_batch += static_cast<int32_t>(tokenized[end].size());
+        ++end;
+      }
+      if (auto st = decode(tokenized, first, end, result.vectors); !st) return st.error();
+      first = end;
+    }
+    return result;
+  }
+
+  int32_t dimensions() const override { return dimensions_; }
+
+  ModelInfo info() const override {
+    ModelInfo info;
+    info.path = options_.model_path;
+    info.name = options_.model_name.empty() ? std::filesystem::path(options_.model_path).stem().string()
+                                            : options_.model_name;
+    char desc[256];
+    llama_model_desc(model_.get(), desc, sizeof(desc));
+    info.description = desc;
+    info.parameters = static_cast<int64_t>(llama_model_n_params(model_.get()));
+    info.size_bytes = static_cast<int64_t>(llama_model_size(model_.get()));
+    info.context_per_slot = max_input_tokens_;
+    info.training_context = training_context_;
+    return info;
+  }
+
+ private:
+  explicit LlamaEmbedder(EmbedderOptions options) : options_(std::move(options)) {}
+
+  // With the model's own special tokens ([CLS] ... [SEP] for BERT); user text never turns into
+  // control tokens.
+  Result<std::vector<llama_token>> tokenize(const std::string& text, size_t index) const {
+    if (text.empty()) return make_error(ErrorCode::kInvalidArgument, "input " + std::to_string(index) + " is empty");
+    if (text.size() > static_cast<size_t>(INT32_MAX / 2)) {
+      return make_error(ErrorCode::kInvalidArgument, "input " + std::to_string(index) + " is too long");
+    }
+    const auto length = static_cast<int32_t>(text.size());
+    std::vector<llama_token> tokens(text.size() + 8);
+    int32_t n = llama_tokenize(vocab_, text.data(), length, tokens.data(), static_cast<int32_t>(tokens.size()),
+                               /*add_special=*/true, /*parse_special=*/false);
+    if (n < 0 && n != INT32_MIN) {
+      tokens.resize(static_cast<size_t>(-n));
+      n = llama_tokenize(vocab_, text.data(), length, tokens.data(), static_cast<int32_t>(tokens.size()), true, false);
+    }
+    if (n < 0) return make_error(ErrorCode::kInvalidArgument, "input " + std::to_string(index) + " cannot be tokenized");
+    tokens.resize(static_cast<size_t>(n));
+    if (n > max_input_tokens_) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "input " + std::to_string(index) + " has " + std::to_string(n) +
+                            " tokens; the embedding model accepts at most " + std::to_string(max_input_tokens_));
+    }
+    return tokens;
+  }
+
+  // Decodes inputs [first, end) together and appends their normalised vectors. Caller holds mutex_.
+  Status decode(const std::vector<std::vector<llama_token>>& tokenized, size_t first, size_t end,
+                std::vector<std::vector<float>>& out) {
+    llama_context* ctx = context_.get();
+    llama_memory_clear(llama_get_memory(ctx), true);  // sequences of the previous call must not attend here
+    batch_.n_tokens = 0;
+    for (size_t i = first; i < end; ++i) {
+      const auto seq = static_cast<llama_seq_id>(i - first);
+      for (size_t pos = 0; pos < tokenized[i].size(); ++pos) {
+        const int32_t k = batch_.n_tokens++;
+        batch_.token[k] = tokenized[i][pos];
+        batch_.pos[k] = static_cast<llama_pos>(pos);
+        batch_.n_seq_id[k] = 1;
+        batch_.seq_id[k][0] = seq;
+        batch_.logits[k] = true;  // pooling reads every token's output
+      }
+    }
+    if (int32_t rc = llama_decode(ctx, batch_); rc != 0) {
+      return make_error(ErrorCode::kInternal, "llama_decode failed with code " + std::to_string(rc) + " for " +
+                                                  std::to_string(end - first) + " inputs");
+    }
+    for (size_t i = first; i < end; ++i) {
+      const float* pooled = llama_get_embeddings_seq(ctx, static_cast<llama_seq_id>(i - first));
+      if (!pooled) return make_error(ErrorCode::kInternal, "llama.cpp returned no pooled embedding");
+      std::vector<float> vector(pooled, pooled + dimensions_);
+      normalize(vector);
+      out.push_back(std::move(vector));
+    }
+    return {};
+  }
+
+  EmbedderOptions options_;
+  std::unique_ptr<llama_model, ModelDeleter> model_;
+  std::unique_ptr<llama_context, ContextDeleter> context_;
+  const llama_vocab* vocab_ = nullptr;
+  llama_batch batch_{};
+  int32_t dimensions_ = 0;
+  int32_t training_context_ = 0;
+  int32_t token_budget_ = 0;      // tokens per llama_decode
+  int32_t max_input_tokens_ = 0;  // longest single input
+  int32_t max_sequences_ = 1;     // inputs per llama_decode
+
+  std::mutex mutex_;  // one context: decodes run one at a time
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Embedder>> Embedder::load(const EmbedderOptions& options) {
+  return LlamaEmbedder::create(options);
+}
+
+}  // namespace tandem::engine
