@@ -4,6 +4,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"Tandem: a private small model and a public large model, used together."};
   app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the subcommand: `tandem serve --set engine.slots=2`
   tandem::cli::GlobalOptions global;
   app.add_option("-c,--config", global.config_path, "TOML config file")->envname("TANDEM_CONFIG");
   app.add_option("--set", global.set, "override a setting: --set engine.slots=2 (repeatable)");

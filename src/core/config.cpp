@@ -158,6 +158,11 @@ std::vector<SettingInfo> list_settings() {
   return out;
 }
 
+std::string setting_value(const Config& config, std::string_view key) {
+  const Setting* s = find_setting(key);
+  return s ? current_value(config, *s) : std::string();
+}
+
 Result<Config> load_config(const std::string& path, const std::map<std::string, std::string>& overrides) {
   Config config;
   if (!path.empty()) {

@@ -59,6 +59,9 @@ struct SettingInfo {
 // All settings with their defaults, for `tandem config` and the docs.
 std::vector<SettingInfo> list_settings();
 
+// The value of setting `key` in `config` as text ("" for an unknown key), for `tandem config show`.
+std::string setting_value(const Config& config, std::string_view key);
+
 // Reads `path` (may be empty: defaults only), then TANDEM_* environment variables, then overrides.
 Result<Config> load_config(const std::string& path, const std::map<std::string, std::string>& overrides = {});
 
