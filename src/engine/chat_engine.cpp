@@ -226,17 +226,8 @@ class LlamaChatEngine final : public ChatEngine {
   }
 
   ModelInfo info() const override {
-    ModelInfo info;
-    info.path = options_.model_path;
-    info.name = options_.model_name.empty() ? std::filesystem::path(options_.model_path).stem().string()
-                                            : options_.model_name;
-    char desc[256];
-    llama_model_desc(model_.get(), desc, sizeof(desc));
-    info.description = desc;
-    info.parameters = static_cast<int64_t>(llama_model_n_params(model_.get()));
-    info.size_bytes = static_cast<int64_t>(llama_model_size(model_.get()));
+    ModelInfo info = describe_model(model_.get(), options_.model_path, options_.model_name);
     info.context_per_slot = context_per_slot_;
-    info.training_context = llama_model_n_ctx_train(model_.get());
     info.slots = options_.slots;
     for (const auto& [name, adapter] : adapters_) info.lora_adapters.push_back(name);
     return info;

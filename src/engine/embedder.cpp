@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -123,17 +122,8 @@ class LlamaEmbedder final : public Embedder {
   int32_t dimensions() const override { return dimensions_; }
 
   ModelInfo info() const override {
-    ModelInfo info;
-    info.path = options_.model_path;
-    info.name = options_.model_name.empty() ? std::filesystem::path(options_.model_path).stem().string()
-                                            : options_.model_name;
-    char desc[256];
-    llama_model_desc(model_.get(), desc, sizeof(desc));
-    info.description = desc;
-    info.parameters = static_cast<int64_t>(llama_model_n_params(model_.get()));
-    info.size_bytes = static_cast<int64_t>(llama_model_size(model_.get()));
+    ModelInfo info = describe_model(model_.get(), options_.model_path, options_.model_name);
     info.context_per_slot = max_input_tokens_;
-    info.training_context = training_context_;
     return info;
   }
 

@@ -2,6 +2,7 @@
 
 #include <llama.h>
 
+#include <filesystem>
 #include <mutex>
 #include <string_view>
 
@@ -28,6 +29,19 @@ void ensure_llama_backend() {
     llama_log_set(forward_llama_log, nullptr);
     llama_backend_init();
   });
+}
+
+ModelInfo describe_model(const llama_model* model, const std::string& path, const std::string& configured_name) {
+  ModelInfo info;
+  info.path = path;
+  info.name = configured_name.empty() ? std::filesystem::path(path).stem().string() : configured_name;
+  char description[256];
+  llama_model_desc(model, description, sizeof(description));
+  info.description = description;
+  info.parameters = static_cast<int64_t>(llama_model_n_params(model));
+  info.size_bytes = static_cast<int64_t>(llama_model_size(model));
+  info.training_context = llama_model_n_ctx_train(model);
+  return info;
 }
 
 }  // namespace tandem::engine
