@@ -183,15 +183,16 @@ class LlamaChatEngine final : public ChatEngine {
     if (auto st = enqueue(task); !st) return st.error();
 
     std::unique_lock lock(task->mutex);
+    bool deliver = static_cast<bool>(on_delta);  // false once the callback has said stop
     while (true) {
       task->changed.wait(lock, [&] { return task->finished || !task->pending.empty(); });
       if (task->pending.empty()) break;  // finished, and every delta was delivered
       std::string delta = std::exchange(task->pending, {});
-      if (on_delta) {
+      if (deliver) {
         lock.unlock();
-        bool keep_going = on_delta(delta);
+        deliver = on_delta(delta);
         lock.lock();
-        if (!keep_going) task->request.cancel->store(true);
+        if (!deliver) task->request.cancel->store(true);
       }
     }
     if (task->failure) return *task->failure;

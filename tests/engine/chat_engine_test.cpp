@@ -105,6 +105,7 @@ TEST_F(ChatEngineTest, CancellingFromTheCallbackFreesTheSlot) {
     return ++deltas < 3;
   });
   ASSERT_TRUE(r.ok());
+  EXPECT_EQ(deltas, 3) << "no delta may arrive after the callback said stop";
   EXPECT_EQ(r->finish_reason, FinishReason::kCancelled);
   EXPECT_LT(r->usage.completion_tokens, 200);
   EXPECT_EQ(engine_->active_requests(), 0);

@@ -3,10 +3,10 @@
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <netinet/in.h>
-#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -197,9 +197,9 @@ void FaultProxy::serve(int fd) {
 
   switch (fault.kind) {
     case FaultKind::kStatus: {
-      const nlohmann::json error = {
-          {"error", {{"message", "request failed; Authorization was '" + request->authorization + "'"},
-                     {"type", "fault_proxy"}}}};
+      const nlohmann::json error = {{"error",
+                                     {{"message", "request failed; Authorization was '" + request->authorization + "'"},
+                                      {"type", "fault_proxy"}}}};
       const std::string retry_after =
           fault.retry_after_s >= 0 ? "Retry-After: " + std::to_string(fault.retry_after_s) + "\r\n" : "";
       send_response(fd, fault.status, "application/json", error.dump(), retry_after);

@@ -61,8 +61,8 @@ class FaultProxy {
   void accept_loop();
   void serve(int fd);
   Fault next_fault();
-  bool relay(int fd, const std::string& path, const std::string& body, const std::string& authorization,
-             bool streaming, const Fault& fault);
+  bool relay(int fd, const std::string& path, const std::string& body, const std::string& authorization, bool streaming,
+             const Fault& fault);
 
   const int listen_fd_;
   const int port_;
