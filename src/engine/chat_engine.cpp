@@ -77,6 +77,7 @@ struct Slot {
   bool in_prompt() const { return task && prompt_next < task->prompt.size(); }
 };
 
+// Null for plain greedy decoding, which needs no sampler.
 SamplerPtr make_sampler(const SamplingParams& p, const llama_vocab* vocab) {
   auto params = llama_sampler_chain_default_params();
   params.no_perf = true;
@@ -87,6 +88,7 @@ SamplerPtr make_sampler(const SamplingParams& p, const llama_vocab* vocab) {
                                                                       p.presence_penalty));
   }
   if (p.temperature <= 0.0f) {
+    if (llama_sampler_chain_n(chain.get()) == 0) return nullptr;  // plain greedy: see argmax_token
     llama_sampler_chain_add(chain.get(), llama_sampler_init_greedy());
     return chain;
   }
@@ -509,8 +511,17 @@ class LlamaChatEngine final : public ChatEngine {
     return i;
   }
 
+  // Plain greedy without llama.cpp's sampler: it would copy all vocabulary logits into a candidate
+  // array per token (~3% of generation time for a 262k vocabulary). Same result: the first maximum.
+  llama_token argmax_token(int32_t batch_index) const {
+    const float* logits = llama_get_logits_ith(context_.get(), batch_index);
+    const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
+    return static_cast<llama_token>(std::max_element(logits, logits + n_vocab) - logits);
+  }
+
   void sample(Slot& slot) {
-    llama_token token = llama_sampler_sample(slot.sampler.get(), context_.get(), slot.batch_index);
+    llama_token token = slot.sampler ? llama_sampler_sample(slot.sampler.get(), context_.get(), slot.batch_index)
+                                     : argmax_token(slot.batch_index);
     auto now = Clock::now();
     Task& task = *slot.task;
     if (slot.generated_tokens == 0) {
