@@ -46,8 +46,10 @@ void DeadlineWatch::run() {
       continue;
     }
     auto earliest = entries_.begin();
-    if (earliest->first.first > Clock::now()) {
-      changed_.wait_until(lock, earliest->first.first);
+    // A copy: the entry may be released (and its node freed) while this thread waits.
+    const Clock::time_point deadline = earliest->first.first;
+    if (deadline > Clock::now()) {
+      changed_.wait_until(lock, deadline);
       continue;
     }
     earliest->second->expired = true;
