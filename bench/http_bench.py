@@ -224,9 +224,11 @@ def main():
                     help="llama-server -c (Tandem's default is 8192 cells over 4 slots = 2048 per request)")
     ap.add_argument("--clean", type=float, default=0.10,
                     help="a pair is clean when other processes used at most this share of the CPUs during it")
-    ap.add_argument("--llama-server-args", nargs=argparse.REMAINDER, default=["--no-jinja"],
-                    help="extra llama-server arguments, last (default --no-jinja: the same llama_chat_apply_template "
-                         "rendering as Tandem, so both see the same prompt tokens)")
+    ap.add_argument("--llama-server-args", nargs=argparse.REMAINDER,
+                    default=["--no-jinja", "--chat-template", "gemma", "--swa-full", "--no-kv-unified"],
+                    help="extra llama-server arguments, last (default: the GGUF has no chat template, so Tandem "
+                         "falls back to llama.cpp's built-in 'gemma' and llama-server is told the same; plus "
+                         "Tandem's KV layout, so both see the same prompt tokens and give the same greedy text)")
     ap.add_argument("--build-dir", default=None)
     ap.add_argument("--tandem", default=None)
     ap.add_argument("--llama-server", default=None)
