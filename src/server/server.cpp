@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <httplib.h>
+#include <netinet/tcp.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -122,10 +123,12 @@ class HttpServer final : public Server {
     http_.set_write_timeout(std::chrono::seconds(config_.server_read_timeout_s));
     http_.set_payload_max_length(static_cast<size_t>(config_.server_max_body_bytes));
     // httplib's default adds SO_REUSEPORT, which would let a second server share a busy port
-    // silently; SO_REUSEADDR alone still allows a quick restart.
+    // silently; SO_REUSEADDR alone still allows a quick restart. TCP_NODELAY (inherited by the
+    // accepted sockets) sends each small SSE chunk at once instead of waiting for Nagle.
     http_.set_socket_options([](socket_t sock) {
       int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+      setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
     });
 
     // Runs before the body is read: a draining server refuses new work at once.
