@@ -3,6 +3,7 @@
 
 #include <fstream>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "engine/engine.h"
@@ -223,53 +224,56 @@ TEST(ChatEngineLoad, TruncatedAndForeignFilesAreDataLoss) {
   }
 }
 
-TEST(ChatEngineQueue, FullQueueIsResourceExhausted) {
+std::unique_ptr<ChatEngine> load_small_engine(int32_t slots, int32_t queue) {
   ChatEngineOptions options;
   options.model_path = testing::chat_model_path();
   options.context = 1024;
-  options.slots = 1;
-  options.queue = 0;
+  options.slots = slots;
+  options.queue = queue;
   auto engine = ChatEngine::load(options);
-  ASSERT_TRUE(engine.ok()) << engine.error().message;
-  std::promise<void> started;
-  auto running = std::async(std::launch::async, [&] {
+  EXPECT_TRUE(engine.ok()) << engine.error().message;
+  return engine.ok() ? std::move(*engine) : nullptr;
+}
+
+// Starts a request and returns once its first delta arrived, so it certainly holds a slot.
+std::future<Result<GenerationResult>> start_running(ChatEngine& engine, const GenerationRequest& request) {
+  auto started = std::make_shared<std::promise<void>>();
+  auto running = std::async(std::launch::async, [&engine, request, started] {
     bool signalled = false;
-    return (*engine)->generate(greedy("Tell me a story.", 64), [&](std::string_view) {
-      if (!signalled) started.set_value();
+    return engine.generate(request, [&](std::string_view) {
+      if (!signalled) started->set_value();
       signalled = true;
       return true;
     });
   });
-  started.get_future().wait();
-  auto rejected = (*engine)->generate(greedy("Hi", 4));
+  started->get_future().wait();
+  return running;
+}
+
+TEST(ChatEngineQueue, FullQueueIsResourceExhausted) {
+  auto engine = load_small_engine(1, 0);
+  ASSERT_NE(engine, nullptr);
+  auto running = start_running(*engine, greedy("Tell me a story.", 64));
+  auto rejected = engine->generate(greedy("Hi", 4));
   ASSERT_FALSE(rejected.ok());
   EXPECT_EQ(rejected.error().code, ErrorCode::kResourceExhausted);
   EXPECT_TRUE(running.get().ok());
 }
 
 TEST(ChatEngineDrain, RefusesNewWorkAndFinishesRunning) {
-  ChatEngineOptions options;
-  options.model_path = testing::chat_model_path();
-  options.context = 1024;
-  options.slots = 2;
-  auto engine = ChatEngine::load(options);
-  ASSERT_TRUE(engine.ok()) << engine.error().message;
-  std::promise<void> started;
-  auto running = std::async(std::launch::async, [&] {
-    bool signalled = false;
-    return (*engine)->generate(greedy("Tell me a story.", 32), [&](std::string_view) {
-      if (!signalled) started.set_value();
-      signalled = true;
-      return true;
-    });
-  });
-  started.get_future().wait();
+  auto engine = load_small_engine(2, 8);
+  ASSERT_NE(engine, nullptr);
+  auto running = start_running(*engine, greedy("Tell me a story.", 32));
   // The deadline only bounds the wait; drain returns as soon as the running request is done.
-  auto drainer = std::async(std::launch::async, [&] { (*engine)->drain(std::chrono::minutes(10)); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  auto refused = (*engine)->generate(greedy("Hi", 4));
-  ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
+  auto drainer = std::async(std::launch::async, [&] { engine->drain(std::chrono::minutes(10)); });
+  // Requests are refused from the moment drain has begun (tiny ones may slip in before that).
+  std::optional<Error> refusal;
+  for (int attempt = 0; attempt < 1000 && !refusal; ++attempt) {
+    auto r = engine->generate(greedy("Hi", 1));
+    if (!r.ok()) refusal = r.error();
+  }
+  ASSERT_TRUE(refusal.has_value()) << "drain never began";
+  EXPECT_EQ(refusal->code, ErrorCode::kUnavailable) << refusal->message;
   auto finished = running.get();
   ASSERT_TRUE(finished.ok());
   EXPECT_EQ(finished->finish_reason, FinishReason::kLength);
