@@ -244,7 +244,8 @@ TEST_F(RemoteProviderTest, HangingServerTimesOutWithoutRetry) {
   proxy_->set_fault({.kind = FaultKind::kHang, .hang = 10s});
   const auto start = std::chrono::steady_clock::now();
   expect_error(cloud->complete(greedy("Hi")), ErrorCode::kDeadlineExceeded, "within 500 ms");
-  EXPECT_GE(seconds_since(start), 0.5);
+  // libcurl measures its timeout on its own millisecond clock, so allow it to fire a little early.
+  EXPECT_GE(seconds_since(start), 0.45);
   EXPECT_LT(seconds_since(start), 3.0);
   EXPECT_EQ(proxy_->connections(), 1);
 }
