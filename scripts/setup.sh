@@ -124,8 +124,26 @@ convert_embedding_model() {
   mv "$out.partial" "$out"
 }
 
+# The default intent head is trained here, from the taxonomy's own examples, and retrained when
+# they or the router's code change (so it always matches the binary that reads it).
+train_default_router() {
+  local out="$CACHE/router/intents"
+  local stamp
+  stamp="$(cat "$ROOT/data/router/intents.train.jsonl" "$ROOT"/src/router/*.cpp "$ROOT"/src/router/*.h | sha256sum | cut -c1-16)"
+  if [[ -f "$out/model.json" && "$(cat "$out/stamp" 2>/dev/null)" == "$stamp" ]]; then
+    echo "default router present: $out"
+    return
+  fi
+  step "training the default intent router on data/router/intents.train.jsonl"
+  rm -rf "$out.partial"
+  "$BUILD_DIR/bin/tandem" router train-intents --data "$ROOT/data/router/intents.train.jsonl" --out "$out.partial" \
+    --threads "$JOBS"
+  echo "$stamp" > "$out.partial/stamp"
+  rm -rf "$out" && mv "$out.partial" "$out"
+}
+
 step "system packages"; install_packages
 step "sources";        fetch_llama_cpp
 step "models";         fetch_chat_model; fetch_embedding_source
-if ((DO_BUILD)); then build; convert_embedding_model; fi
+if ((DO_BUILD)); then build; convert_embedding_model; train_default_router; fi
 step "done: models in $MODELS"

@@ -44,6 +44,10 @@ const std::vector<Setting>& settings() {
       {"engine.max_tokens", &Config::engine_max_tokens, "largest max_tokens a request may ask for", 1, 1 << 20},
       {"engine.default_max_tokens", &Config::engine_default_max_tokens, "max_tokens when a request gives none", 1, 1 << 20},
       {"engine.overflow", &Config::engine_overflow, "context overflow policy", 0, 0, {"error", "truncate"}},
+      {"router.intent_model", &Config::router_intent_model, "intent classifier directory (empty: the default head)"},
+      {"router.quality_model", &Config::router_quality_model, "quality-gap model directory (empty: none)"},
+      {"router.max_input_tokens", &Config::router_max_input_tokens, "tokens of a request the router reads", 8, 512},
+      {"router.threads", &Config::router_threads, "threads of the router's embedding model", 1, 64},
       {"log.level", &Config::log_level, "log level", 0, 0, {"debug", "info", "warn", "error", "off"}},
   };
   return kSettings;
@@ -188,6 +192,7 @@ Result<Config> load_config(const std::string& path, const std::map<std::string, 
   }
   if (config.engine_model.empty()) config.engine_model = default_chat_model_path();
   if (config.engine_embedding_model.empty()) config.engine_embedding_model = default_embedding_model_path();
+  if (config.router_intent_model.empty()) config.router_intent_model = default_intent_model_dir();
   return config;
 }
 
@@ -200,5 +205,6 @@ std::string default_cache_dir() {
 
 std::string default_chat_model_path() { return default_cache_dir() + "/models/gemma-3-270m-q4_k_m.gguf"; }
 std::string default_embedding_model_path() { return default_cache_dir() + "/models/all-minilm-l6-v2-f32.gguf"; }
+std::string default_intent_model_dir() { return default_cache_dir() + "/router/intents"; }
 
 }  // namespace tandem

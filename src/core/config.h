@@ -44,6 +44,12 @@ struct Config {
   int64_t engine_default_max_tokens = 512;   // when the request does not say
   std::string engine_overflow = "error";     // "error" (400 with counts) or "truncate" (drop oldest turns, reported)
 
+  // [router]
+  std::string router_intent_model = "";      // intent classifier directory; empty = the default head
+  std::string router_quality_model = "";     // quality-gap model directory; empty = none (intent only)
+  int64_t router_max_input_tokens = 128;     // the router reads at most this much of a request
+  int64_t router_threads = 1;                // the router's embedding threads
+
   // [log]
   std::string log_level = "info";
 };
@@ -69,5 +75,6 @@ Result<Config> load_config(const std::string& path, const std::map<std::string, 
 std::string default_cache_dir();        // $TANDEM_CACHE or ~/.cache/tandem
 std::string default_chat_model_path();  // <cache>/models/gemma-3-270m-q4_k_m.gguf
 std::string default_embedding_model_path();
+std::string default_intent_model_dir();  // <cache>/router/intents (trained by scripts/setup.sh)
 
 }  // namespace tandem

@@ -147,6 +147,12 @@ class LlamaEmbedder final : public Embedder {
     }
     if (n < 0) return make_error(ErrorCode::kInvalidArgument, "input " + std::to_string(index) + " cannot be tokenized");
     tokens.resize(static_cast<size_t>(n));
+    const int32_t limit = options_.truncate_to > 0 ? std::min(options_.truncate_to, max_input_tokens_) : 0;
+    if (limit > 0 && n > limit) {
+      tokens[static_cast<size_t>(limit - 1)] = tokens.back();
+      tokens.resize(static_cast<size_t>(limit));
+      return tokens;
+    }
     if (n > max_input_tokens_) {
       return make_error(ErrorCode::kInvalidArgument,
                         "input " + std::to_string(index) + " has " + std::to_string(n) +

@@ -137,7 +137,11 @@ struct EmbedderOptions {
   std::string model_path;
   std::string model_name;  // empty: file stem
   int32_t threads = 0;
-  int32_t batch = 2048;    // tokens per decode; a single input longer than the model's context is an error
+  int32_t batch = 2048;    // tokens per decode
+  // 0: an input longer than the model's context is an error (the API's contract). N > 0: inputs
+  // are cut to their first N tokens (the closing special token kept), for callers such as the
+  // router that need a fixed cost per request more than the tail of a long prompt.
+  int32_t truncate_to = 0;
 };
 
 struct EmbeddingResult {

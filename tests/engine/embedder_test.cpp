@@ -166,6 +166,27 @@ TEST_F(EmbedderTest, BadInputsAreInvalidArgument) {
   EXPECT_EQ(fits->prompt_tokens, 512);
 }
 
+TEST_F(EmbedderTest, TruncationKeepsTheHeadOfALongInput) {
+  auto options = options_for(model_path_);
+  options.truncate_to = 16;
+  auto truncating = Embedder::load(options);
+  ASSERT_TRUE(truncating) << truncating.error().to_string();
+
+  std::string head = "the quick brown fox jumps over the lazy dog near a quiet river bank";
+  std::string long_text = head;
+  for (int i = 0; i < 600; ++i) long_text += " word";
+  auto cut = (*truncating)->embed({long_text, head});
+  ASSERT_TRUE(cut) << cut.error().to_string();
+  EXPECT_EQ(cut->prompt_tokens, 16 + 16);
+  // Both inputs are cut to [CLS] + the same 14 words + [SEP], so they embed identically.
+  EXPECT_GT(dot(cut->vectors[0], cut->vectors[1]), 0.9999);
+  // A short input is not touched.
+  auto whole = embedder_->embed({"short text"});
+  auto same = (*truncating)->embed({"short text"});
+  ASSERT_TRUE(whole && same);
+  EXPECT_GT(dot(whole->vectors[0], same->vectors[0]), 0.99999);
+}
+
 TEST_F(EmbedderTest, MissingOrCorruptModelFilesAreReportedWithThePath) {
   TempDir dir;
   auto missing = Embedder::load(options_for(dir.file("absent.gguf")));

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Router benchmarks: intent accuracy (CLINC150, Banking77, Tandem's own taxonomy), out-of-scope
+detection, router latency on one core, and routing quality on RouteLLM's outcomes.
+
+    python3 bench/router_bench.py            # writes bench/results/router.{json,md} and routing SVGs
+
+Tuning data only: CLINC150 train -> val; Banking77 train split 90/10 by a hash of the text; the
+taxonomy's own test file; RouteLLM split by domain (bench/routing/prepare_routellm.py). Latency is
+measured one request at a time with one thread pinned to one core (`taskset -c 0`).
+Standard library only.
+"""
+
+import argparse
+import csv
+import hashlib
+import json
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+
+
+def write_jsonl(path, rows):
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def prepare_intent_sets(out):
+    clinc = json.loads((DATA / "clinc150" / "clinc150_train_val.json").read_text())
+    write_jsonl(out / "clinc_train.jsonl", [{"text": t, "label": l} for t, l in clinc["train"] + clinc["oos_train"]])
+    write_jsonl(out / "clinc_val.jsonl", [{"text": t, "label": l} for t, l in clinc["val"] + clinc["oos_val"]])
+    train, val = [], []
+    with open(DATA / "banking77" / "train.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            bucket = int(hashlib.sha256(row["text"].encode()).hexdigest(), 16) % 10
+            (val if bucket == 0 else train).append({"text": row["text"], "label": row["category"]})
+    write_jsonl(out / "banking77_train.jsonl", train)
+    write_jsonl(out / "banking77_val.jsonl", val)
+    return {
+        "clinc150": (out / "clinc_train.jsonl", out / "clinc_val.jsonl"),
+        "banking77": (out / "banking77_train.jsonl", out / "banking77_val.jsonl"),
+        "tandem-taxonomy": (ROOT / "data/router/intents.train.jsonl", ROOT / "data/router/intents.test.jsonl"),
+    }
+
+
+def run_json(cmd):
+    print("$ " + " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
+    done = subprocess.run([str(c) for c in cmd], stdout=subprocess.PIPE, check=True, text=True)
+    return json.loads(done.stdout)
+
+
+def run(cmd):
+    print("$ " + " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
+    subprocess.run([str(c) for c in cmd], check=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tandem", default=ROOT / "build/bin/tandem")
+    ap.add_argument("--work", type=pathlib.Path, default=ROOT / "build/bench-router")
+    ap.add_argument("--results", type=pathlib.Path, default=ROOT / "bench/results")
+    ap.add_argument("--train-threads", type=int, default=2)
+    ap.add_argument("--cloud-share", type=float, default=0.3, help="the knob whose calibration is checked")
+    args = ap.parse_args()
+    if not DATA.exists():
+        sys.exit(f"{DATA} is missing: these benchmarks need ../shared/data")
+    args.work.mkdir(parents=True, exist_ok=True)
+    one_core = ["taskset", "-c", "0"]
+    results = {"intents": {}, "routing": {}}
+
+    for name, (train, test) in prepare_intent_sets(args.work).items():
+        model = args.work / f"{name}-model"
+        run([args.tandem, "router", "train-intents", "--data", train, "--out", model,
+             "--threads", args.train_threads])
+        results["intents"][name] = run_json(one_core + [args.tandem, "router", "eval-intents", "--model", model,
+                                                        "--data", test, "--threads", 1, "--json"])
+
+    routing_data = args.work / "routing-data"
+    run([sys.executable, ROOT / "bench/routing/prepare_routellm.py", "--out", routing_data])
+    routing_model = args.work / "routing-model"
+    run([args.tandem, "router", "train-routing", "--data", routing_data / "train.jsonl", "--out", routing_model,
+         "--threads", args.train_threads])
+    curves = []
+    for split in ("val", "test_mmlu", "test_gsm8k"):
+        result = run_json(one_core + [args.tandem, "router", "eval-routing", "--model", routing_model,
+                                      "--data", routing_data / f"{split}.jsonl", "--threads", 1,
+                                      "--cloud-share", args.cloud_share, "--json"])
+        (args.work / f"routing-{split}.json").write_text(json.dumps(result))
+        curves.append(f"{split}={args.work / f'routing-{split}.json'}")
+        results["routing"][split] = {k: v for k, v in result.items() if k != "curve"}
+    run([sys.executable, ROOT / "bench/routing/plot_routing.py", "--out", args.results / "routing_curves.svg",
+         "--title", "Tandem quality-gap router: accuracy vs cloud share"] + sum([["--curve", c] for c in curves], []))
+
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "router.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = ["| data set | n | in-scope accuracy | OOS recall | OOS precision | latency p50 | latency p95 |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, r in results["intents"].items():
+        lines.append(f"| {name} | {r['n']} | {r['in_scope_accuracy']:.2%} | "
+                     + (f"{r['oos_recall']:.0%} | {r['oos_precision']:.0%}" if r["out_of_scope"] else "- | -")
+                     + f" | {r['latency_ms_p50']:.2f} ms | {r['latency_ms_p95']:.2f} ms |")
+    lines += ["", "| routing test | n | weak acc | strong acc | APGR | CPT(50%) | CPT(80%) | cloud share at "
+              f"{args.cloud_share:.0%} knob | accuracy there | latency p50 | latency p95 |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in results["routing"].items():
+        lines.append(f"| {name} | {r['n']} | {r['weak_accuracy']:.1%} | {r['strong_accuracy']:.1%} | {r['apgr']:.3f} | "
+                     f"{r['cpt50']:.1f}% | {r['cpt80']:.1f}% | {r['achieved_cloud_share']:.1%} | "
+                     f"{r['accuracy_at_target']:.1%} | {r['latency_ms_p50']:.2f} ms | {r['latency_ms_p95']:.2f} ms |")
+    (args.results / "router.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

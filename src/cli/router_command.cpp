@@ -1,0 +1,231 @@
+// `tandem router train-intents | eval-intents | classify | train-routing | eval-routing`:
+// training and evaluating the router's models on the user's own JSON Lines data.
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/engine_options.h"
+#include "cli/progress_bar.h"
+#include "router/router.h"
+
+namespace tandem::cli {
+namespace {
+
+struct RouterArgs {
+  std::string data;
+  std::string out;
+  std::string model;
+  std::string oos_label = "oos";
+  bool json = false;
+  int32_t threads = 0;  // 0: the config's
+  std::optional<double> cloud_share;
+  router::IntentTrainOptions train;
+  std::vector<std::string> texts;
+};
+
+// Prints "tandem router <cmd>: <error>" and sets the exit code; returns false on error.
+bool report(const Status& status, std::string_view command, int& exit_code, ProgressBar* bar = nullptr) {
+  if (status) return true;
+  if (bar) bar->end_line();
+  std::cerr << "tandem router " << command << ": " << status.error().message << "\n";
+  exit_code = status.error().code == ErrorCode::kInvalidArgument ? 2 : 1;
+  return false;
+}
+
+Result<std::shared_ptr<engine::Embedder>> load_embedder(const GlobalOptions& global, int32_t threads) {
+  auto config = global.load();
+  if (!config) return make_error(ErrorCode::kInvalidArgument, "invalid configuration");
+  auto options = router_embedder_options(*config);
+  if (threads > 0) options.threads = threads;
+  auto embedder = engine::Embedder::load(options);
+  if (!embedder) return embedder.error();
+  return std::shared_ptr<engine::Embedder>(std::move(*embedder));
+}
+
+void add_training_options(CLI::App* cmd, RouterArgs& args) {
+  cmd->add_option("--data", args.data, "JSON Lines training data")->required();
+  cmd->add_option("--out", args.out, "directory to write the model to")->required();
+  cmd->add_option("--epochs", args.train.epochs, "passes over the data")->capture_default_str();
+  cmd->add_option("--learning-rate", args.train.learning_rate, "AdaGrad step size")->capture_default_str();
+  cmd->add_option("--l2", args.train.l2, "L2 regularisation")->capture_default_str();
+  cmd->add_option("--hash-bits", args.train.hash_bits, "2^bits n-gram buckets")->capture_default_str();
+  cmd->add_option("--holdout", args.train.holdout_fraction, "fraction held out for calibration")->capture_default_str();
+  cmd->add_option("--seed", args.train.seed, "shuffling seed")->capture_default_str();
+  cmd->add_option("--threads", args.threads, "embedding threads (default: router.threads)");
+}
+
+void attach_progress(RouterArgs& args, ProgressBar& bar) {
+  args.train.progress = [&bar](std::string_view stage, size_t done, size_t total) {
+    bar.update(stage, done, total, stage == "training" ? "epochs" : "texts");
+  };
+}
+
+nlohmann::ordered_json prediction_json(const router::IntentPrediction& p) {
+  nlohmann::ordered_json ranked = nlohmann::ordered_json::array();
+  for (const auto& [label, probability] : p.ranked) ranked.push_back({{"label", label}, {"probability", probability}});
+  return {{"label", p.label}, {"confidence", p.confidence}, {"out_of_scope", p.out_of_scope}, {"ranked", ranked}};
+}
+
+void add_train_intents(CLI::App& router_cmd, GlobalOptions& global, int& exit_code) {
+  auto args = std::make_shared<RouterArgs>();
+  auto* cmd = router_cmd.add_subcommand("train-intents", "Train an intent classifier on {\"text\", \"label\"} lines");
+  add_training_options(cmd, *args);
+  cmd->add_option("--oos-label", args->train.oos_label, "label marking out-of-scope examples")->capture_default_str();
+  cmd->add_option("--max-in-scope-loss", args->train.max_in_scope_loss,
+                  "share of held-out in-scope answers the out-of-scope threshold may reject")
+      ->capture_default_str();
+  cmd->callback([&global, &exit_code, args] {
+    auto examples = router::read_intent_examples(args->data);
+    if (!report(examples ? Status{} : examples.error(), "train-intents", exit_code)) return;
+    auto embedder = load_embedder(global, args->threads);
+    if (!report(embedder ? Status{} : embedder.error(), "train-intents", exit_code)) return;
+    ProgressBar bar;
+    attach_progress(*args, bar);
+    auto classifier = router::IntentClassifier::train(*examples, *embedder, args->train);
+    if (!report(classifier ? Status{} : classifier.error(), "train-intents", exit_code, &bar)) return;
+    if (!report(classifier->save(args->out), "train-intents", exit_code)) return;
+    std::cerr << "wrote " << args->out << ": " << classifier->labels().size() << " labels from " << examples->size()
+              << " examples, temperature " << classifier->temperature() << ", out-of-scope below "
+              << classifier->oos_threshold() << "\n";
+    exit_code = 0;
+  });
+}
+
+void add_eval_intents(CLI::App& router_cmd, GlobalOptions& global, int& exit_code) {
+  auto args = std::make_shared<RouterArgs>();
+  auto* cmd = router_cmd.add_subcommand("eval-intents", "Evaluate an intent classifier on {\"text\", \"label\"} lines");
+  cmd->add_option("--model", args->model, "directory written by train-intents")->required();
+  cmd->add_option("--data", args->data, "JSON Lines test data")->required();
+  cmd->add_option("--oos-label", args->oos_label, "label marking out-of-scope examples in the data")->capture_default_str();
+  cmd->add_option("--threads", args->threads, "embedding threads (default: router.threads)");
+  cmd->add_flag("--json", args->json, "print one JSON object");
+  cmd->callback([&global, &exit_code, args] {
+    auto examples = router::read_intent_examples(args->data);
+    if (!report(examples ? Status{} : examples.error(), "eval-intents", exit_code)) return;
+    auto embedder = load_embedder(global, args->threads);
+    if (!report(embedder ? Status{} : embedder.error(), "eval-intents", exit_code)) return;
+    auto classifier = router::IntentClassifier::load(args->model, *embedder);
+    if (!report(classifier ? Status{} : classifier.error(), "eval-intents", exit_code)) return;
+    for (auto& e : *examples) {
+      if (e.label == args->oos_label) e.label = classifier->oos_label();
+    }
+    auto eval = router::evaluate_intents(*classifier, *examples);
+    if (!report(eval ? Status{} : eval.error(), "eval-intents", exit_code)) return;
+    nlohmann::ordered_json out = {{"n", eval->n},
+                                  {"in_scope", eval->in_scope},
+                                  {"out_of_scope", eval->out_of_scope},
+                                  {"in_scope_accuracy", eval->in_scope_accuracy},
+                                  {"oos_recall", eval->oos_recall},
+                                  {"oos_precision", eval->oos_precision},
+                                  {"latency_ms_p50", eval->latency_ms_p50},
+                                  {"latency_ms_p95", eval->latency_ms_p95}};
+    if (args->json) {
+      std::cout << out.dump() << "\n";
+    } else {
+      for (const auto& [key, value] : out.items()) std::cout << key << ": " << value.dump() << "\n";
+    }
+    exit_code = 0;
+  });
+}
+
+void add_classify(CLI::App& router_cmd, GlobalOptions& global, int& exit_code) {
+  auto args = std::make_shared<RouterArgs>();
+  auto* cmd = router_cmd.add_subcommand("classify", "Print the intent of each text as JSON");
+  cmd->add_option("--model", args->model, "intent model directory (default: router.intent_model)");
+  cmd->add_option("texts", args->texts, "texts to classify")->required();
+  cmd->callback([&global, &exit_code, args] {
+    auto config = global.load();
+    if (!config) {
+      exit_code = 2;
+      return;
+    }
+    auto embedder = load_embedder(global, 0);
+    if (!report(embedder ? Status{} : embedder.error(), "classify", exit_code)) return;
+    auto classifier =
+        router::IntentClassifier::load(args->model.empty() ? config->router_intent_model : args->model, *embedder);
+    if (!report(classifier ? Status{} : classifier.error(), "classify", exit_code)) return;
+    auto predictions = classifier->classify_batch(args->texts);
+    if (!report(predictions ? Status{} : predictions.error(), "classify", exit_code)) return;
+    for (const auto& p : *predictions) std::cout << prediction_json(p).dump() << "\n";
+    exit_code = 0;
+  });
+}
+
+void add_train_routing(CLI::App& router_cmd, GlobalOptions& global, int& exit_code) {
+  auto args = std::make_shared<RouterArgs>();
+  auto* cmd = router_cmd.add_subcommand(
+      "train-routing", "Train the quality-gap model on {\"prompt\", \"weak_correct\", \"strong_correct\"} lines");
+  add_training_options(cmd, *args);
+  cmd->callback([&global, &exit_code, args] {
+    auto examples = router::read_routing_examples(args->data);
+    if (!report(examples ? Status{} : examples.error(), "train-routing", exit_code)) return;
+    auto embedder = load_embedder(global, args->threads);
+    if (!report(embedder ? Status{} : embedder.error(), "train-routing", exit_code)) return;
+    ProgressBar bar;
+    attach_progress(*args, bar);
+    auto model = router::QualityGapModel::train(*examples, *embedder, args->train);
+    if (!report(model ? Status{} : model.error(), "train-routing", exit_code, &bar)) return;
+    if (!report(model->save(args->out), "train-routing", exit_code)) return;
+    std::cerr << "wrote " << args->out << " from " << examples->size() << " prompts\n";
+    exit_code = 0;
+  });
+}
+
+void add_eval_routing(CLI::App& router_cmd, GlobalOptions& global, int& exit_code) {
+  auto args = std::make_shared<RouterArgs>();
+  auto* cmd = router_cmd.add_subcommand("eval-routing", "Evaluate the quality-gap model: APGR, CPT, the curve");
+  cmd->add_option("--model", args->model, "directory written by train-routing")->required();
+  cmd->add_option("--data", args->data, "JSON Lines test data")->required();
+  cmd->add_option("--threads", args->threads, "embedding threads (default: router.threads)");
+  cmd->add_flag("--json", args->json, "print one JSON object, the curve included");
+  cmd->add_option("--cloud-share", args->cloud_share, "also route with the threshold calibrated for this share (0..1)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->callback([&global, &exit_code, args] {
+    auto examples = router::read_routing_examples(args->data);
+    if (!report(examples ? Status{} : examples.error(), "eval-routing", exit_code)) return;
+    auto embedder = load_embedder(global, args->threads);
+    if (!report(embedder ? Status{} : embedder.error(), "eval-routing", exit_code)) return;
+    auto model = router::QualityGapModel::load(args->model, *embedder);
+    if (!report(model ? Status{} : model.error(), "eval-routing", exit_code)) return;
+    auto eval = router::evaluate_routing(*model, *examples, args->cloud_share);
+    if (!report(eval ? Status{} : eval.error(), "eval-routing", exit_code)) return;
+    nlohmann::ordered_json out = {{"n", eval->n},
+                                  {"weak_accuracy", eval->weak_accuracy},
+                                  {"strong_accuracy", eval->strong_accuracy},
+                                  {"apgr", eval->apgr},
+                                  {"cpt50", eval->cpt50},
+                                  {"cpt80", eval->cpt80},
+                                  {"latency_ms_p50", eval->latency_ms_p50},
+                                  {"latency_ms_p95", eval->latency_ms_p95}};
+    if (eval->target_cloud_share) {
+      out["target_cloud_share"] = *eval->target_cloud_share;
+      out["achieved_cloud_share"] = eval->achieved_cloud_share;
+      out["accuracy_at_target"] = eval->accuracy_at_target;
+    }
+    if (!args->json) {
+      for (const auto& [key, value] : out.items()) std::cout << key << ": " << value.dump() << "\n";
+      exit_code = 0;
+      return;
+    }
+    auto& curve = out["curve"] = nlohmann::ordered_json::array();
+    for (const auto& p : eval->curve) curve.push_back({{"cloud_share", p.cloud_share}, {"accuracy", p.accuracy}, {"pgr", p.pgr}});
+    std::cout << out.dump() << "\n";
+    exit_code = 0;
+  });
+}
+
+}  // namespace
+
+void add_router_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
+  auto* cmd = app.add_subcommand("router", "Train and evaluate the router's intent and quality-gap models");
+  cmd->require_subcommand(1);
+  add_train_intents(*cmd, global, exit_code);
+  add_eval_intents(*cmd, global, exit_code);
+  add_classify(*cmd, global, exit_code);
+  add_train_routing(*cmd, global, exit_code);
+  add_eval_routing(*cmd, global, exit_code);
+}
+
+}  // namespace tandem::cli

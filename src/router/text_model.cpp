@@ -1,0 +1,252 @@
+#include "router/text_model.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <random>
+
+#include "router/calibration.h"
+
+namespace tandem::router {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kFormat = "tandem-router/1";
+constexpr char kWeightsMagic[8] = {'T', 'N', 'D', 'M', 'R', 'W', '0', '1'};
+constexpr size_t kEmbedBatch = 64;
+
+Result<std::vector<std::vector<float>>> embed_all(engine::Embedder& embedder, const std::vector<std::string>& texts,
+                                                  const ProgressCallback& progress) {
+  std::vector<std::vector<float>> vectors;
+  vectors.reserve(texts.size());
+  for (size_t first = 0; first < texts.size(); first += kEmbedBatch) {
+    const size_t end = std::min(texts.size(), first + kEmbedBatch);
+    std::vector<std::string> batch(texts.begin() + static_cast<ptrdiff_t>(first),
+                                   texts.begin() + static_cast<ptrdiff_t>(end));
+    auto result = embedder.embed(batch);
+    if (!result) {
+      return make_error(result.error().code, "embedding text " + std::to_string(first + 1) + "-" +
+                                                 std::to_string(end) + ": " + result.error().message);
+    }
+    for (auto& v : result->vectors) vectors.push_back(std::move(v));
+    if (progress) progress("embedding", end, texts.size());
+  }
+  return vectors;
+}
+
+// A deterministic `fraction` of each label's examples (none from labels with fewer than five).
+std::vector<char> choose_held_out(const std::vector<int32_t>& label_ids, size_t labels, double fraction,
+                                  uint64_t seed) {
+  std::vector<std::vector<size_t>> by_label(labels);
+  for (size_t i = 0; i < label_ids.size(); ++i) by_label[static_cast<size_t>(label_ids[i])].push_back(i);
+  std::vector<char> held_out(label_ids.size(), 0);
+  std::mt19937_64 rng(seed);
+  for (auto& members : by_label) {
+    if (members.size() < 5) continue;
+    std::shuffle(members.begin(), members.end(), rng);
+    const auto take = static_cast<size_t>(fraction * static_cast<double>(members.size()));
+    for (size_t i = 0; i < take; ++i) held_out[members[i]] = 1;
+  }
+  return held_out;
+}
+
+Status write_file_atomically(const fs::path& path, const std::string& bytes) {
+  const fs::path temp = path.string() + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) return make_error(ErrorCode::kUnavailable, "cannot write " + temp.string() + " (disk full?)");
+  }
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) return make_error(ErrorCode::kUnavailable, "cannot write " + path.string() + ": " + ec.message());
+  return {};
+}
+
+template <typename T>
+void append_raw(std::string& out, const T* data, size_t count) {
+  out.append(reinterpret_cast<const char*>(data), count * sizeof(T));
+}
+
+}  // namespace
+
+Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const std::vector<int32_t>& label_ids,
+                                   std::vector<std::string> labels, std::shared_ptr<engine::Embedder> embedder,
+                                   const TrainOptions& options, const std::vector<float>& class_weights,
+                                   HeldOut& held_out) {
+  if (options.hash_bits < 8 || options.hash_bits > 22) {
+    return make_error(ErrorCode::kInvalidArgument, "hash bits must be in [8, 22]");
+  }
+  if (options.epochs < 1) return make_error(ErrorCode::kInvalidArgument, "epochs must be >= 1");
+  if (!(options.holdout_fraction >= 0 && options.holdout_fraction < 0.5)) {
+    return make_error(ErrorCode::kInvalidArgument, "the held-out fraction must be in [0, 0.5)");
+  }
+  auto embeddings = embed_all(*embedder, texts, options.progress);
+  if (!embeddings) return embeddings.error();
+
+  TextModel model;
+  model.embedding_model = embedder->info().name;
+  model.features = FeatureSpace(embedder->dimensions(), options.hash_bits);
+  model.features.fit_idf(texts);
+  std::vector<SparseVector> inputs;
+  inputs.reserve(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) inputs.push_back(model.features.featurize(texts[i], (*embeddings)[i]));
+
+  TrainingOptions training;
+  training.epochs = options.epochs;
+  training.learning_rate = options.learning_rate;
+  training.l2 = options.l2;
+  training.seed = options.seed;
+  training.class_weights = class_weights;
+  const auto classes = static_cast<int32_t>(labels.size());
+
+  // 1. Without the held-out slice, to calibrate on answers the model has not seen.
+  const auto is_held_out = choose_held_out(label_ids, labels.size(), options.holdout_fraction, options.seed);
+  std::vector<SparseVector> fit_inputs;
+  std::vector<int32_t> fit_labels;
+  std::vector<std::vector<float>> held_out_logits;
+  held_out.labels.clear();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (is_held_out[i]) {
+      held_out.labels.push_back(label_ids[i]);
+    } else {
+      fit_inputs.push_back(inputs[i]);
+      fit_labels.push_back(label_ids[i]);
+    }
+  }
+  const int32_t stages = held_out.labels.empty() ? options.epochs : 2 * options.epochs;
+  int32_t epochs_done = 0;
+  training.on_epoch = [&](int32_t, int32_t) {
+    if (options.progress) options.progress("training", static_cast<size_t>(++epochs_done), static_cast<size_t>(stages));
+  };
+  if (!held_out.labels.empty()) {
+    SoftmaxRegression calibration_model(model.features.dimensions(), classes);
+    calibration_model.train(fit_inputs, fit_labels, training);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!is_held_out[i]) continue;
+      std::vector<float> z(labels.size());
+      calibration_model.logits(inputs[i], z);
+      held_out_logits.push_back(std::move(z));
+    }
+    model.temperature = fit_temperature(held_out_logits, held_out.labels);
+    held_out.probabilities = held_out_logits;
+    for (auto& p : held_out.probabilities) softmax(p, model.temperature);
+  }
+
+  // 2. The final model sees every example and keeps the calibration.
+  model.regression = SoftmaxRegression(model.features.dimensions(), classes);
+  model.regression.train(inputs, label_ids, training);
+  model.embedder = std::move(embedder);
+  model.labels = std::move(labels);
+  model.training = {{"examples", texts.size()},     {"held_out", held_out.labels.size()},
+                    {"epochs", options.epochs},      {"learning_rate", options.learning_rate},
+                    {"l2", options.l2},              {"seed", options.seed}};
+  return model;
+}
+
+Result<std::vector<std::vector<float>>> TextModel::probabilities(const std::vector<std::string>& texts) const {
+  auto embeddings = embed_all(*embedder, texts, {});
+  if (!embeddings) return embeddings.error();
+  std::vector<std::vector<float>> out;
+  out.reserve(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    std::vector<float> p(labels.size());
+    regression.logits(features.featurize(texts[i], (*embeddings)[i]), p);
+    softmax(p, temperature);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+Status TextModel::save(const std::string& dir, const std::string& kind, const nlohmann::json& extra) const {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return make_error(ErrorCode::kUnavailable, "cannot create " + dir + ": " + ec.message());
+
+  std::string weights;
+  weights.append(kWeightsMagic, sizeof(kWeightsMagic));
+  const uint64_t header[3] = {regression.dimensions(), static_cast<uint64_t>(regression.classes()),
+                              features.idf().size()};
+  append_raw(weights, header, 3);
+  append_raw(weights, regression.weights().data(), regression.weights().size());
+  append_raw(weights, features.idf().data(), features.idf().size());
+
+  nlohmann::ordered_json meta;
+  meta["format"] = kFormat;
+  meta["kind"] = kind;
+  meta["labels"] = labels;
+  meta["temperature"] = temperature;
+  meta["hash_bits"] = features.hash_bits();
+  meta["embedding_model"] = {{"name", embedding_model}, {"dimensions", features.embedding_dimensions()}};
+  meta["training"] = training;
+  meta["extra"] = extra;
+  if (auto st = write_file_atomically(fs::path(dir) / "weights.bin", weights); !st) return st;
+  return write_file_atomically(fs::path(dir) / "model.json", meta.dump(2) + "\n");
+}
+
+Result<std::pair<TextModel, nlohmann::json>> TextModel::load(const std::string& dir, const std::string& kind,
+                                                             std::shared_ptr<engine::Embedder> embedder) {
+  const fs::path meta_path = fs::path(dir) / "model.json";
+  std::ifstream meta_in(meta_path);
+  if (!meta_in) return make_error(ErrorCode::kNotFound, "no router model at " + dir + " (model.json missing)");
+  nlohmann::json meta;
+  try {
+    meta = nlohmann::json::parse(meta_in);
+    if (meta.value("format", "") != kFormat) {
+      return make_error(ErrorCode::kDataLoss, meta_path.string() + " is not a " + std::string(kFormat) + " model");
+    }
+    if (meta.value("kind", "") != kind) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        dir + " holds a " + meta.value("kind", "?") + " model, not a " + kind + " model");
+    }
+    const auto dims = meta.at("embedding_model").at("dimensions").get<int32_t>();
+    const auto name = meta.at("embedding_model").at("name").get<std::string>();
+    if (dims != embedder->dimensions() || name != embedder->info().name) {
+      return make_error(ErrorCode::kInvalidArgument, dir + " was trained with the embedding model " + name + " (" +
+                                                         std::to_string(dims) + " dimensions), not " +
+                                                         embedder->info().name);
+    }
+    TextModel model;
+    model.embedding_model = name;
+    model.labels = meta.at("labels").get<std::vector<std::string>>();
+    model.temperature = meta.at("temperature").get<float>();
+    model.training = meta.value("training", nlohmann::json::object());
+    const auto hash_bits = meta.at("hash_bits").get<int32_t>();
+    if (hash_bits < 8 || hash_bits > 22 || model.labels.size() < 2 || !(model.temperature > 0)) {
+      return make_error(ErrorCode::kDataLoss, meta_path.string() + " has out-of-range values");
+    }
+    model.features = FeatureSpace(dims, hash_bits);
+
+    const fs::path weights_path = fs::path(dir) / "weights.bin";
+    std::ifstream in(weights_path, std::ios::binary);
+    char magic[sizeof(kWeightsMagic)] = {};
+    uint64_t header[3] = {};
+    in.read(magic, sizeof(magic));
+    in.read(reinterpret_cast<char*>(header), sizeof(header));
+    const size_t rows = static_cast<size_t>(dims) + (size_t{1} << hash_bits);
+    if (!in || std::memcmp(magic, kWeightsMagic, sizeof(magic)) != 0 || header[0] != rows ||
+        header[1] != model.labels.size() || header[2] != (uint64_t{1} << hash_bits)) {
+      return make_error(ErrorCode::kDataLoss, weights_path.string() + " is missing, corrupt or does not match model.json");
+    }
+    std::vector<float> weights((rows + 1) * model.labels.size());
+    std::vector<float> idf(size_t{1} << hash_bits);
+    in.read(reinterpret_cast<char*>(weights.data()), static_cast<std::streamsize>(weights.size() * sizeof(float)));
+    in.read(reinterpret_cast<char*>(idf.data()), static_cast<std::streamsize>(idf.size() * sizeof(float)));
+    if (!in || in.peek() != std::char_traits<char>::eof()) {
+      return make_error(ErrorCode::kDataLoss, weights_path.string() + " is truncated or has trailing bytes");
+    }
+    model.regression = SoftmaxRegression(rows, static_cast<int32_t>(model.labels.size()));
+    model.regression.set_weights(std::move(weights));
+    model.features.set_idf(std::move(idf));
+    model.embedder = std::move(embedder);
+    return std::make_pair(std::move(model), meta.value("extra", nlohmann::json::object()));
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(ErrorCode::kDataLoss, meta_path.string() + " is malformed: " + e.what());
+  }
+}
+
+}  // namespace tandem::router

@@ -1,0 +1,48 @@
+// What both router models share: texts -> embedding + n-gram features -> softmax regression ->
+// calibrated probabilities, trained with a held-out slice for calibration, saved to a directory
+// (model.json for people, weights.bin for the numbers).
+// Thread-safety: immutable after train()/load(); probabilities() may run on any thread.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "router/router.h"
+#include "router/softmax_regression.h"
+#include "router/text_features.h"
+
+namespace tandem::router {
+
+struct HeldOut {
+  std::vector<std::vector<float>> probabilities;  // calibrated, from the model trained without them
+  std::vector<int32_t> labels;
+};
+
+struct TextModel {
+  std::shared_ptr<engine::Embedder> embedder;
+  std::string embedding_model;
+  FeatureSpace features{0, 1};
+  SoftmaxRegression regression;
+  std::vector<std::string> labels;
+  float temperature = 1.0F;
+  nlohmann::json training;  // what it was trained on, for model.json
+
+  // `label_ids[i]` indexes `labels`. Fills `held_out` with the calibration slice's results.
+  static Result<TextModel> train(const std::vector<std::string>& texts, const std::vector<int32_t>& label_ids,
+                                 std::vector<std::string> labels, std::shared_ptr<engine::Embedder> embedder,
+                                 const TrainOptions& options, const std::vector<float>& class_weights,
+                                 HeldOut& held_out);
+
+  // One row of calibrated class probabilities per text.
+  Result<std::vector<std::vector<float>>> probabilities(const std::vector<std::string>& texts) const;
+
+  // `kind` tells the two models' directories apart; `extra` lands in model.json.
+  Status save(const std::string& dir, const std::string& kind, const nlohmann::json& extra) const;
+  // Returns the model and model.json's `extra`.
+  static Result<std::pair<TextModel, nlohmann::json>> load(const std::string& dir, const std::string& kind,
+                                                           std::shared_ptr<engine::Embedder> embedder);
+};
+
+}  // namespace tandem::router

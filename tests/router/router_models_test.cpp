@@ -1,0 +1,219 @@
+// The intent classifier and the quality-gap model on the real embedding model: they learn,
+// survive a save and load unchanged, and refuse bad data and damaged directories clearly.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "router/router.h"
+#include "support/test_support.h"
+
+namespace tandem::router {
+namespace {
+
+namespace fs = std::filesystem;
+using tandem::testing::TempDir;
+
+std::shared_ptr<engine::Embedder> shared_embedder() {
+  static std::shared_ptr<engine::Embedder> embedder = [] {
+    engine::EmbedderOptions options;
+    options.model_path = tandem::testing::embedding_model_path();
+    options.truncate_to = 128;
+    auto loaded = engine::Embedder::load(options);
+    EXPECT_TRUE(loaded) << loaded.error().to_string() << " (run scripts/setup.sh)";
+    return loaded ? std::shared_ptr<engine::Embedder>(std::move(*loaded)) : nullptr;
+  }();
+  return embedder;
+}
+
+std::vector<IntentExample> small_intents() {
+  std::vector<IntentExample> examples;
+  auto add = [&](const std::string& label, const std::vector<std::string>& texts) {
+    for (const auto& t : texts) examples.push_back({t, label});
+  };
+  add("weather", {"what's the weather like today", "will it rain tomorrow", "is it sunny in Paris",
+                  "how cold is it outside", "weather forecast for the weekend", "do I need an umbrella today",
+                  "今天天气怎么样", "明天会下雨吗", "what is the temperature in Berlin", "is it going to snow tonight"});
+  add("translate", {"translate hello into Spanish", "how do you say thank you in French",
+                    "translate this sentence to German", "what is 'cat' in Japanese", "把这句话翻译成英文",
+                    "翻译：早上好", "say good night in Italian", "translate 'where is the station' to Chinese",
+                    "how do I say I love you in Korean", "what does 'merci' mean in English"});
+  add("greeting", {"hi there", "hello", "good morning", "hey, how are you", "你好", "早上好呀", "nice to meet you",
+                   "what's up", "hello again my friend", "good evening"});
+  add("oos", {"asdf qwer zxcv", "????", "lorem ipsum dolor sit amet", "jkjkjkjk", "...", "zzzz xxxx"});
+  return examples;
+}
+
+IntentTrainOptions quick_options() {
+  IntentTrainOptions options;
+  options.hash_bits = 12;
+  options.holdout_fraction = 0.2;
+  options.epochs = 20;
+  return options;
+}
+
+TEST(IntentClassifierTest, LearnsSavesAndLoadsTheSameModel) {
+  auto embedder = shared_embedder();
+  ASSERT_TRUE(embedder);
+  std::vector<std::string> stages;
+  auto options = quick_options();
+  options.progress = [&](std::string_view stage, size_t done, size_t total) {
+    EXPECT_LE(done, total);
+    if (stages.empty() || stages.back() != stage) stages.emplace_back(stage);
+  };
+  auto classifier = IntentClassifier::train(small_intents(), embedder, options);
+  ASSERT_TRUE(classifier) << classifier.error().to_string();
+  EXPECT_EQ(stages, (std::vector<std::string>{"embedding", "training"}));
+  EXPECT_EQ(classifier->labels(), (std::vector<std::string>{"greeting", "oos", "translate", "weather"}));
+  EXPECT_GT(classifier->temperature(), 0.0F);
+
+  const std::vector<std::string> unseen = {"is it windy in London right now", "translate goodbye into Portuguese",
+                                           "hey hello"};
+  const std::vector<std::string> expected = {"weather", "translate", "greeting"};
+  auto predictions = classifier->classify_batch(unseen);
+  ASSERT_TRUE(predictions) << predictions.error().to_string();
+  for (size_t i = 0; i < unseen.size(); ++i) {
+    EXPECT_EQ((*predictions)[i].ranked.front().first, expected[i]) << unseen[i];
+    EXPECT_EQ((*predictions)[i].ranked.size(), 3U);
+    EXPECT_GT((*predictions)[i].confidence, 0.0F);
+    EXPECT_LE((*predictions)[i].confidence, 1.0F);
+  }
+
+  TempDir dir;
+  const auto model_dir = dir.file("intents");
+  ASSERT_TRUE(classifier->save(model_dir));
+  std::ifstream meta_file(model_dir + "/model.json");
+  const auto meta = nlohmann::json::parse(meta_file);
+  EXPECT_EQ(meta["kind"], "intent");
+  EXPECT_EQ(meta["extra"]["oos_label"], "oos");
+  EXPECT_EQ(meta["training"]["examples"], small_intents().size());
+
+  auto loaded = IntentClassifier::load(model_dir, embedder);
+  ASSERT_TRUE(loaded) << loaded.error().to_string();
+  EXPECT_EQ(loaded->oos_threshold(), classifier->oos_threshold());
+  auto again = loaded->classify_batch(unseen);
+  ASSERT_TRUE(again);
+  for (size_t i = 0; i < unseen.size(); ++i) {
+    EXPECT_EQ((*again)[i].label, (*predictions)[i].label);
+    EXPECT_FLOAT_EQ((*again)[i].confidence, (*predictions)[i].confidence);
+  }
+
+  auto eval = evaluate_intents(*loaded, {{"will it be hot on friday", "weather"}, {"qwpoeiru", "oos"}});
+  ASSERT_TRUE(eval) << eval.error().to_string();
+  EXPECT_EQ(eval->n, 2U);
+  EXPECT_EQ(eval->out_of_scope, 1U);
+  EXPECT_GT(eval->latency_ms_p50, 0.0);
+  EXPECT_GE(eval->latency_ms_p95, eval->latency_ms_p50);
+
+  auto unknown = evaluate_intents(*loaded, {{"book a table", "restaurant"}});
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message.find("\"restaurant\" is not one the model was trained on"), std::string::npos);
+}
+
+TEST(IntentClassifierTest, RefusesDataItCannotLearnFrom) {
+  auto embedder = shared_embedder();
+  ASSERT_TRUE(embedder);
+  auto one_label = IntentClassifier::train({{"hi", "greeting"}, {"hello", "greeting"}, {"zzz", "oos"}}, embedder,
+                                           quick_options());
+  ASSERT_FALSE(one_label);
+  EXPECT_NE(one_label.error().message.find("at least two in-scope labels, got 1"), std::string::npos);
+
+  auto options = quick_options();
+  options.hash_bits = 40;
+  auto bad_bits = IntentClassifier::train(small_intents(), embedder, options);
+  ASSERT_FALSE(bad_bits);
+  EXPECT_EQ(bad_bits.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(IntentClassifierTest, DamagedOrForeignModelDirectoriesAreClearErrors) {
+  auto embedder = shared_embedder();
+  ASSERT_TRUE(embedder);
+  TempDir dir;
+  auto missing = IntentClassifier::load(dir.file("none"), embedder);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+
+  auto classifier = IntentClassifier::train(small_intents(), embedder, quick_options());
+  ASSERT_TRUE(classifier);
+  const auto model_dir = dir.file("m");
+  ASSERT_TRUE(classifier->save(model_dir));
+
+  // A quality-gap loader must not accept an intent model.
+  auto wrong_kind = QualityGapModel::load(model_dir, embedder);
+  ASSERT_FALSE(wrong_kind);
+  EXPECT_NE(wrong_kind.error().message.find("holds a intent model"), std::string::npos) << wrong_kind.error().message;
+
+  fs::resize_file(model_dir + "/weights.bin", fs::file_size(model_dir + "/weights.bin") - 4);
+  auto truncated = IntentClassifier::load(model_dir, embedder);
+  ASSERT_FALSE(truncated);
+  EXPECT_EQ(truncated.error().code, ErrorCode::kDataLoss);
+
+  std::ofstream(model_dir + "/model.json") << "{not json";
+  auto malformed = IntentClassifier::load(model_dir, embedder);
+  ASSERT_FALSE(malformed);
+  EXPECT_EQ(malformed.error().code, ErrorCode::kDataLoss);
+}
+
+TEST(QualityGapModelTest, RanksPromptsTheSmallModelFailsBelowOnesItHandles) {
+  auto embedder = shared_embedder();
+  ASSERT_TRUE(embedder);
+  // Proofs and multi-step problems: only the strong model is right. Small talk and lookups: both.
+  const std::vector<std::string> hard = {
+      "Prove that there are infinitely many primes of the form 4k+3.",
+      "A train leaves at 3pm at 80 km/h, another at 4pm at 120 km/h; when does the second catch up?",
+      "Derive the closed form of the sum of k^3 for k from 1 to n and prove it by induction.",
+      "Solve the system 3x + 2y - z = 1, 2x - 2y + 4z = -2, -x + y/2 - z = 0.",
+      "Show that every bounded monotone sequence of real numbers converges.",
+      "If 5 machines make 5 widgets in 5 minutes, how long do 100 machines take for 100 widgets? Explain each step.",
+      "Find all integer solutions of x^2 - 7y^2 = 1 with x below 1000.",
+      "Compute the eigenvalues of the matrix [[2, 1], [1, 3]] and their eigenvectors."};
+  const std::vector<std::string> easy = {"Hello, how are you?",        "What is the capital of France?",
+                                         "Say hi to my friend Tom.",   "What colour is the sky?",
+                                         "Thank you very much!",       "Who wrote Romeo and Juliet?",
+                                         "Good morning, nice weather", "How many days are in a week?"};
+  std::vector<RoutingExample> examples;
+  for (const auto& p : hard) examples.push_back({p, false, true});
+  for (const auto& p : easy) examples.push_back({p, true, true});
+  TrainOptions options;
+  options.hash_bits = 12;
+  options.epochs = 30;
+  options.holdout_fraction = 0;
+  auto model = QualityGapModel::train(examples, embedder, options);
+  ASSERT_TRUE(model) << model.error().to_string();
+  auto scores = model->local_good_enough_batch(
+      {"Prove that the square root of 2 is irrational.", "Hi! What's your name?"});
+  ASSERT_TRUE(scores) << scores.error().to_string();
+  EXPECT_LT((*scores)[0], (*scores)[1]);
+
+  TempDir dir;
+  ASSERT_TRUE(model->save(dir.file("q")));
+  auto loaded = QualityGapModel::load(dir.file("q"), embedder);
+  ASSERT_TRUE(loaded) << loaded.error().to_string();
+  auto score = loaded->local_good_enough("Prove that the square root of 2 is irrational.");
+  ASSERT_TRUE(score);
+  EXPECT_FLOAT_EQ(*score, (*scores)[0]);
+
+  auto eval = evaluate_routing(*loaded, examples);
+  ASSERT_TRUE(eval);
+  // On its own training data it ranks every gap prompt first, as an oracle would.
+  std::vector<float> oracle;
+  for (const auto& e : examples) oracle.push_back(e.weak_correct ? 1.0F : 0.0F);
+  EXPECT_NEAR(eval->apgr, routing_curve(oracle, examples).apgr, 1e-9);
+
+  // Calibrated for half the traffic, the threshold sends half of these prompts to the cloud.
+  EXPECT_LE(loaded->threshold_for_cloud_share(0.0), loaded->threshold_for_cloud_share(0.5));
+  EXPECT_LE(loaded->threshold_for_cloud_share(0.5), loaded->threshold_for_cloud_share(1.0));
+  auto at_half = evaluate_routing(*loaded, examples, 0.5);
+  ASSERT_TRUE(at_half);
+  EXPECT_NEAR(at_half->achieved_cloud_share, 0.5, 1.0 / 16);
+  EXPECT_GT(at_half->accuracy_at_target, at_half->weak_accuracy);
+
+  std::vector<RoutingExample> no_gap = {{"a", true, true}, {"b", false, false}};
+  auto refused = QualityGapModel::train(no_gap, embedder, options);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tandem::router
