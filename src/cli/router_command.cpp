@@ -117,6 +117,7 @@ void add_eval_intents(CLI::App& router_cmd, GlobalOptions& global, int& exit_cod
                                   {"in_scope", eval->in_scope},
                                   {"out_of_scope", eval->out_of_scope},
                                   {"in_scope_accuracy", eval->in_scope_accuracy},
+                                  {"top1_accuracy", eval->top1_accuracy},
                                   {"oos_recall", eval->oos_recall},
                                   {"oos_precision", eval->oos_precision},
                                   {"latency_ms_p50", eval->latency_ms_p50},

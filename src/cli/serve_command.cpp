@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/engine_options.h"
+#include "cli/pipeline_setup.h"
 #include "core/log.h"
 #include "engine/engine.h"
 #include "server/server.h"
@@ -51,7 +52,12 @@ int serve(const Config& config) {
                config.engine_embedding_model);
   }
 
-  auto server = server::Server::create(config, **chat, embedder.get());
+  auto pipeline = build_pipeline(config, **chat);
+  if (!pipeline) {
+    std::cerr << "tandem serve: " << pipeline.error().message << "\n";
+    return 1;
+  }
+  auto server = server::Server::create(config, **chat, embedder.get(), pipeline->get());
   if (!server) {
     std::cerr << "tandem serve: " << server.error().message << "\n";
     return 1;

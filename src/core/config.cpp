@@ -11,7 +11,7 @@
 namespace tandem {
 namespace {
 
-using Field = std::variant<std::string Config::*, int64_t Config::*>;
+using Field = std::variant<std::string Config::*, int64_t Config::*, double Config::*>;
 
 struct Setting {
   const char* key;
@@ -48,6 +48,15 @@ const std::vector<Setting>& settings() {
       {"router.quality_model", &Config::router_quality_model, "quality-gap model directory (empty: none)"},
       {"router.max_input_tokens", &Config::router_max_input_tokens, "tokens of a request the router reads", 8, 512},
       {"router.threads", &Config::router_threads, "threads of the router's embedding model", 1, 64},
+      {"router.cloud_share", &Config::router_cloud_share, "share of tandem/auto traffic the cloud may take (0..1; with a quality model)", 0, 1},
+      {"cloud.base_url", &Config::cloud_base_url, "OpenAI-compatible endpoint of the cloud model, up to /v1 (empty: no cloud)"},
+      {"cloud.model", &Config::cloud_model, "the cloud model's id"},
+      {"cloud.name", &Config::cloud_name, "provider name in responses and logs (empty: remote/<model>)"},
+      {"cloud.api_key_env", &Config::cloud_api_key_env, "NAME of the environment variable holding the API key"},
+      {"cloud.input_usd_per_mtok", &Config::cloud_input_usd_per_mtok, "price per million prompt tokens", 0, 1000000},
+      {"cloud.output_usd_per_mtok", &Config::cloud_output_usd_per_mtok, "price per million completion tokens", 0, 1000000},
+      {"cloud.timeout_ms", &Config::cloud_timeout_ms, "one attempt, the whole answer", 100, 3600000},
+      {"cloud.max_retries", &Config::cloud_max_retries, "retries on 429, 5xx and connection failures", 0, 10},
       {"log.level", &Config::log_level, "log level", 0, 0, {"debug", "info", "warn", "error", "off"}},
   };
   return kSettings;
@@ -59,11 +68,20 @@ std::string env_name(std::string_view key) {
   return name;
 }
 
+// Shortest text that reads back as the same double ("0.3", not "0.300000").
+std::string fmt_double(double value) {
+  char buffer[64];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return ec == std::errc() ? std::string(buffer, end) : std::to_string(value);
+}
+
 std::string current_value(const Config& config, const Setting& s) {
   return std::visit(
       [&](auto member) -> std::string {
         if constexpr (std::is_same_v<decltype(member), std::string Config::*>) {
           return config.*member;
+        } else if constexpr (std::is_same_v<decltype(member), double Config::*>) {
+          return fmt_double(config.*member);
         } else {
           return std::to_string(config.*member);
         }
@@ -75,6 +93,15 @@ std::string current_value(const Config& config, const Setting& s) {
 Status assign_text(Config& config, const Setting& s, const std::string& text, const std::string& origin) {
   if (auto* str_field = std::get_if<std::string Config::*>(&s.field)) {
     config.**str_field = text;
+    return {};
+  }
+  if (auto* double_field = std::get_if<double Config::*>(&s.field)) {
+    double value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size()) {
+      return make_error(ErrorCode::kInvalidArgument, origin + ": " + s.key + " must be a number, got '" + text + "'");
+    }
+    config.**double_field = value;
     return {};
   }
   int64_t value = 0;
@@ -93,6 +120,11 @@ Status assign_toml(Config& config, const Setting& s, const toml::node& node, con
     config.**str_field = *v;
     return {};
   }
+  if (auto* double_field = std::get_if<double Config::*>(&s.field)) {
+    if (!node.is_number()) return make_error(ErrorCode::kInvalidArgument, origin + ": " + s.key + " must be a number");
+    config.**double_field = *node.value<double>();
+    return {};
+  }
   if (!node.is_integer()) return make_error(ErrorCode::kInvalidArgument, origin + ": " + s.key + " must be an integer");
   config.*std::get<int64_t Config::*>(s.field) = *node.value<int64_t>();
   return {};
@@ -103,6 +135,13 @@ Status check_range(const Config& config, const Setting& s) {
     int64_t v = config.**int_field;
     if (v < s.min || v > s.max) {
       return make_error(ErrorCode::kInvalidArgument, std::string(s.key) + " = " + std::to_string(v) + " is out of range [" +
+                                                         std::to_string(s.min) + ", " + std::to_string(s.max) + "]");
+    }
+  }
+  if (auto* double_field = std::get_if<double Config::*>(&s.field); double_field && s.min != s.max) {
+    const double v = config.**double_field;
+    if (!(v >= static_cast<double>(s.min) && v <= static_cast<double>(s.max))) {
+      return make_error(ErrorCode::kInvalidArgument, std::string(s.key) + " = " + fmt_double(v) + " is out of range [" +
                                                          std::to_string(s.min) + ", " + std::to_string(s.max) + "]");
     }
   }
@@ -156,8 +195,10 @@ std::vector<SettingInfo> list_settings() {
   Config defaults;
   std::vector<SettingInfo> out;
   for (const auto& s : settings()) {
-    bool is_string = std::holds_alternative<std::string Config::*>(s.field);
-    out.push_back({s.key, is_string ? "string" : "integer", current_value(defaults, s), s.help, env_name(s.key)});
+    const char* type = std::holds_alternative<std::string Config::*>(s.field) ? "string"
+                       : std::holds_alternative<double Config::*>(s.field)    ? "number"
+                                                                              : "integer";
+    out.push_back({s.key, type, current_value(defaults, s), s.help, env_name(s.key)});
   }
   return out;
 }

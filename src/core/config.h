@@ -49,6 +49,17 @@ struct Config {
   std::string router_quality_model = "";     // quality-gap model directory; empty = none (intent only)
   int64_t router_max_input_tokens = 128;     // the router reads at most this much of a request
   int64_t router_threads = 1;                // the router's embedding threads
+  double router_cloud_share = 0.3;           // the knob: share of tandem/auto traffic sent to the cloud
+
+  // [cloud]: one OpenAI-compatible provider for the large model; the key comes from the environment
+  std::string cloud_base_url = "";           // empty: no cloud
+  std::string cloud_model = "";
+  std::string cloud_name = "";
+  std::string cloud_api_key_env = "";        // the variable's NAME, never the key itself
+  double cloud_input_usd_per_mtok = 0;
+  double cloud_output_usd_per_mtok = 0;
+  int64_t cloud_timeout_ms = 120000;
+  int64_t cloud_max_retries = 2;
 
   // [log]
   std::string log_level = "info";

@@ -66,6 +66,11 @@ class Provider {
   virtual const std::string& name() const = 0;
   virtual ProviderKind kind() const = 0;
 
+  // False while the provider is known to be down (a remote one's circuit breaker is open).
+  virtual bool available() const { return true; }
+  // What a call of this size costs in USD (0 for the local engine).
+  virtual double cost_usd(int64_t /*prompt_tokens*/, int64_t /*completion_tokens*/) const { return 0; }
+
   // The whole answer at once.
   virtual Result<ChatResult> complete(const ChatRequest& request) = 0;
   // Deltas arrive on the calling thread as they are generated; the result repeats the full text.

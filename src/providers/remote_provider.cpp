@@ -471,9 +471,7 @@ Result<ChatResult> RemoteProvider::call(const ChatRequest& request, const DeltaC
     result.attempts = attempts;
     result.elapsed_ms = ms_since(start);
     if (result.usage) {
-      result.cost_usd = (result.usage->prompt_tokens * options_.input_usd_per_mtok +
-                         result.usage->completion_tokens * options_.output_usd_per_mtok) /
-                        1e6;
+      result.cost_usd = cost_usd(result.usage->prompt_tokens, result.usage->completion_tokens);
     }
     return result;
   };
@@ -514,6 +512,12 @@ Result<ChatResult> RemoteProvider::call(const ChatRequest& request, const DeltaC
                options_.max_retries, wait.count());
     sleep_unless_cancelled(wait, request);
   }
+}
+
+double RemoteProvider::cost_usd(int64_t prompt_tokens, int64_t completion_tokens) const {
+  return (static_cast<double>(prompt_tokens) * options_.input_usd_per_mtok +
+          static_cast<double>(completion_tokens) * options_.output_usd_per_mtok) /
+         1e6;
 }
 
 }  // namespace tandem::providers

@@ -73,6 +73,9 @@ class RemoteProvider final : public Provider {
   Result<ChatResult> complete(const ChatRequest& request) override;
   Result<ChatResult> stream(const ChatRequest& request, const DeltaCallback& on_delta) override;
 
+  bool available() const override { return breaker_.state() != CircuitBreaker::State::kOpen; }
+  double cost_usd(int64_t prompt_tokens, int64_t completion_tokens) const override;
+
   CircuitBreaker::State circuit_state() const { return breaker_.state(); }
 
  private:

@@ -42,6 +42,7 @@ Result<IntentEvaluation> evaluate_intents(const IntentClassifier& classifier,
   }
   IntentEvaluation eval;
   size_t in_scope_right = 0;
+  size_t top1_right = 0;
   size_t oos_found = 0;
   size_t oos_predicted = 0;
   auto latencies = timed_one_by_one(examples.size(), [&](size_t i) -> Status {
@@ -52,6 +53,7 @@ Result<IntentEvaluation> evaluate_intents(const IntentClassifier& classifier,
     oos_predicted += prediction->out_of_scope ? 1 : 0;
     if (truly_oos && prediction->out_of_scope) ++oos_found;
     if (!truly_oos && !prediction->out_of_scope && prediction->label == examples[i].label) ++in_scope_right;
+    if (!truly_oos && prediction->ranked.front().first == examples[i].label) ++top1_right;
     return {};
   });
   if (!latencies) return latencies.error();
@@ -59,6 +61,7 @@ Result<IntentEvaluation> evaluate_intents(const IntentClassifier& classifier,
   eval.in_scope = eval.n - eval.out_of_scope;
   auto ratio = [](size_t a, size_t b) { return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b); };
   eval.in_scope_accuracy = ratio(in_scope_right, eval.in_scope);
+  eval.top1_accuracy = ratio(top1_right, eval.in_scope);
   eval.oos_recall = ratio(oos_found, eval.out_of_scope);
   eval.oos_precision = ratio(oos_found, oos_predicted);
   eval.latency_ms_p50 = percentile(*latencies, 0.50);

@@ -121,6 +121,7 @@ struct IntentEvaluation {
   size_t in_scope = 0;
   size_t out_of_scope = 0;
   double in_scope_accuracy = 0;  // an in-scope example is right only with its own label
+  double top1_accuracy = 0;      // in-scope, the top-ranked label alone (no out-of-scope threshold)
   double oos_recall = 0;
   double oos_precision = 0;
   double latency_ms_p50 = 0;  // one request at a time: embedding + features + head

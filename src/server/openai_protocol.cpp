@@ -203,9 +203,9 @@ json usage_json(const engine::Usage& usage) {
 }
 
 // Where the answer came from and what it cost: Tandem's addition to the OpenAI shape.
-json tandem_json(const std::string& model, const engine::GenerationResult& result) {
+json tandem_json(const std::string& model, const engine::GenerationResult& result, const json& route) {
   const auto& t = result.timings;
-  return {{"route", "local"},
+  json out = {{"route", "local"},
           {"model", model},
           {"timings",
            {{"queue_ms", t.queue_ms},
@@ -215,6 +215,8 @@ json tandem_json(const std::string& model, const engine::GenerationResult& resul
           {"usage",
            {{"cached_prompt_tokens", result.usage.cached_prompt_tokens},
             {"truncated_messages", result.usage.truncated_messages}}}};
+  out.update(route);
+  return out;
 }
 
 std::string sse(const json& value) {
@@ -338,7 +340,7 @@ std::string to_text(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-json chat_completion_json(const CompletionMeta& meta, const engine::GenerationResult& result) {
+json chat_completion_json(const CompletionMeta& meta, const engine::GenerationResult& result, const json& route) {
   json message = {{"role", "assistant"}, {"content", result.text}};
   return {{"id", meta.id},
           {"object", "chat.completion"},
@@ -349,7 +351,7 @@ json chat_completion_json(const CompletionMeta& meta, const engine::GenerationRe
                                     {"logprobs", nullptr},
                                     {"finish_reason", engine::finish_reason_name(result.finish_reason)}}})},
           {"usage", usage_json(result.usage)},
-          {"tandem", tandem_json(meta.model, result)}};
+          {"tandem", tandem_json(meta.model, result, route)}};
 }
 
 ChatChunkFormatter::ChatChunkFormatter(CompletionMeta meta, bool include_usage)
@@ -376,9 +378,9 @@ std::string ChatChunkFormatter::content_event(std::string_view text) const {
   return sse(chunk({{"content", text}}, nullptr));
 }
 
-std::string ChatChunkFormatter::final_events(const engine::GenerationResult& result) const {
+std::string ChatChunkFormatter::final_events(const engine::GenerationResult& result, const json& route) const {
   json last = chunk(json::object(), engine::finish_reason_name(result.finish_reason));
-  last["tandem"] = tandem_json(meta_.model, result);
+  last["tandem"] = tandem_json(meta_.model, result, route);
   std::string out = sse(last);
   if (include_usage_) {
     json usage = chunk(json::object(), nullptr);
@@ -405,7 +407,8 @@ json embeddings_json(const std::string& model, const engine::EmbeddingResult& re
           {"usage", {{"prompt_tokens", result.prompt_tokens}, {"total_tokens", result.prompt_tokens}}}};
 }
 
-json models_json(const engine::ModelInfo& chat, const engine::ModelInfo* embedding, int64_t created) {
+json models_json(const engine::ModelInfo& chat, const engine::ModelInfo* embedding, int64_t created,
+                 const std::vector<std::string>& routed) {
   auto model = [&](const engine::ModelInfo& info, const char* kind) {
     return json{{"id", info.name},
                 {"object", "model"},
@@ -420,6 +423,10 @@ json models_json(const engine::ModelInfo& chat, const engine::ModelInfo* embeddi
   };
   json data = json::array({model(chat, "chat")});
   if (embedding) data.push_back(model(*embedding, "embedding"));
+  for (const auto& id : routed) {
+    data.push_back({{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "tandem"},
+                    {"tandem", {{"kind", "routed"}}}});
+  }
   return {{"object", "list"}, {"data", std::move(data)}};
 }
 

@@ -72,7 +72,10 @@ std::string new_completion_id();
 // UTF-8 JSON text; never throws (a stray invalid byte becomes U+FFFD).
 std::string to_text(const nlohmann::json& value);
 
-nlohmann::json chat_completion_json(const CompletionMeta& meta, const engine::GenerationResult& result);
+// `route` (an object, may be empty) is merged into the response's `tandem` object: where the
+// answer came from and why, for requests routed by the pipeline.
+nlohmann::json chat_completion_json(const CompletionMeta& meta, const engine::GenerationResult& result,
+                                    const nlohmann::json& route = nlohmann::json::object());
 
 // Server-sent events of one streamed completion, in the order they are sent.
 class ChatChunkFormatter {
@@ -82,7 +85,8 @@ class ChatChunkFormatter {
   std::string role_event() const;  // delta {"role":"assistant","content":""}
   std::string content_event(std::string_view text) const;
   // The chunk with finish_reason (and the `tandem` object), then the usage chunk if asked, then [DONE].
-  std::string final_events(const engine::GenerationResult& result) const;
+  std::string final_events(const engine::GenerationResult& result,
+                           const nlohmann::json& route = nlohmann::json::object()) const;
   // An error after the 200 headers went out: the stream ends without [DONE].
   static std::string error_event(const std::string& error_body);
 
@@ -95,6 +99,8 @@ class ChatChunkFormatter {
 
 nlohmann::json embeddings_json(const std::string& model, const engine::EmbeddingResult& result, bool base64);
 
-nlohmann::json models_json(const engine::ModelInfo& chat, const engine::ModelInfo* embedding, int64_t created);
+// `routed`: the model ids the pipeline answers (tandem/auto, tandem/cloud).
+nlohmann::json models_json(const engine::ModelInfo& chat, const engine::ModelInfo* embedding, int64_t created,
+                           const std::vector<std::string>& routed = {});
 
 }  // namespace tandem::server

@@ -8,11 +8,13 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
 
 #include "core/log.h"
+#include "pipeline/pipeline.h"
 #include "server/deadline_watch.h"
 #include "server/http_errors.h"
 #include "server/openai_protocol.h"
@@ -26,6 +28,58 @@ using HandlerResponse = httplib::Server::HandlerResponse;
 
 // The model id every client may use for the local chat model, whatever its file is called.
 constexpr const char* kLocalModelAlias = "tandem/local";
+// Model ids the pipeline routes: the router decides, or the cloud is forced.
+constexpr const char* kAutoModel = "tandem/auto";
+constexpr const char* kCloudModel = "tandem/cloud";
+
+std::optional<router::RouteMode> routed_mode(const std::string& model) {
+  if (model == kAutoModel) return router::RouteMode::kAuto;
+  if (model == kCloudModel) return router::RouteMode::kCloud;
+  return std::nullopt;
+}
+
+// A header value from text that may hold anything: printable ASCII only, bounded.
+std::string header_safe(std::string_view text) {
+  std::string out;
+  for (char c : text.substr(0, 200)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  return out;
+}
+
+// The decision as the `tandem` object shows it.
+nlohmann::json route_json(const pipeline::Route& route) {
+  const auto& d = route.decision;
+  nlohmann::json out = {{"route", router::route_target_name(d.target)},
+                        {"mode", router::route_mode_name(d.mode)},
+                        {"reasons", d.reasons},
+                        {"router_ms", route.router_ms},
+                        {"estimates",
+                         {{"prompt_tokens", route.estimated_prompt_tokens},
+                          {"local", {{"cost_usd", 0.0}}},
+                          {"cloud", {{"cost_usd", route.estimated_cloud_cost_usd}}}}}};
+  if (!d.intent.empty()) {
+    out["intent"] = {{"label", d.intent}, {"confidence", d.intent_confidence}, {"out_of_scope", d.out_of_scope}};
+  }
+  if (d.local_good_enough) out["local_good_enough"] = *d.local_good_enough;
+  return out;
+}
+
+// A provider's answer in the engine's result shape, which the OpenAI formatting reads.
+engine::GenerationResult generation_result(const providers::ChatResult& r) {
+  engine::GenerationResult out;
+  out.text = r.text;
+  out.finish_reason = r.finish_reason;
+  if (r.usage) out.usage = *r.usage;
+  out.timings.time_to_first_token_ms = r.time_to_first_token_ms;
+  out.timings.generation_ms = r.elapsed_ms;
+  return out;
+}
+
+// One generated answer and what the `tandem` object adds for it.
+struct Generated {
+  engine::GenerationResult result;
+  nlohmann::json route = nlohmann::json::object();
+};
+using Generate = std::function<Result<Generated>(const engine::DeltaCallback* on_delta)>;
 
 void reply_error(Response& res, const ApiError& error) {
   res.status = error.status;
@@ -43,10 +97,12 @@ int64_t unix_now() {
 
 class HttpServer final : public Server {
  public:
-  HttpServer(const Config& config, engine::ChatEngine& chat, engine::Embedder* embedder)
+  HttpServer(const Config& config, engine::ChatEngine& chat, engine::Embedder* embedder,
+             const pipeline::Pipeline* pipeline)
       : config_(config),
         chat_(chat),
         embedder_(embedder),
+        pipeline_(pipeline),
         chat_info_(chat.info()),
         limits_{.max_tokens = static_cast<int32_t>(config.engine_max_tokens),
                 .default_max_tokens = static_cast<int32_t>(config.engine_default_max_tokens),
@@ -160,7 +216,10 @@ class HttpServer final : public Server {
 
     http_.Get("/health", [this](const Request&, Response& res) { handle_health(res); });
     http_.Get("/v1/models", [this](const Request&, Response& res) {
-      reply_json(res, models_json(chat_info_, embedding_info_ ? &*embedding_info_ : nullptr, started_at_));
+      std::vector<std::string> routed;
+      if (pipeline_) routed.emplace_back(kAutoModel);
+      if (pipeline_ && pipeline_->has_cloud()) routed.emplace_back(kCloudModel);
+      reply_json(res, models_json(chat_info_, embedding_info_ ? &*embedding_info_ : nullptr, started_at_, routed));
     });
     http_.Post("/v1/chat/completions", [this](const Request& req, Response& res) { handle_chat(req, res); });
     http_.Post("/v1/embeddings", [this](const Request& req, Response& res) { handle_embeddings(req, res); });
@@ -194,43 +253,93 @@ class HttpServer final : public Server {
     if (auto* rejected = std::get_if<RequestError>(&parsed))
       return reply_error(res, api_error(rejected->error, rejected->param));
     auto& request = std::get<ChatCompletionRequest>(parsed);
-    if (!request.model.empty() && request.model != chat_info_.name && request.model != kLocalModelAlias) {
-      return reply_error(
-          res, api_error(make_error(ErrorCode::kNotFound,
-                                    fmt::format("the model '{}' does not exist; this server has '{}' (alias '{}')",
-                                                request.model, chat_info_.name, kLocalModelAlias)),
-                         "model"));
+    const auto mode = routed_mode(request.model);
+    const bool local = request.model.empty() || request.model == chat_info_.name || request.model == kLocalModelAlias;
+    if (!local && !(mode && pipeline_)) {
+      return reply_error(res, api_error(make_error(ErrorCode::kNotFound,
+                                                   fmt::format("the model '{}' does not exist; this server has {}",
+                                                               request.model, model_ids())),
+                                        "model"));
     }
-    res.set_header("X-Tandem-Route", "local");
     request.generation.cancel = std::make_shared<std::atomic<bool>>(false);
     auto deadline =
         deadlines_.watch(std::chrono::steady_clock::now() + std::chrono::seconds(config_.server_request_timeout_s),
                          request.generation.cancel);
     CompletionMeta meta{.id = new_completion_id(), .created = unix_now(), .model = chat_info_.name};
+    Generate generate;
+    if (local) {
+      res.set_header("X-Tandem-Route", "local");
+      generate = [this, generation = request.generation](const engine::DeltaCallback* on_delta) -> Result<Generated> {
+        auto result = on_delta ? chat_.generate(generation, *on_delta) : chat_.generate(generation);
+        if (!result) return result.error();
+        return Generated{std::move(*result)};
+      };
+    } else {
+      providers::ChatRequest routed{request.generation.messages, request.generation.sampling, request.generation.cancel};
+      auto route = pipeline_->route(routed, *mode);
+      if (!route) return reply_error(res, api_error(route.error(), "model"));
+      set_route_headers(res, *route);
+      meta.model = request.model;
+      generate = [this, routed = std::move(routed), route = std::move(*route)](
+                     const engine::DeltaCallback* on_delta) -> Result<Generated> {
+        auto answer = pipeline_->answer(routed, route, on_delta);
+        if (!answer) return answer.error();
+        auto json = route_json(answer->route);
+        json["model"] = answer->result.model;
+        json["provider"] = answer->result.provider;
+        json["cost_usd"] = answer->result.cost_usd;
+        json["fallback"] = answer->fallback;
+        if (answer->fallback) {
+          json["route"] = "local";
+          json["reasons"].push_back(answer->fallback_reason);
+        }
+        return Generated{generation_result(answer->result), std::move(json)};
+      };
+    }
     if (request.stream) {
-      stream_chat(res, std::move(request), std::move(meta), std::move(deadline), std::move(in_flight));
+      stream_chat(res, request.include_usage, std::move(generate), std::move(meta), std::move(deadline),
+                  std::move(request.generation.cancel), std::move(in_flight));
       return;
     }
-    auto result = chat_.generate(request.generation);
+    auto generated = generate(nullptr);
     if (deadline.expired()) return reply_error(res, timeout_error());
-    if (!result) return reply_error(res, api_error(result.error()));
-    reply_json(res, chat_completion_json(meta, *result));
+    if (!generated) return reply_error(res, api_error(generated.error()));
+    reply_json(res, chat_completion_json(meta, generated->result, generated->route));
+  }
+
+  std::string model_ids() const {
+    std::string ids = fmt::format("'{}' (alias '{}')", chat_info_.name, kLocalModelAlias);
+    if (pipeline_) ids += fmt::format(", '{}'", kAutoModel);
+    if (pipeline_ && pipeline_->has_cloud()) ids += fmt::format(", '{}'", kCloudModel);
+    return ids;
+  }
+
+  // The decision travels in headers too, so a streaming client sees it before the first token.
+  static void set_route_headers(Response& res, const pipeline::Route& route) {
+    const auto& d = route.decision;
+    res.set_header("X-Tandem-Route", std::string(router::route_target_name(d.target)));
+    res.set_header("X-Tandem-Mode", std::string(router::route_mode_name(d.mode)));
+    if (!d.intent.empty()) {
+      res.set_header("X-Tandem-Intent", header_safe(fmt::format("{};confidence={:.3f}", d.intent, d.intent_confidence)));
+    }
+    if (d.local_good_enough) res.set_header("X-Tandem-Local-Quality", fmt::format("{:.3f}", *d.local_good_enough));
+    if (!d.reasons.empty()) res.set_header("X-Tandem-Reason", header_safe(d.reasons.back()));
   }
 
   // Generation runs inside httplib's content provider, on this request's HTTP thread, after the
   // 200 headers are out: later errors become an SSE error event.
-  void stream_chat(Response& res, ChatCompletionRequest request, CompletionMeta meta, DeadlineWatch::Guard deadline,
+  void stream_chat(Response& res, bool include_usage, Generate generate, CompletionMeta meta,
+                   DeadlineWatch::Guard deadline, std::shared_ptr<std::atomic<bool>> cancel,
                    std::shared_ptr<InFlight> in_flight) {
     struct Stream {
-      ChatCompletionRequest request;
+      Generate generate;
       ChatChunkFormatter chunks;
       DeadlineWatch::Guard deadline;
+      std::shared_ptr<std::atomic<bool>> cancel;
       std::shared_ptr<InFlight> in_flight;  // released with the response, after the last byte
     };
-    const bool include_usage = request.include_usage;
-    auto stream =
-        std::make_shared<Stream>(Stream{std::move(request), ChatChunkFormatter(std::move(meta), include_usage),
-                                        std::move(deadline), std::move(in_flight)});
+    auto stream = std::make_shared<Stream>(Stream{std::move(generate), ChatChunkFormatter(std::move(meta), include_usage),
+                                                  std::move(deadline), std::move(cancel), std::move(in_flight)});
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider("text/event-stream", [this, stream](size_t, httplib::DataSink& sink) {
       auto send = [&sink](const std::string& event) {
@@ -238,14 +347,16 @@ class HttpServer final : public Server {
       };
       if (!send(stream->chunks.role_event())) return false;
       // A failed write means the client went away: returning false cancels the generation.
-      auto result = chat_.generate(stream->request.generation,
-                                   [&](std::string_view delta) { return send(stream->chunks.content_event(delta)); });
-      if (stream->request.generation.cancel->load() && !stream->deadline.expired()) return false;  // client gone
+      const engine::DeltaCallback on_delta = [&](std::string_view delta) {
+        return send(stream->chunks.content_event(delta));
+      };
+      auto generated = stream->generate(&on_delta);
+      if (stream->cancel->load() && !stream->deadline.expired()) return false;  // client gone
       if (stream->deadline.expired()) {
         send(ChatChunkFormatter::error_event(error_body(timeout_error())));
-      } else if (!result) {
-        send(ChatChunkFormatter::error_event(error_body(api_error(result.error()))));
-      } else if (!send(stream->chunks.final_events(*result))) {
+      } else if (!generated) {
+        send(ChatChunkFormatter::error_event(error_body(api_error(generated.error()))));
+      } else if (!send(stream->chunks.final_events(generated->result, generated->route))) {
         return false;
       }
       sink.done();
@@ -296,6 +407,7 @@ class HttpServer final : public Server {
   const Config config_;
   engine::ChatEngine& chat_;
   engine::Embedder* embedder_;
+  const pipeline::Pipeline* pipeline_;  // null: only the local model is served
   const engine::ModelInfo chat_info_;
   std::optional<engine::ModelInfo> embedding_info_;
   const ChatLimits limits_;
@@ -315,9 +427,9 @@ class HttpServer final : public Server {
 }  // namespace
 
 Result<std::unique_ptr<Server>> Server::create(const Config& config, engine::ChatEngine& chat,
-                                               engine::Embedder* embedder) {
+                                               engine::Embedder* embedder, const pipeline::Pipeline* pipeline) {
   if (config.server_threads < 1) return make_error(ErrorCode::kInvalidArgument, "server.threads must be at least 1");
-  return std::unique_ptr<Server>(std::make_unique<HttpServer>(config, chat, embedder));
+  return std::unique_ptr<Server>(std::make_unique<HttpServer>(config, chat, embedder, pipeline));
 }
 
 }  // namespace tandem::server

@@ -21,13 +21,20 @@
 #include "core/status.h"
 #include "engine/engine.h"
 
+namespace tandem::pipeline {
+class Pipeline;
+}
+
 namespace tandem::server {
 
 class Server {
  public:
-  // `embedder` may be null: /v1/embeddings then answers 503.
+  // `embedder` may be null: /v1/embeddings then answers 503. `pipeline` may be null: only the
+  // local model is served; with it, `tandem/auto` (and `tandem/cloud` when a cloud is
+  // configured) are routed by it.
   static Result<std::unique_ptr<Server>> create(const Config& config, engine::ChatEngine& chat,
-                                                engine::Embedder* embedder);
+                                                engine::Embedder* embedder,
+                                                const pipeline::Pipeline* pipeline = nullptr);
   virtual ~Server() = default;
 
   // Binds server.host:server.port (0: a free port) and serves in the background.

@@ -51,6 +51,8 @@ TEST(Config, RefusesBadValuesNamingTheField) {
       {"port = 1\n", "'port' must be a [section]"},
       {"[server\nport = 1\n", "tandem.toml:1"},
       {"[engine]\ndefault_max_tokens = 9000\nmax_tokens = 100\n", "default_max_tokens must not exceed"},
+      {"[router]\ncloud_share = 1.5\n", "router.cloud_share = 1.5 is out of range [0, 1]"},
+      {"[router]\ncloud_share = \"a third\"\n", "router.cloud_share must be a number"},
   };
   for (const auto& c : cases) {
     auto config = load_config(write_file(dir, c.toml));
@@ -72,6 +74,20 @@ TEST(Config, RefusesBadEnvironmentAndOverrides) {
   EXPECT_NE(unknown.error().message.find("engine.slot"), std::string::npos);
 }
 
+TEST(Config, NumbersComeFromFilesIntegersAndText) {
+  testing::TempDir dir;
+  auto config = load_config(write_file(dir, "[cloud]\ninput_usd_per_mtok = 2\noutput_usd_per_mtok = 7.5\n"),
+                            {{"router.cloud_share", "0.25"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_DOUBLE_EQ(config->cloud_input_usd_per_mtok, 2.0);
+  EXPECT_DOUBLE_EQ(config->cloud_output_usd_per_mtok, 7.5);
+  EXPECT_DOUBLE_EQ(config->router_cloud_share, 0.25);
+  EXPECT_EQ(setting_value(*config, "router.cloud_share"), "0.25");
+  auto bad = load_config("", {{"cloud.input_usd_per_mtok", "cheap"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("must be a number, got 'cheap'"), std::string::npos) << bad.error().message;
+}
+
 TEST(Config, MissingFileIsNotFound) {
   auto config = load_config("/nonexistent/tandem.toml");
   ASSERT_FALSE(config.ok());
@@ -84,7 +100,7 @@ TEST(Config, EverySettingIsListedWithHelpAndEnvironmentName) {
   for (const auto& s : settings) {
     EXPECT_FALSE(s.help.empty()) << s.key;
     EXPECT_EQ(s.env.rfind("TANDEM_", 0), 0u) << s.key;
-    EXPECT_TRUE(s.type == "string" || s.type == "integer") << s.key;
+    EXPECT_TRUE(s.type == "string" || s.type == "integer" || s.type == "number") << s.key;
   }
 }
 

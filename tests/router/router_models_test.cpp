@@ -103,6 +103,7 @@ TEST(IntentClassifierTest, LearnsSavesAndLoadsTheSameModel) {
   ASSERT_TRUE(eval) << eval.error().to_string();
   EXPECT_EQ(eval->n, 2U);
   EXPECT_EQ(eval->out_of_scope, 1U);
+  EXPECT_GE(eval->top1_accuracy, eval->in_scope_accuracy);
   EXPECT_GT(eval->latency_ms_p50, 0.0);
   EXPECT_GE(eval->latency_ms_p95, eval->latency_ms_p50);
 

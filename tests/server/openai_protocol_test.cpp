@@ -310,6 +310,10 @@ TEST(ModelsResponseTest, ListsChatAndEmbeddingModels) {
   EXPECT_EQ(both["data"][0]["object"], "model");
   EXPECT_EQ(both["data"][1]["id"], "minilm");
   EXPECT_EQ(models_json(chat, nullptr, 1)["data"].size(), 1u);
+  json routed = models_json(chat, nullptr, 1, {"tandem/auto"});
+  ASSERT_EQ(routed["data"].size(), 2u);
+  EXPECT_EQ(routed["data"][1]["id"], "tandem/auto");
+  EXPECT_EQ(routed["data"][1]["tandem"]["kind"], "routed");
 }
 
 TEST(CompletionIdTest, UniqueAndPrefixed) {

@@ -17,6 +17,7 @@ std::string from_env_or(const char* name, const std::string& fallback) {
 
 }  // namespace
 
+std::string intent_model_dir() { return from_env_or("TANDEM_TEST_INTENT_MODEL", default_intent_model_dir()); }
 std::string chat_model_path() { return from_env_or("TANDEM_TEST_CHAT_MODEL", default_chat_model_path()); }
 std::string embedding_model_path() {
   return from_env_or("TANDEM_TEST_EMBEDDING_MODEL", default_embedding_model_path());

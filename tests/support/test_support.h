@@ -12,6 +12,8 @@ namespace tandem::testing {
 std::string chat_model_path();
 std::string embedding_model_path();
 std::string embedding_source_dir();
+// The default intent router trained by scripts/setup.sh (TANDEM_TEST_INTENT_MODEL overrides).
+std::string intent_model_dir();
 
 // Path to the built `tandem` binary.
 std::string tandem_binary();

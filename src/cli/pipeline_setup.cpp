@@ -1,0 +1,54 @@
+#include "cli/pipeline_setup.h"
+
+#include <filesystem>
+
+#include "cli/engine_options.h"
+#include "core/log.h"
+#include "providers/local_provider.h"
+#include "providers/remote_provider.h"
+
+namespace tandem::cli {
+
+Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config, engine::ChatEngine& chat) {
+  pipeline::PipelineParts parts;
+  parts.local = std::make_shared<providers::LocalProvider>(chat);
+
+  if (!config.cloud_base_url.empty()) {
+    auto cloud = providers::RemoteProvider::create({.name = config.cloud_name,
+                                                    .base_url = config.cloud_base_url,
+                                                    .model = config.cloud_model,
+                                                    .api_key_env = config.cloud_api_key_env,
+                                                    .input_usd_per_mtok = config.cloud_input_usd_per_mtok,
+                                                    .output_usd_per_mtok = config.cloud_output_usd_per_mtok,
+                                                    .timeout_ms = config.cloud_timeout_ms,
+                                                    .max_retries = static_cast<int32_t>(config.cloud_max_retries)});
+    if (!cloud) return make_error(cloud.error().code, "cloud provider: " + cloud.error().message);
+    parts.cloud = std::shared_ptr<providers::Provider>(std::move(*cloud));
+  }
+
+  const bool default_intents = config.router_intent_model == default_intent_model_dir();
+  const bool have_intents = std::filesystem::exists(config.router_intent_model + "/model.json");
+  if (have_intents || !default_intents || !config.router_quality_model.empty()) {
+    auto embedder = engine::Embedder::load(router_embedder_options(config));
+    if (!embedder) return make_error(embedder.error().code, "router embedding model: " + embedder.error().message);
+    std::shared_ptr<engine::Embedder> shared = std::move(*embedder);
+    if (have_intents || !default_intents) {
+      auto intents = router::IntentClassifier::load(config.router_intent_model, shared);
+      if (!intents) return make_error(intents.error().code, "router.intent_model: " + intents.error().message);
+      parts.intents = std::make_shared<const router::IntentClassifier>(std::move(*intents));
+    }
+    if (!config.router_quality_model.empty()) {
+      auto quality = router::QualityGapModel::load(config.router_quality_model, shared);
+      if (!quality) return make_error(quality.error().code, "router.quality_model: " + quality.error().message);
+      parts.policy.cloud_below = quality->threshold_for_cloud_share(config.router_cloud_share);
+      parts.quality = std::make_shared<const router::QualityGapModel>(std::move(*quality));
+    }
+  }
+  if (!parts.intents) {
+    TANDEM_LOG(kWarn, "pipeline", "no intent model at {} (run scripts/setup.sh): tandem/auto routes without intents",
+               config.router_intent_model);
+  }
+  return std::make_unique<pipeline::Pipeline>(std::move(parts));
+}
+
+}  // namespace tandem::cli

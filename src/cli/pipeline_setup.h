@@ -1,0 +1,19 @@
+// Builds the request pipeline from the configuration, in one place for every command that routes:
+// the local engine, the cloud provider ([cloud]), the router's models ([router]) and the policy.
+// Thread-safety: start-up code, single-threaded.
+#pragma once
+
+#include <memory>
+
+#include "core/config.h"
+#include "core/status.h"
+#include "engine/engine.h"
+#include "pipeline/pipeline.h"
+
+namespace tandem::cli {
+
+// `chat` must outlive the pipeline. A missing default intent model is a warning (tandem/auto
+// then routes without intents); a configured path that cannot be loaded is an error.
+Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config, engine::ChatEngine& chat);
+
+}  // namespace tandem::cli

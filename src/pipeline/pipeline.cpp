@@ -1,0 +1,98 @@
+#include "pipeline/pipeline.h"
+
+#include <chrono>
+#include <fmt/format.h>
+
+#include "core/log.h"
+
+namespace tandem::pipeline {
+namespace {
+
+// What the router reads: the latest user turn, which is what the request asks now.
+std::string routed_text(const providers::ChatRequest& request) {
+  for (auto it = request.messages.rbegin(); it != request.messages.rend(); ++it) {
+    if (it->role == "user" && !it->content.empty()) return it->content;
+  }
+  std::string all;
+  for (const auto& m : request.messages) all += m.content + "\n";
+  return all;
+}
+
+int64_t estimated_tokens(const providers::ChatRequest& request) {
+  size_t bytes = 0;
+  for (const auto& m : request.messages) bytes += m.content.size();
+  return static_cast<int64_t>((bytes + 3) / 4);
+}
+
+}  // namespace
+
+Pipeline::Pipeline(PipelineParts parts) : parts_(std::move(parts)) {}
+
+Result<Route> Pipeline::route(const providers::ChatRequest& request, router::RouteMode mode) const {
+  const auto start = std::chrono::steady_clock::now();
+  if (mode == router::RouteMode::kCloud && !parts_.cloud) {
+    return make_error(ErrorCode::kNotFound, "tandem/cloud needs a cloud provider; none is configured (cloud.base_url)");
+  }
+  router::RouteSignals signals;
+  signals.cloud_configured = parts_.cloud != nullptr;
+  signals.cloud_available = parts_.cloud && parts_.cloud->available();
+  std::vector<std::string> notes;
+  if (mode == router::RouteMode::kAuto) {
+    const std::string text = routed_text(request);
+    if (parts_.intents) {
+      if (auto intent = parts_.intents->classify(text)) {
+        signals.intent = std::move(*intent);
+      } else {
+        TANDEM_LOG(kWarn, "pipeline", "intent classifier failed: {}", intent.error().message);
+        notes.push_back("intent classifier failed: " + intent.error().message);
+      }
+    }
+    if (parts_.quality) {
+      if (auto score = parts_.quality->local_good_enough(text)) {
+        signals.local_good_enough = *score;
+      } else {
+        TANDEM_LOG(kWarn, "pipeline", "quality-gap model failed: {}", score.error().message);
+        notes.push_back("quality-gap model failed: " + score.error().message);
+      }
+    }
+  }
+  Route route;
+  route.decision = router::decide(mode, signals, parts_.policy);
+  route.decision.reasons.insert(route.decision.reasons.begin(), notes.begin(), notes.end());
+  route.estimated_prompt_tokens = estimated_tokens(request);
+  if (parts_.cloud) {
+    route.estimated_cloud_cost_usd = parts_.cloud->cost_usd(route.estimated_prompt_tokens, request.sampling.max_tokens);
+  }
+  route.router_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return route;
+}
+
+Result<Answer> Pipeline::answer(const providers::ChatRequest& request, const Route& route,
+                                const providers::DeltaCallback* on_delta) const {
+  size_t deltas = 0;
+  providers::DeltaCallback counting = [&](std::string_view delta) {
+    ++deltas;
+    return (*on_delta)(delta);
+  };
+  auto generate = [&](providers::Provider& provider) {
+    return on_delta ? provider.stream(request, counting) : provider.complete(request);
+  };
+
+  Answer answer;
+  answer.route = route;
+  const bool to_cloud = route.decision.target == router::RouteTarget::kCloud;
+  auto result = generate(to_cloud ? *parts_.cloud : *parts_.local);
+  const bool cancelled = request.cancel && request.cancel->load();
+  if (!result && to_cloud && deltas == 0 && !cancelled) {
+    // Nothing reached the client yet, so the local model can still answer the whole request.
+    answer.fallback = true;
+    answer.fallback_reason = fmt::format("the cloud failed ({}), so the local model answered", result.error().message);
+    TANDEM_LOG(kWarn, "pipeline", "{}", answer.fallback_reason);
+    result = generate(*parts_.local);
+  }
+  if (!result) return result.error();
+  answer.result = std::move(*result);
+  return answer;
+}
+
+}  // namespace tandem::pipeline

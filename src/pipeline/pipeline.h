@@ -1,0 +1,66 @@
+// The one place that knows the whole request flow: understand (router models), decide (policy),
+// generate (the local engine or the cloud provider), and fall back to the local model when the
+// cloud fails before it said anything. Grounding, privacy and the energy ledger join here as
+// their modules land.
+//
+//   pipeline::Pipeline pipeline({.local = local, .cloud = cloud, .intents = intents});
+//   auto route = pipeline.route(request, router::RouteMode::kAuto);   // fast: no generation
+//   if (!route) return route.error();
+//   send_headers(*route);                                              // e.g. X-Tandem-Route
+//   auto answer = pipeline.answer(request, *route, &on_delta);
+//   // answer->route.decision.target, answer->fallback, answer->result.text ...
+//
+// Thread-safety: any number of threads at once (the parts are thread-safe and never change).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "providers/provider.h"
+#include "router/policy.h"
+#include "router/router.h"
+
+namespace tandem::pipeline {
+
+struct PipelineParts {
+  std::shared_ptr<providers::Provider> local;                 // required
+  std::shared_ptr<providers::Provider> cloud;                 // null: no cloud configured
+  std::shared_ptr<const router::IntentClassifier> intents;    // null: no intent model
+  std::shared_ptr<const router::QualityGapModel> quality;     // null: no quality-gap model
+  router::PolicyOptions policy;
+};
+
+struct Route {
+  router::Decision decision;
+  double router_ms = 0;                // understanding and deciding
+  int64_t estimated_prompt_tokens = 0;  // ~4 bytes per token, before the provider counts
+  double estimated_cloud_cost_usd = 0;  // prompt + max_tokens at the cloud's prices (0: no cloud)
+};
+
+struct Answer {
+  providers::ChatResult result;
+  Route route;
+  bool fallback = false;  // the cloud was chosen, failed before any output, and the local model answered
+  std::string fallback_reason;
+};
+
+class Pipeline {
+ public:
+  explicit Pipeline(PipelineParts parts);
+
+  // kNotFound for tandem/cloud without a cloud provider. A router model that fails (it should
+  // not) is logged and the policy decides without it.
+  Result<Route> route(const providers::ChatRequest& request, router::RouteMode mode) const;
+
+  // Generates where `route` says; streams to `on_delta` when it is not null.
+  Result<Answer> answer(const providers::ChatRequest& request, const Route& route,
+                        const providers::DeltaCallback* on_delta) const;
+
+  bool has_cloud() const { return parts_.cloud != nullptr; }
+
+ private:
+  PipelineParts parts_;
+};
+
+}  // namespace tandem::pipeline

@@ -1,0 +1,178 @@
+// `tandem serve` routing between the local model and a "public cloud" (llama.cpp's own
+// llama-server on loopback, behind the fault-injecting proxy): tandem/auto and tandem/cloud carry
+// their decision in the JSON and the headers, sensitive requests stay local, and a cloud that
+// refuses the key or answers garbage falls back to the local model, marked, without leaking the key.
+#include <gtest/gtest.h>
+
+#include "providers/llama_server.h"
+#include "support/fault_proxy.h"
+#include "support/server_process.h"
+#include "support/test_support.h"
+
+namespace tandem::testing {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kSecretKey = "sk-tandem-test-5f3a9c";
+
+json chat(const std::string& model, const std::string& prompt, bool stream = false) {
+  json body = {{"model", model},
+               {"messages", {{{"role", "user"}, {"content", prompt}}}},
+               {"temperature", 0},
+               {"max_tokens", 8}};
+  if (stream) body["stream"] = true;
+  return body;
+}
+
+class RoutedServeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!llama_server_available()) return;
+    auto cloud = LlamaServer::start();
+    ASSERT_TRUE(cloud) << cloud.error().message;
+    cloud_ = cloud->release();
+    auto proxy = FaultProxy::start(cloud_->port());
+    ASSERT_TRUE(proxy) << proxy.error().message;
+    proxy_ = proxy->release();
+    auto tandem = ServerProcess::start({"--model", chat_model_path(), "--set", "router.intent_model=" + intent_model_dir(),
+                                        "--set", "cloud.base_url=" + proxy_->base_url(), "--set", "cloud.model=big",
+                                        "--set", "cloud.api_key_env=TANDEM_TEST_CLOUD_KEY", "--set",
+                                        "cloud.input_usd_per_mtok=2.5", "--set", "cloud.output_usd_per_mtok=10",
+                                        "--set", "cloud.max_retries=0"},
+                                       {std::string("TANDEM_TEST_CLOUD_KEY=") + kSecretKey});
+    ASSERT_TRUE(tandem) << tandem.error().message;
+    tandem_ = tandem->release();
+  }
+  static void TearDownTestSuite() {
+    delete tandem_;
+    delete proxy_;
+    delete cloud_;
+  }
+  void SetUp() override {
+    if (!llama_server_available()) GTEST_SKIP() << "no llama-server in this build (TANDEM_BUILD_BENCH=OFF)";
+    ASSERT_NE(tandem_, nullptr);
+    proxy_->set_fault({.kind = FaultKind::kPassThrough});
+  }
+
+  static json post(const json& body, httplib::Headers* headers = nullptr) {
+    auto client = loopback_client(tandem_->port());
+    auto res = post_json(client, "/v1/chat/completions", body);
+    EXPECT_TRUE(res);
+    if (!res) return {};
+    EXPECT_EQ(res->status, 200) << res->body;
+    EXPECT_EQ(res->body.find(kSecretKey), std::string::npos);
+    if (headers) *headers = res->headers;
+    return json::parse(res->body);
+  }
+
+  static LlamaServer* cloud_;
+  static FaultProxy* proxy_;
+  static ServerProcess* tandem_;
+};
+
+LlamaServer* RoutedServeTest::cloud_ = nullptr;
+FaultProxy* RoutedServeTest::proxy_ = nullptr;
+ServerProcess* RoutedServeTest::tandem_ = nullptr;
+
+TEST_F(RoutedServeTest, ForcedCloudAnswersFromTheCloudWithItsCost) {
+  httplib::Headers headers;
+  const auto body = post(chat("tandem/cloud", "Name a colour."), &headers);
+  const auto& t = body["tandem"];
+  EXPECT_EQ(t["route"], "cloud");
+  EXPECT_EQ(t["mode"], "cloud");
+  EXPECT_EQ(t["fallback"], false);
+  EXPECT_EQ(t["provider"], "remote/big");
+  EXPECT_GT(t["cost_usd"].get<double>(), 0.0);
+  EXPECT_GT(t["estimates"]["cloud"]["cost_usd"].get<double>(), 0.0);
+  EXPECT_EQ(t["reasons"], json::array({"tandem/cloud requested"}));
+  EXPECT_FALSE(body["choices"][0]["message"]["content"].get<std::string>().empty());
+  EXPECT_EQ(headers.find("X-Tandem-Route")->second, "cloud");
+  EXPECT_EQ(proxy_->last_authorization(), std::string("Bearer ") + kSecretKey);
+
+  // The same request streamed: the decision is in the headers before the first token, and the
+  // text is the cloud's greedy answer again.
+  auto client = loopback_client(tandem_->port());
+  std::string streamed;
+  auto res = post_streaming(client, "/v1/chat/completions", chat("tandem/cloud", "Name a colour.", true),
+                            [&](std::string_view data) {
+                              streamed += data;
+                              return true;
+                            });
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->get_header_value("X-Tandem-Route"), "cloud");
+  EXPECT_EQ(streamed_text(streamed), body["choices"][0]["message"]["content"]);
+  const auto events = sse_data(streamed);
+  ASSERT_GE(events.size(), 2U);
+  EXPECT_EQ(events.back(), "[DONE]");
+  EXPECT_EQ(json::parse(events[events.size() - 2])["tandem"]["route"], "cloud");
+}
+
+TEST_F(RoutedServeTest, AutoKeepsSensitiveRequestsLocalAndExplainsWhy) {
+  httplib::Headers headers;
+  const int cloud_calls = proxy_->connections();
+  const auto body =
+      post(chat("tandem/auto", "My blood test shows high cholesterol and my bank PIN is 4821. What should I do?"),
+           &headers);
+  const auto& t = body["tandem"];
+  EXPECT_EQ(t["route"], "local");
+  EXPECT_EQ(t["mode"], "auto");
+  ASSERT_TRUE(t.contains("intent"));
+  EXPECT_NE(t["reasons"].back().get<std::string>().find("stays on the device"), std::string::npos) << t.dump();
+  EXPECT_EQ(headers.find("X-Tandem-Route")->second, "local");
+  EXPECT_NE(headers.find("X-Tandem-Intent"), headers.end());
+  EXPECT_EQ(proxy_->connections(), cloud_calls);  // nothing went to the cloud
+}
+
+TEST_F(RoutedServeTest, ACloudThatRefusesTheKeyOrAnswersGarbageFallsBackToLocal) {
+  for (const auto& fault : {Fault{.kind = FaultKind::kStatus, .status = 401}, Fault{.kind = FaultKind::kGarbageJson}}) {
+    proxy_->set_fault(fault);
+    for (const bool stream : {false, true}) {
+      auto client = loopback_client(tandem_->port());
+      std::string streamed;
+      auto res = stream ? post_streaming(client, "/v1/chat/completions", chat("tandem/cloud", "Hi", true),
+                                         [&](std::string_view data) {
+                                           streamed += data;
+                                           return true;
+                                         })
+                        : post_json(client, "/v1/chat/completions", chat("tandem/cloud", "Hi"));
+      ASSERT_TRUE(res);
+      ASSERT_EQ(res->status, 200) << res->body;
+      const std::string text = stream ? streamed : res->body;
+      EXPECT_EQ(text.find(kSecretKey), std::string::npos) << text;
+      const auto events = stream ? sse_data(text) : std::vector<std::string>{};
+      const json t = stream ? json::parse(events[events.size() - 2])["tandem"] : json::parse(text)["tandem"];
+      EXPECT_EQ(t["route"], "local") << t.dump();
+      EXPECT_EQ(t["fallback"], true);
+      EXPECT_NE(t["reasons"].back().get<std::string>().find("the cloud failed"), std::string::npos) << t.dump();
+    }
+  }
+}
+
+TEST_F(RoutedServeTest, ModelsListTheRoutedIds) {
+  auto client = loopback_client(tandem_->port());
+  auto res = client.Get("/v1/models");
+  ASSERT_TRUE(res);
+  const auto models = json::parse(res->body);
+  std::vector<std::string> ids;
+  for (const auto& m : models["data"]) ids.push_back(m["id"]);
+  EXPECT_NE(std::find(ids.begin(), ids.end(), "tandem/auto"), ids.end());
+  EXPECT_NE(std::find(ids.begin(), ids.end(), "tandem/cloud"), ids.end());
+}
+
+TEST(RoutedServeWithoutCloudTest, ForcedCloudIsAnUnknownModel) {
+  auto tandem = ServerProcess::start({"--model", chat_model_path(), "--set", "router.intent_model=" + intent_model_dir()});
+  ASSERT_TRUE(tandem) << tandem.error().message;
+  auto client = loopback_client((*tandem)->port());
+  auto res = post_json(client, "/v1/chat/completions", chat("tandem/cloud", "Hi"));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404) << res->body;
+  EXPECT_NE(res->body.find("none is configured"), std::string::npos) << res->body;
+  auto automatic = post_json(client, "/v1/chat/completions", chat("tandem/auto", "Hi"));
+  ASSERT_TRUE(automatic);
+  ASSERT_EQ(automatic->status, 200) << automatic->body;
+  EXPECT_EQ(json::parse(automatic->body)["tandem"]["route"], "local");
+}
+
+}  // namespace
+}  // namespace tandem::testing

@@ -1,0 +1,137 @@
+// The pipeline on the real local engine and the real default intent router: decisions with
+// reasons, privacy first, cost estimates, and the local fallback when the cloud is down (a
+// RemoteProvider aimed at a loopback port nobody listens on).
+#include <gtest/gtest.h>
+
+#include "engine/engine.h"
+#include "pipeline/pipeline.h"
+#include "providers/llama_server.h"
+#include "providers/local_provider.h"
+#include "providers/remote_provider.h"
+#include "support/test_support.h"
+
+namespace tandem::pipeline {
+namespace {
+
+using router::RouteMode;
+using router::RouteTarget;
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    engine::ChatEngineOptions options;
+    options.model_path = tandem::testing::chat_model_path();
+    options.context = 1024;
+    options.slots = 1;
+    auto loaded = engine::ChatEngine::load(options);
+    ASSERT_TRUE(loaded) << loaded.error().to_string();
+    engine_ = loaded->release();
+
+    engine::EmbedderOptions embed;
+    embed.model_path = tandem::testing::embedding_model_path();
+    embed.truncate_to = 128;
+    auto embedder = engine::Embedder::load(embed);
+    ASSERT_TRUE(embedder) << embedder.error().to_string();
+    auto intents = router::IntentClassifier::load(tandem::testing::intent_model_dir(),
+                                                  std::shared_ptr<engine::Embedder>(std::move(*embedder)));
+    ASSERT_TRUE(intents) << intents.error().to_string() << " (run scripts/setup.sh)";
+    intents_ = new std::shared_ptr<const router::IntentClassifier>(
+        std::make_shared<const router::IntentClassifier>(std::move(*intents)));
+  }
+  static void TearDownTestSuite() {
+    delete intents_;
+    delete engine_;
+  }
+
+  // A cloud that is down: connection refused on every attempt.
+  static std::shared_ptr<providers::Provider> dead_cloud() {
+    auto cloud = providers::RemoteProvider::create({.base_url = "http://127.0.0.1:" +
+                                                                std::to_string(tandem::testing::unused_loopback_port()) +
+                                                                "/v1",
+                                                    .model = "big-model",
+                                                    .input_usd_per_mtok = 1.0,
+                                                    .output_usd_per_mtok = 2.0,
+                                                    .max_retries = 0});
+    EXPECT_TRUE(cloud) << cloud.error().message;
+    return std::shared_ptr<providers::Provider>(std::move(*cloud));
+  }
+
+  static PipelineParts parts(std::shared_ptr<providers::Provider> cloud) {
+    return {.local = std::make_shared<providers::LocalProvider>(*engine_), .cloud = std::move(cloud), .intents = *intents_};
+  }
+
+  static providers::ChatRequest ask(const std::string& text, int32_t max_tokens = 8) {
+    providers::ChatRequest request;
+    request.messages = {{"user", text}};
+    request.sampling.temperature = 0;
+    request.sampling.max_tokens = max_tokens;
+    return request;
+  }
+
+  static engine::ChatEngine* engine_;
+  static std::shared_ptr<const router::IntentClassifier>* intents_;
+};
+
+engine::ChatEngine* PipelineTest::engine_ = nullptr;
+std::shared_ptr<const router::IntentClassifier>* PipelineTest::intents_ = nullptr;
+
+TEST_F(PipelineTest, SensitiveRequestsStayLocalWithTheirReason) {
+  Pipeline pipeline(parts(dead_cloud()));
+  auto route = pipeline.route(ask("My blood test shows high cholesterol and my bank PIN is 4821. What should I do?"),
+                              RouteMode::kAuto);
+  ASSERT_TRUE(route) << route.error().to_string();
+  EXPECT_EQ(route->decision.target, RouteTarget::kLocal);
+  ASSERT_FALSE(route->decision.reasons.empty());
+  EXPECT_NE(route->decision.reasons.back().find("stays on the device"), std::string::npos)
+      << route->decision.reasons.back();
+  EXPECT_FALSE(route->decision.intent.empty());
+  EXPECT_GT(route->router_ms, 0.0);
+}
+
+TEST_F(PipelineTest, CloudCostIsEstimatedFromItsPricesAndTheRequestSize) {
+  Pipeline pipeline(parts(dead_cloud()));
+  const auto request = ask(std::string(400, 'a'), 100);  // ~100 prompt tokens at 4 bytes each
+  auto route = pipeline.route(request, RouteMode::kLocal);
+  ASSERT_TRUE(route);
+  EXPECT_EQ(route->estimated_prompt_tokens, 100);
+  EXPECT_DOUBLE_EQ(route->estimated_cloud_cost_usd, (100 * 1.0 + 100 * 2.0) / 1e6);
+  EXPECT_EQ(route->decision.reasons, std::vector<std::string>{"tandem/local requested"});
+}
+
+TEST_F(PipelineTest, ForcedCloudNeedsACloud) {
+  Pipeline without_cloud(parts(nullptr));
+  auto route = without_cloud.route(ask("Hi"), RouteMode::kCloud);
+  ASSERT_FALSE(route);
+  EXPECT_EQ(route.error().code, ErrorCode::kNotFound);
+  auto automatic = without_cloud.route(ask("Prove that there are infinitely many primes."), RouteMode::kAuto);
+  ASSERT_TRUE(automatic);
+  EXPECT_EQ(automatic->decision.target, RouteTarget::kLocal);
+}
+
+TEST_F(PipelineTest, ADeadCloudFallsBackToTheLocalModelAndSaysSo) {
+  Pipeline pipeline(parts(dead_cloud()));
+  auto route = pipeline.route(ask("Hello"), RouteMode::kCloud);
+  ASSERT_TRUE(route);
+  ASSERT_EQ(route->decision.target, RouteTarget::kCloud);
+
+  auto answer = pipeline.answer(ask("Hello"), *route, nullptr);
+  ASSERT_TRUE(answer) << answer.error().to_string();
+  EXPECT_TRUE(answer->fallback);
+  EXPECT_NE(answer->fallback_reason.find("the cloud failed"), std::string::npos) << answer->fallback_reason;
+  EXPECT_EQ(answer->result.provider, "local/" + engine_->info().name);
+  EXPECT_FALSE(answer->result.text.empty());
+
+  std::string streamed;
+  const providers::DeltaCallback collect = [&](std::string_view delta) {
+    streamed += delta;
+    return true;
+  };
+  auto stream = pipeline.answer(ask("Hello"), *route, &collect);
+  ASSERT_TRUE(stream) << stream.error().to_string();
+  EXPECT_TRUE(stream->fallback);
+  EXPECT_EQ(streamed, stream->result.text);
+  EXPECT_EQ(stream->result.text, answer->result.text);  // greedy: the same local answer
+}
+
+}  // namespace
+}  // namespace tandem::pipeline
