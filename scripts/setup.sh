@@ -129,7 +129,7 @@ convert_embedding_model() {
 train_default_router() {
   local out="$CACHE/router/intents"
   local stamp
-  stamp="$(cat "$ROOT/data/router/intents.train.jsonl" "$ROOT"/src/router/*.cpp "$ROOT"/src/router/*.h | sha256sum | cut -c1-16)"
+  stamp="$(cat "$ROOT/data/router/intents.train.jsonl" "$ROOT"/src/router/*.cpp "$ROOT"/src/router/*.h "$ROOT/src/core/config.h" | sha256sum | cut -c1-16)"
   if [[ -f "$out/model.json" && "$(cat "$out/stamp" 2>/dev/null)" == "$stamp" ]]; then
     echo "default router present: $out"
     return

@@ -9,6 +9,34 @@
 
 namespace tandem::cli {
 
+Result<LoadedRouter> load_router(const Config& config) {
+  LoadedRouter loaded;
+  const bool default_intents = config.router_intent_model == default_intent_model_dir();
+  const bool have_intents = std::filesystem::exists(config.router_intent_model + "/model.json");
+  const bool want_intents = have_intents || !default_intents;
+  if (!want_intents) {
+    TANDEM_LOG(kWarn, "router", "no intent model at {} (run scripts/setup.sh): tandem/auto routes without intents",
+               config.router_intent_model);
+  }
+  if (!want_intents && config.router_quality_model.empty()) return loaded;
+
+  auto embedder = engine::Embedder::load(router_embedder_options(config));
+  if (!embedder) return make_error(embedder.error().code, "router embedding model: " + embedder.error().message);
+  std::shared_ptr<engine::Embedder> shared = std::move(*embedder);
+  if (want_intents) {
+    auto intents = router::IntentClassifier::load(config.router_intent_model, shared);
+    if (!intents) return make_error(intents.error().code, "router.intent_model: " + intents.error().message);
+    loaded.intents = std::make_shared<const router::IntentClassifier>(std::move(*intents));
+  }
+  if (!config.router_quality_model.empty()) {
+    auto quality = router::QualityGapModel::load(config.router_quality_model, shared);
+    if (!quality) return make_error(quality.error().code, "router.quality_model: " + quality.error().message);
+    loaded.quality = std::make_shared<const router::QualityGapModel>(std::move(*quality));
+  }
+  loaded.router = std::make_shared<const router::Router>(shared, loaded.intents, loaded.quality);
+  return loaded;
+}
+
 Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config, engine::ChatEngine& chat) {
   pipeline::PipelineParts parts;
   parts.local = std::make_shared<providers::LocalProvider>(chat);
@@ -26,28 +54,10 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
     parts.cloud = std::shared_ptr<providers::Provider>(std::move(*cloud));
   }
 
-  const bool default_intents = config.router_intent_model == default_intent_model_dir();
-  const bool have_intents = std::filesystem::exists(config.router_intent_model + "/model.json");
-  if (have_intents || !default_intents || !config.router_quality_model.empty()) {
-    auto embedder = engine::Embedder::load(router_embedder_options(config));
-    if (!embedder) return make_error(embedder.error().code, "router embedding model: " + embedder.error().message);
-    std::shared_ptr<engine::Embedder> shared = std::move(*embedder);
-    if (have_intents || !default_intents) {
-      auto intents = router::IntentClassifier::load(config.router_intent_model, shared);
-      if (!intents) return make_error(intents.error().code, "router.intent_model: " + intents.error().message);
-      parts.intents = std::make_shared<const router::IntentClassifier>(std::move(*intents));
-    }
-    if (!config.router_quality_model.empty()) {
-      auto quality = router::QualityGapModel::load(config.router_quality_model, shared);
-      if (!quality) return make_error(quality.error().code, "router.quality_model: " + quality.error().message);
-      parts.policy.cloud_below = quality->threshold_for_cloud_share(config.router_cloud_share);
-      parts.quality = std::make_shared<const router::QualityGapModel>(std::move(*quality));
-    }
-  }
-  if (!parts.intents) {
-    TANDEM_LOG(kWarn, "pipeline", "no intent model at {} (run scripts/setup.sh): tandem/auto routes without intents",
-               config.router_intent_model);
-  }
+  auto router = load_router(config);
+  if (!router) return router.error();
+  if (router->quality) parts.policy.cloud_below = router->quality->threshold_for_cloud_share(config.router_cloud_share);
+  parts.router = std::move(router->router);
   return std::make_unique<pipeline::Pipeline>(std::move(parts));
 }
 

@@ -12,6 +12,14 @@
 
 namespace tandem::cli {
 
+// The router's models from [router], sharing one embedder; all null when none is configured.
+struct LoadedRouter {
+  std::shared_ptr<const router::IntentClassifier> intents;
+  std::shared_ptr<const router::QualityGapModel> quality;
+  std::shared_ptr<const router::Router> router;
+};
+Result<LoadedRouter> load_router(const Config& config);
+
 // `chat` must outlive the pipeline. A missing default intent model is a warning (tandem/auto
 // then routes without intents); a configured path that cannot be loaded is an error.
 Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config, engine::ChatEngine& chat);

@@ -1,5 +1,6 @@
 // `tandem router train-intents | eval-intents | classify | train-routing | eval-routing`:
 // training and evaluating the router's models on the user's own JSON Lines data.
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -7,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/engine_options.h"
+#include "cli/pipeline_setup.h"
 #include "cli/progress_bar.h"
 #include "router/router.h"
 
@@ -217,6 +219,60 @@ void add_eval_routing(CLI::App& router_cmd, GlobalOptions& global, int& exit_cod
   });
 }
 
+// Lines of a text file, blank ones skipped.
+Result<std::vector<std::string>> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return make_error(ErrorCode::kNotFound, "cannot open " + path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find_first_not_of(" \t\r") != std::string::npos) lines.push_back(line);
+  }
+  if (lines.empty()) return make_error(ErrorCode::kInvalidArgument, path + " has no lines");
+  return lines;
+}
+
+void add_latency(CLI::App& router_cmd, GlobalOptions& global, int& exit_code) {
+  auto args = std::make_shared<RouterArgs>();
+  auto* cmd = router_cmd.add_subcommand(
+      "latency", "Time the router (intent and quality-gap models on one shared embedding) per request");
+  cmd->add_option("--texts", args->data, "requests, one per line")->required();
+  cmd->add_option("--intent-model", args->model, "intent model directory (default: router.intent_model)");
+  cmd->add_option("--quality-model", args->out, "quality-gap model directory (default: router.quality_model)");
+  cmd->add_flag("--json", args->json, "print one JSON object");
+  cmd->callback([&global, &exit_code, args] {
+    auto config = global.load();
+    if (!config) {
+      exit_code = 2;
+      return;
+    }
+    if (!args->model.empty()) config->router_intent_model = args->model;
+    if (!args->out.empty()) config->router_quality_model = args->out;
+    auto texts = read_lines(args->data);
+    if (!report(texts ? Status{} : texts.error(), "latency", exit_code)) return;
+    auto loaded = load_router(*config);
+    if (!report(loaded ? Status{} : loaded.error(), "latency", exit_code)) return;
+    if (!loaded->router) {
+      report(make_error(ErrorCode::kInvalidArgument, "no router model to time"), "latency", exit_code);
+      return;
+    }
+    auto eval = router::evaluate_latency(*loaded->router, *texts);
+    if (!report(eval ? Status{} : eval.error(), "latency", exit_code)) return;
+    nlohmann::ordered_json out = {{"n", eval->n},
+                                  {"intent_model", loaded->intents != nullptr},
+                                  {"quality_model", loaded->quality != nullptr},
+                                  {"max_input_tokens", config->router_max_input_tokens},
+                                  {"threads", config->router_threads},
+                                  {"latency_ms_p50", eval->latency_ms_p50},
+                                  {"latency_ms_p95", eval->latency_ms_p95}};
+    if (args->json) {
+      std::cout << out.dump() << "\n";
+    } else {
+      for (const auto& [key, value] : out.items()) std::cout << key << ": " << value.dump() << "\n";
+    }
+    exit_code = 0;
+  });
+}
+
 }  // namespace
 
 void add_router_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
@@ -227,6 +283,7 @@ void add_router_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   add_classify(*cmd, global, exit_code);
   add_train_routing(*cmd, global, exit_code);
   add_eval_routing(*cmd, global, exit_code);
+  add_latency(*cmd, global, exit_code);
 }
 
 }  // namespace tandem::cli

@@ -46,7 +46,7 @@ const std::vector<Setting>& settings() {
       {"engine.overflow", &Config::engine_overflow, "context overflow policy", 0, 0, {"error", "truncate"}},
       {"router.intent_model", &Config::router_intent_model, "intent classifier directory (empty: the default head)"},
       {"router.quality_model", &Config::router_quality_model, "quality-gap model directory (empty: none)"},
-      {"router.max_input_tokens", &Config::router_max_input_tokens, "tokens of a request the router reads", 8, 512},
+      {"router.max_input_tokens", &Config::router_max_input_tokens, "tokens of a request the router embeds (its n-grams cover all of it)", 8, 512},
       {"router.threads", &Config::router_threads, "threads of the router's embedding model", 1, 64},
       {"router.cloud_share", &Config::router_cloud_share, "share of tandem/auto traffic the cloud may take (0..1; with a quality model)", 0, 1},
       {"cloud.base_url", &Config::cloud_base_url, "OpenAI-compatible endpoint of the cloud model, up to /v1 (empty: no cloud)"},

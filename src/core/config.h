@@ -47,7 +47,9 @@ struct Config {
   // [router]
   std::string router_intent_model = "";      // intent classifier directory; empty = the default head
   std::string router_quality_model = "";     // quality-gap model directory; empty = none (intent only)
-  int64_t router_max_input_tokens = 128;     // the router reads at most this much of a request
+  // The router embeds the head of a request (its n-gram features read all of it): cost grows
+  // with length, and 16 tokens keep the router within ~5 ms on one core (docs/benchmarks.md).
+  int64_t router_max_input_tokens = 16;
   int64_t router_threads = 1;                // the router's embedding threads
   double router_cloud_share = 0.3;           // the knob: share of tandem/auto traffic sent to the cloud
 

@@ -38,21 +38,13 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
   signals.cloud_available = parts_.cloud && parts_.cloud->available();
   std::vector<std::string> notes;
   if (mode == router::RouteMode::kAuto) {
-    const std::string text = routed_text(request);
-    if (parts_.intents) {
-      if (auto intent = parts_.intents->classify(text)) {
-        signals.intent = std::move(*intent);
+    if (parts_.router) {
+      if (auto understood = parts_.router->understand(routed_text(request))) {
+        signals.intent = std::move(understood->intent);
+        signals.local_good_enough = understood->local_good_enough;
       } else {
-        TANDEM_LOG(kWarn, "pipeline", "intent classifier failed: {}", intent.error().message);
-        notes.push_back("intent classifier failed: " + intent.error().message);
-      }
-    }
-    if (parts_.quality) {
-      if (auto score = parts_.quality->local_good_enough(text)) {
-        signals.local_good_enough = *score;
-      } else {
-        TANDEM_LOG(kWarn, "pipeline", "quality-gap model failed: {}", score.error().message);
-        notes.push_back("quality-gap model failed: " + score.error().message);
+        TANDEM_LOG(kWarn, "pipeline", "the router failed: {}", understood.error().message);
+        notes.push_back("the router failed: " + understood.error().message);
       }
     }
   }

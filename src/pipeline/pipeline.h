@@ -3,7 +3,7 @@
 // cloud fails before it said anything. Grounding, privacy and the energy ledger join here as
 // their modules land.
 //
-//   pipeline::Pipeline pipeline({.local = local, .cloud = cloud, .intents = intents});
+//   pipeline::Pipeline pipeline({.local = local, .cloud = cloud, .router = router});
 //   auto route = pipeline.route(request, router::RouteMode::kAuto);   // fast: no generation
 //   if (!route) return route.error();
 //   send_headers(*route);                                              // e.g. X-Tandem-Route
@@ -26,8 +26,7 @@ namespace tandem::pipeline {
 struct PipelineParts {
   std::shared_ptr<providers::Provider> local;                 // required
   std::shared_ptr<providers::Provider> cloud;                 // null: no cloud configured
-  std::shared_ptr<const router::IntentClassifier> intents;    // null: no intent model
-  std::shared_ptr<const router::QualityGapModel> quality;     // null: no quality-gap model
+  std::shared_ptr<const router::Router> router;               // null: the policy decides without models
   router::PolicyOptions policy;
 };
 

@@ -69,6 +69,15 @@ Result<IntentEvaluation> evaluate_intents(const IntentClassifier& classifier,
   return eval;
 }
 
+Result<LatencyEvaluation> evaluate_latency(const Router& router, const std::vector<std::string>& texts) {
+  auto latencies = timed_one_by_one(texts.size(), [&](size_t i) -> Status {
+    auto understood = router.understand(texts[i]);
+    return understood ? Status{} : Status{understood.error()};
+  });
+  if (!latencies) return latencies.error();
+  return LatencyEvaluation{texts.size(), percentile(*latencies, 0.50), percentile(*latencies, 0.95)};
+}
+
 RoutingEvaluation routing_curve(const std::vector<float>& local_good_enough, const std::vector<RoutingExample>& examples) {
   RoutingEvaluation eval;
   const size_t n = examples.size();

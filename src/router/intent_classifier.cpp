@@ -108,6 +108,10 @@ Result<std::vector<IntentPrediction>> IntentClassifier::classify_batch(const std
   return predictions;
 }
 
+IntentPrediction IntentClassifier::classify_embedded(const std::string& text, std::span<const float> embedding) const {
+  return impl_->predict(impl_->model.probabilities_of(text, embedding));
+}
+
 Result<IntentPrediction> IntentClassifier::classify(const std::string& text) const {
   auto predictions = classify_batch({text});
   if (!predictions) return predictions.error();

@@ -101,6 +101,10 @@ Result<std::vector<float>> QualityGapModel::local_good_enough_batch(const std::v
   return scores;
 }
 
+float QualityGapModel::local_good_enough_embedded(const std::string& prompt, std::span<const float> embedding) const {
+  return 1.0F - impl_->model.probabilities_of(prompt, embedding)[kNeedsCloud];
+}
+
 Result<float> QualityGapModel::local_good_enough(const std::string& prompt) const {
   auto scores = local_good_enough_batch({prompt});
   if (!scores) return scores.error();

@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -80,6 +81,8 @@ class IntentClassifier {
 
   Result<IntentPrediction> classify(const std::string& text) const;
   Result<std::vector<IntentPrediction>> classify_batch(const std::vector<std::string>& texts) const;
+  // With the text's embedding already computed by this model's embedder (see Router).
+  IntentPrediction classify_embedded(const std::string& text, std::span<const float> embedding) const;
 
   const std::vector<std::string>& labels() const;
   const std::string& oos_label() const;
@@ -104,6 +107,7 @@ class QualityGapModel {
 
   Result<float> local_good_enough(const std::string& prompt) const;
   Result<std::vector<float>> local_good_enough_batch(const std::vector<std::string>& prompts) const;
+  float local_good_enough_embedded(const std::string& prompt, std::span<const float> embedding) const;
 
   // The score below which `share` (0..1) of the held-out training prompts fall: sending prompts
   // that score below it to the cloud keeps the cloud's share of similar traffic near `share`.
@@ -114,6 +118,27 @@ class QualityGapModel {
  private:
   explicit QualityGapModel(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;
+};
+
+// What the router understands of one request, from a single embedding shared by both models.
+struct Understanding {
+  std::optional<IntentPrediction> intent;  // absent without an intent model
+  std::optional<float> local_good_enough;  // absent without a quality-gap model
+};
+
+// The request-time face of the router: embeds a request once and asks both models.
+class Router {
+ public:
+  // Either model may be null; both must have been loaded with `embedder`.
+  Router(std::shared_ptr<engine::Embedder> embedder, std::shared_ptr<const IntentClassifier> intents,
+         std::shared_ptr<const QualityGapModel> quality);
+  Result<Understanding> understand(const std::string& text) const;
+  bool empty() const { return !intents_ && !quality_; }
+
+ private:
+  std::shared_ptr<engine::Embedder> embedder_;
+  std::shared_ptr<const IntentClassifier> intents_;
+  std::shared_ptr<const QualityGapModel> quality_;
 };
 
 struct IntentEvaluation {
@@ -152,6 +177,15 @@ struct RoutingEvaluation {
   double achieved_cloud_share = 0;
   double accuracy_at_target = 0;
 };
+
+struct LatencyEvaluation {
+  size_t n = 0;
+  double latency_ms_p50 = 0;
+  double latency_ms_p95 = 0;
+};
+
+// Router::understand on each text, one at a time, as requests arrive in production.
+Result<LatencyEvaluation> evaluate_latency(const Router& router, const std::vector<std::string>& texts);
 
 // The quality-vs-cloud-share curve of routing to the cloud the prompts least likely to be fine
 // locally. `local_good_enough[i]` scores `examples[i]`.

@@ -153,13 +153,15 @@ Result<std::vector<std::vector<float>>> TextModel::probabilities(const std::vect
   if (!embeddings) return embeddings.error();
   std::vector<std::vector<float>> out;
   out.reserve(texts.size());
-  for (size_t i = 0; i < texts.size(); ++i) {
-    std::vector<float> p(labels.size());
-    regression.logits(features.featurize(texts[i], (*embeddings)[i]), p);
-    softmax(p, temperature);
-    out.push_back(std::move(p));
-  }
+  for (size_t i = 0; i < texts.size(); ++i) out.push_back(probabilities_of(texts[i], (*embeddings)[i]));
   return out;
+}
+
+std::vector<float> TextModel::probabilities_of(const std::string& text, std::span<const float> embedding) const {
+  std::vector<float> p(labels.size());
+  regression.logits(features.featurize(text, embedding), p);
+  softmax(p, temperature);
+  return p;
 }
 
 Status TextModel::save(const std::string& dir, const std::string& kind, const nlohmann::json& extra) const {

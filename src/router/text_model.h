@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -37,6 +38,8 @@ struct TextModel {
 
   // One row of calibrated class probabilities per text.
   Result<std::vector<std::vector<float>>> probabilities(const std::vector<std::string>& texts) const;
+  // The same for one text whose embedding (by `embedder`) is already known.
+  std::vector<float> probabilities_of(const std::string& text, std::span<const float> embedding) const;
 
   // `kind` tells the two models' directories apart; `extra` lands in model.json.
   Status save(const std::string& dir, const std::string& kind, const nlohmann::json& extra) const;

@@ -32,14 +32,14 @@ class PipelineTest : public ::testing::Test {
     embed.truncate_to = 128;
     auto embedder = engine::Embedder::load(embed);
     ASSERT_TRUE(embedder) << embedder.error().to_string();
-    auto intents = router::IntentClassifier::load(tandem::testing::intent_model_dir(),
-                                                  std::shared_ptr<engine::Embedder>(std::move(*embedder)));
+    std::shared_ptr<engine::Embedder> shared = std::move(*embedder);
+    auto intents = router::IntentClassifier::load(tandem::testing::intent_model_dir(), shared);
     ASSERT_TRUE(intents) << intents.error().to_string() << " (run scripts/setup.sh)";
-    intents_ = new std::shared_ptr<const router::IntentClassifier>(
-        std::make_shared<const router::IntentClassifier>(std::move(*intents)));
+    router_ = new std::shared_ptr<const router::Router>(std::make_shared<const router::Router>(
+        shared, std::make_shared<const router::IntentClassifier>(std::move(*intents)), nullptr));
   }
   static void TearDownTestSuite() {
-    delete intents_;
+    delete router_;
     delete engine_;
   }
 
@@ -57,7 +57,7 @@ class PipelineTest : public ::testing::Test {
   }
 
   static PipelineParts parts(std::shared_ptr<providers::Provider> cloud) {
-    return {.local = std::make_shared<providers::LocalProvider>(*engine_), .cloud = std::move(cloud), .intents = *intents_};
+    return {.local = std::make_shared<providers::LocalProvider>(*engine_), .cloud = std::move(cloud), .router = *router_};
   }
 
   static providers::ChatRequest ask(const std::string& text, int32_t max_tokens = 8) {
@@ -69,11 +69,11 @@ class PipelineTest : public ::testing::Test {
   }
 
   static engine::ChatEngine* engine_;
-  static std::shared_ptr<const router::IntentClassifier>* intents_;
+  static std::shared_ptr<const router::Router>* router_;
 };
 
 engine::ChatEngine* PipelineTest::engine_ = nullptr;
-std::shared_ptr<const router::IntentClassifier>* PipelineTest::intents_ = nullptr;
+std::shared_ptr<const router::Router>* PipelineTest::router_ = nullptr;
 
 TEST_F(PipelineTest, SensitiveRequestsStayLocalWithTheirReason) {
   Pipeline pipeline(parts(dead_cloud()));

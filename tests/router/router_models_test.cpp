@@ -193,7 +193,7 @@ TEST(QualityGapModelTest, RanksPromptsTheSmallModelFailsBelowOnesItHandles) {
   ASSERT_TRUE(loaded) << loaded.error().to_string();
   auto score = loaded->local_good_enough("Prove that the square root of 2 is irrational.");
   ASSERT_TRUE(score);
-  EXPECT_FLOAT_EQ(*score, (*scores)[0]);
+  EXPECT_NEAR(*score, (*scores)[0], 1e-4);  // alone vs in a batch of two: the last digits may differ
 
   auto eval = evaluate_routing(*loaded, examples);
   ASSERT_TRUE(eval);
