@@ -56,7 +56,11 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
 
   auto router = load_router(config);
   if (!router) return router.error();
-  if (router->quality) parts.policy.cloud_below = router->quality->threshold_for_cloud_share(config.router_cloud_share);
+  if (router->quality) {
+    parts.policy.cloud_below = router->quality->threshold_for_cloud_share(config.router_cloud_share);
+    parts.cloud_share =
+        std::make_shared<router::CloudShareController>(config.router_cloud_share, parts.policy.cloud_below);
+  }
   parts.router = std::move(router->router);
   return std::make_unique<pipeline::Pipeline>(std::move(parts));
 }

@@ -206,6 +206,8 @@ void add_eval_routing(CLI::App& router_cmd, GlobalOptions& global, int& exit_cod
       out["target_cloud_share"] = *eval->target_cloud_share;
       out["achieved_cloud_share"] = eval->achieved_cloud_share;
       out["accuracy_at_target"] = eval->accuracy_at_target;
+      out["online_cloud_share"] = eval->online_cloud_share;
+      out["online_accuracy"] = eval->online_accuracy;
     }
     if (!args->json) {
       for (const auto& [key, value] : out.items()) std::cout << key << ": " << value.dump() << "\n";

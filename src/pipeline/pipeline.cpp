@@ -48,8 +48,12 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
       }
     }
   }
+  auto policy = parts_.policy;
+  if (parts_.cloud_share && signals.local_good_enough) {
+    policy.cloud_below = parts_.cloud_share->threshold_then_observe(*signals.local_good_enough);
+  }
   Route route;
-  route.decision = router::decide(mode, signals, parts_.policy);
+  route.decision = router::decide(mode, signals, policy);
   route.decision.reasons.insert(route.decision.reasons.begin(), notes.begin(), notes.end());
   route.estimated_prompt_tokens = estimated_tokens(request);
   if (parts_.cloud) {

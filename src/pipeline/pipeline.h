@@ -18,6 +18,7 @@
 
 #include "core/status.h"
 #include "providers/provider.h"
+#include "router/cloud_share.h"
 #include "router/policy.h"
 #include "router/router.h"
 
@@ -28,6 +29,8 @@ struct PipelineParts {
   std::shared_ptr<providers::Provider> cloud;                 // null: no cloud configured
   std::shared_ptr<const router::Router> router;               // null: the policy decides without models
   router::PolicyOptions policy;
+  // With a quality-gap model: keeps the cloud's share of tandem/auto at the knob (router.cloud_share).
+  std::shared_ptr<router::CloudShareController> cloud_share;
 };
 
 struct Route {

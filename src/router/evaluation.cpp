@@ -3,6 +3,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "router/cloud_share.h"
 #include "router/router.h"
 
 namespace tandem::router {
@@ -153,17 +154,27 @@ Result<RoutingEvaluation> evaluate_routing(const QualityGapModel& model, const s
   eval.latency_ms_p50 = percentile(*latencies, 0.50);
   eval.latency_ms_p95 = percentile(*latencies, 0.95);
   if (target_cloud_share && !examples.empty()) {
-    const float threshold = model.threshold_for_cloud_share(*target_cloud_share);
+    const float calibrated = model.threshold_for_cloud_share(*target_cloud_share);
+    CloudShareController controller(*target_cloud_share, calibrated);
     size_t to_cloud = 0;
     size_t correct = 0;
+    size_t online_to_cloud = 0;
+    size_t online_correct = 0;
     for (size_t i = 0; i < examples.size(); ++i) {
-      const bool cloud = scores[i] < threshold;
+      auto outcome = [&](bool cloud) { return cloud ? examples[i].strong_correct : examples[i].weak_correct; };
+      const bool cloud = scores[i] < calibrated;
       to_cloud += cloud ? 1 : 0;
-      correct += (cloud ? examples[i].strong_correct : examples[i].weak_correct) ? 1 : 0;
+      correct += outcome(cloud) ? 1 : 0;
+      const bool online = scores[i] < controller.threshold_then_observe(scores[i]);
+      online_to_cloud += online ? 1 : 0;
+      online_correct += outcome(online) ? 1 : 0;
     }
+    const auto n = static_cast<double>(examples.size());
     eval.target_cloud_share = target_cloud_share;
-    eval.achieved_cloud_share = static_cast<double>(to_cloud) / static_cast<double>(examples.size());
-    eval.accuracy_at_target = static_cast<double>(correct) / static_cast<double>(examples.size());
+    eval.achieved_cloud_share = static_cast<double>(to_cloud) / n;
+    eval.accuracy_at_target = static_cast<double>(correct) / n;
+    eval.online_cloud_share = static_cast<double>(online_to_cloud) / n;
+    eval.online_accuracy = static_cast<double>(online_correct) / n;
   }
   return eval;
 }

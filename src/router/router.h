@@ -172,10 +172,13 @@ struct RoutingEvaluation {
   double latency_ms_p50 = 0;
   double latency_ms_p95 = 0;
   std::vector<RoutingPoint> curve;
-  // Set by evaluate_routing when asked for a target share: what the calibrated threshold gave.
+  // Set by evaluate_routing when asked for a target share: what the threshold calibrated at
+  // training gave, and what the online controller (CloudShareController, in the data's order) gave.
   std::optional<double> target_cloud_share;
   double achieved_cloud_share = 0;
   double accuracy_at_target = 0;
+  double online_cloud_share = 0;
+  double online_accuracy = 0;
 };
 
 struct LatencyEvaluation {
