@@ -28,11 +28,13 @@ inline engine::EmbedderOptions embedder_options(const Config& config) {
   return options;
 }
 
-// The router's own embedder: the same model, reading a bounded head of each request.
+// The router's own embedder: the same model, reading a bounded head of each request, one
+// request at a time.
 inline engine::EmbedderOptions router_embedder_options(const Config& config) {
   engine::EmbedderOptions options = embedder_options(config);
   options.threads = static_cast<int32_t>(config.router_threads);
   options.truncate_to = static_cast<int32_t>(config.router_max_input_tokens);
+  options.flash_attention = false;
   return options;
 }
 

@@ -62,6 +62,8 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
         std::make_shared<router::CloudShareController>(config.router_cloud_share, parts.policy.cloud_below);
   }
   parts.router = std::move(router->router);
+  parts.policy.ask_cloud_below = static_cast<float>(config.router_ask_cloud_below);
+  parts.learned_examples_path = config.router_learned_examples;
   return std::make_unique<pipeline::Pipeline>(std::move(parts));
 }
 

@@ -25,7 +25,21 @@ struct RouterArgs {
   std::optional<double> cloud_share;
   router::IntentTrainOptions train;
   std::vector<std::string> texts;
+  std::vector<std::string> data_files;
 };
+
+// The examples of every file, in order.
+template <typename Example>
+Result<std::vector<Example>> read_all(const std::vector<std::string>& files,
+                                      Result<std::vector<Example>> (*read)(const std::string&)) {
+  std::vector<Example> all;
+  for (const auto& file : files) {
+    auto examples = read(file);
+    if (!examples) return examples.error();
+    all.insert(all.end(), examples->begin(), examples->end());
+  }
+  return all;
+}
 
 // Prints "tandem router <cmd>: <error>" and sets the exit code; returns false on error.
 bool report(const Status& status, std::string_view command, int& exit_code, ProgressBar* bar = nullptr) {
@@ -36,18 +50,23 @@ bool report(const Status& status, std::string_view command, int& exit_code, Prog
   return false;
 }
 
-Result<std::shared_ptr<engine::Embedder>> load_embedder(const GlobalOptions& global, int32_t threads) {
+// Training embeds in large batches; evaluation one request at a time, as in production.
+enum class Workload { kBatches, kOneByOne };
+
+Result<std::shared_ptr<engine::Embedder>> load_embedder(const GlobalOptions& global, int32_t threads,
+                                                        Workload workload) {
   auto config = global.load();
   if (!config) return make_error(ErrorCode::kInvalidArgument, "invalid configuration");
   auto options = router_embedder_options(*config);
   if (threads > 0) options.threads = threads;
+  options.flash_attention = workload == Workload::kBatches;
   auto embedder = engine::Embedder::load(options);
   if (!embedder) return embedder.error();
   return std::shared_ptr<engine::Embedder>(std::move(*embedder));
 }
 
 void add_training_options(CLI::App* cmd, RouterArgs& args) {
-  cmd->add_option("--data", args.data, "JSON Lines training data")->required();
+  cmd->add_option("--data", args.data_files, "JSON Lines training data (several files are joined)")->required();
   cmd->add_option("--out", args.out, "directory to write the model to")->required();
   cmd->add_option("--epochs", args.train.epochs, "passes over the data")->capture_default_str();
   cmd->add_option("--learning-rate", args.train.learning_rate, "AdaGrad step size")->capture_default_str();
@@ -79,9 +98,9 @@ void add_train_intents(CLI::App& router_cmd, GlobalOptions& global, int& exit_co
                   "share of held-out in-scope answers the out-of-scope threshold may reject")
       ->capture_default_str();
   cmd->callback([&global, &exit_code, args] {
-    auto examples = router::read_intent_examples(args->data);
+    auto examples = read_all(args->data_files, &router::read_intent_examples);
     if (!report(examples ? Status{} : examples.error(), "train-intents", exit_code)) return;
-    auto embedder = load_embedder(global, args->threads);
+    auto embedder = load_embedder(global, args->threads, Workload::kBatches);
     if (!report(embedder ? Status{} : embedder.error(), "train-intents", exit_code)) return;
     ProgressBar bar;
     attach_progress(*args, bar);
@@ -106,7 +125,7 @@ void add_eval_intents(CLI::App& router_cmd, GlobalOptions& global, int& exit_cod
   cmd->callback([&global, &exit_code, args] {
     auto examples = router::read_intent_examples(args->data);
     if (!report(examples ? Status{} : examples.error(), "eval-intents", exit_code)) return;
-    auto embedder = load_embedder(global, args->threads);
+    auto embedder = load_embedder(global, args->threads, Workload::kOneByOne);
     if (!report(embedder ? Status{} : embedder.error(), "eval-intents", exit_code)) return;
     auto classifier = router::IntentClassifier::load(args->model, *embedder);
     if (!report(classifier ? Status{} : classifier.error(), "eval-intents", exit_code)) return;
@@ -144,7 +163,7 @@ void add_classify(CLI::App& router_cmd, GlobalOptions& global, int& exit_code) {
       exit_code = 2;
       return;
     }
-    auto embedder = load_embedder(global, 0);
+    auto embedder = load_embedder(global, 0, Workload::kBatches);
     if (!report(embedder ? Status{} : embedder.error(), "classify", exit_code)) return;
     auto classifier =
         router::IntentClassifier::load(args->model.empty() ? config->router_intent_model : args->model, *embedder);
@@ -162,9 +181,9 @@ void add_train_routing(CLI::App& router_cmd, GlobalOptions& global, int& exit_co
       "train-routing", "Train the quality-gap model on {\"prompt\", \"weak_correct\", \"strong_correct\"} lines");
   add_training_options(cmd, *args);
   cmd->callback([&global, &exit_code, args] {
-    auto examples = router::read_routing_examples(args->data);
+    auto examples = read_all(args->data_files, &router::read_routing_examples);
     if (!report(examples ? Status{} : examples.error(), "train-routing", exit_code)) return;
-    auto embedder = load_embedder(global, args->threads);
+    auto embedder = load_embedder(global, args->threads, Workload::kBatches);
     if (!report(embedder ? Status{} : embedder.error(), "train-routing", exit_code)) return;
     ProgressBar bar;
     attach_progress(*args, bar);
@@ -188,7 +207,7 @@ void add_eval_routing(CLI::App& router_cmd, GlobalOptions& global, int& exit_cod
   cmd->callback([&global, &exit_code, args] {
     auto examples = router::read_routing_examples(args->data);
     if (!report(examples ? Status{} : examples.error(), "eval-routing", exit_code)) return;
-    auto embedder = load_embedder(global, args->threads);
+    auto embedder = load_embedder(global, args->threads, Workload::kOneByOne);
     if (!report(embedder ? Status{} : embedder.error(), "eval-routing", exit_code)) return;
     auto model = router::QualityGapModel::load(args->model, *embedder);
     if (!report(model ? Status{} : model.error(), "eval-routing", exit_code)) return;

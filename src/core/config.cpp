@@ -49,6 +49,8 @@ const std::vector<Setting>& settings() {
       {"router.max_input_tokens", &Config::router_max_input_tokens, "tokens of a request the router embeds (its n-grams cover all of it)", 8, 512},
       {"router.threads", &Config::router_threads, "threads of the router's embedding model", 1, 64},
       {"router.cloud_share", &Config::router_cloud_share, "share of tandem/auto traffic the cloud may take (0..1; with a quality model)", 0, 1},
+      {"router.ask_cloud_below", &Config::router_ask_cloud_below, "intent confidence below which the large model is asked to classify (0 = never)", 0, 1},
+      {"router.learned_examples", &Config::router_learned_examples, "JSON Lines file keeping the large model's intent answers (empty: <data>/router/learned.jsonl)"},
       {"cloud.base_url", &Config::cloud_base_url, "OpenAI-compatible endpoint of the cloud model, up to /v1 (empty: no cloud)"},
       {"cloud.model", &Config::cloud_model, "the cloud model's id"},
       {"cloud.name", &Config::cloud_name, "provider name in responses and logs (empty: remote/<model>)"},
@@ -234,6 +236,7 @@ Result<Config> load_config(const std::string& path, const std::map<std::string, 
   if (config.engine_model.empty()) config.engine_model = default_chat_model_path();
   if (config.engine_embedding_model.empty()) config.engine_embedding_model = default_embedding_model_path();
   if (config.router_intent_model.empty()) config.router_intent_model = default_intent_model_dir();
+  if (config.router_learned_examples.empty()) config.router_learned_examples = default_data_dir() + "/router/learned.jsonl";
   return config;
 }
 
@@ -247,5 +250,12 @@ std::string default_cache_dir() {
 std::string default_chat_model_path() { return default_cache_dir() + "/models/gemma-3-270m-q4_k_m.gguf"; }
 std::string default_embedding_model_path() { return default_cache_dir() + "/models/all-minilm-l6-v2-f32.gguf"; }
 std::string default_intent_model_dir() { return default_cache_dir() + "/router/intents"; }
+
+std::string default_data_dir() {
+  if (const char* d = std::getenv("TANDEM_DATA"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/tandem";
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : ".") + "/.local/share/tandem";
+}
 
 }  // namespace tandem

@@ -52,6 +52,8 @@ struct Config {
   int64_t router_max_input_tokens = 16;
   int64_t router_threads = 1;                // the router's embedding threads
   double router_cloud_share = 0.3;           // the knob: share of tandem/auto traffic sent to the cloud
+  double router_ask_cloud_below = 0.5;       // intent confidence below which the large model classifies
+  std::string router_learned_examples = "";  // the large model's intent answers; empty = <data>/router/learned.jsonl
 
   // [cloud]: one OpenAI-compatible provider for the large model; the key comes from the environment
   std::string cloud_base_url = "";           // empty: no cloud
@@ -88,6 +90,7 @@ Result<Config> load_config(const std::string& path, const std::map<std::string, 
 std::string default_cache_dir();        // $TANDEM_CACHE or ~/.cache/tandem
 std::string default_chat_model_path();  // <cache>/models/gemma-3-270m-q4_k_m.gguf
 std::string default_embedding_model_path();
-std::string default_intent_model_dir();  // <cache>/router/intents (trained by scripts/setup.sh)
+std::string default_intent_model_dir();
+std::string default_data_dir();         // $TANDEM_DATA or ~/.local/share/tandem: the user's own data  // <cache>/router/intents (trained by scripts/setup.sh)
 
 }  // namespace tandem

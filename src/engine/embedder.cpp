@@ -64,7 +64,7 @@ class LlamaEmbedder final : public Embedder {
     cparams.n_threads = threads;
     cparams.n_threads_batch = threads;
     cparams.no_perf = true;
-    cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cparams.flash_attn_type = options.flash_attention ? LLAMA_FLASH_ATTN_TYPE_AUTO : LLAMA_FLASH_ATTN_TYPE_DISABLED;
     embedder->context_.reset(llama_init_from_model(model, cparams));
     if (!embedder->context_) return make_error(ErrorCode::kInternal, "llama.cpp could not create an embedding context");
     llama_context* ctx = embedder->context_.get();

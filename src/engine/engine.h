@@ -142,6 +142,9 @@ struct EmbedderOptions {
   // are cut to their first N tokens (the closing special token kept), for callers such as the
   // router that need a fixed cost per request more than the tail of a long prompt.
   int32_t truncate_to = 0;
+  // Flash attention pays off for batches of many inputs; without it one short input at a time
+  // (the router's case) is about 30% faster on CPU.
+  bool flash_attention = true;
 };
 
 struct EmbeddingResult {

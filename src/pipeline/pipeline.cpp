@@ -26,7 +26,36 @@ int64_t estimated_tokens(const providers::ChatRequest& request) {
 
 }  // namespace
 
-Pipeline::Pipeline(PipelineParts parts) : parts_(std::move(parts)) {}
+Pipeline::Pipeline(PipelineParts parts) : parts_(std::move(parts)) {
+  if (!parts_.learned_examples_path.empty()) learned_ = std::make_unique<LearnedExamples>(parts_.learned_examples_path);
+}
+
+void Pipeline::ask_cloud_for_intent(const std::string& text, router::IntentPrediction& intent, Route& route,
+                                    std::vector<std::string>& notes) const {
+  const auto& labels = parts_.router->intents()->labels();
+  auto answer = parts_.cloud->complete(classification_request(text, labels));
+  if (!answer) {
+    notes.push_back("asking the large model for the intent failed: " + answer.error().message);
+    return;
+  }
+  route.intent_from_cloud_cost_usd = answer->cost_usd;
+  auto label = parse_classification(answer->text, labels);
+  if (!label) {
+    notes.push_back("the large model's intent answer named no known label");
+    return;
+  }
+  notes.push_back(fmt::format("the small model was unsure ('{}', p={:.2f}); the large model says '{}'", intent.label,
+                              intent.confidence, *label));
+  intent.label = *label;
+  intent.out_of_scope = *label == parts_.router->intents()->oos_label();
+  route.decision.intent_from_cloud = true;
+  if (learned_) {
+    if (auto st = learned_->append(text, *label); !st) {
+      TANDEM_LOG(kWarn, "pipeline", "{}", st.error().message);
+      notes.push_back("the learned example was not kept: " + st.error().message);
+    }
+  }
+}
 
 Result<Route> Pipeline::route(const providers::ChatRequest& request, router::RouteMode mode) const {
   const auto start = std::chrono::steady_clock::now();
@@ -37,11 +66,17 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
   signals.cloud_configured = parts_.cloud != nullptr;
   signals.cloud_available = parts_.cloud && parts_.cloud->available();
   std::vector<std::string> notes;
+  Route route;
   if (mode == router::RouteMode::kAuto) {
     if (parts_.router) {
-      if (auto understood = parts_.router->understand(routed_text(request))) {
+      const std::string text = routed_text(request);
+      if (auto understood = parts_.router->understand(text)) {
         signals.intent = std::move(understood->intent);
         signals.local_good_enough = understood->local_good_enough;
+        if (signals.intent && signals.cloud_available && signals.intent->confidence < parts_.policy.ask_cloud_below &&
+            router::may_leave_device(*signals.intent, parts_.policy)) {
+          ask_cloud_for_intent(text, *signals.intent, route, notes);
+        }
       } else {
         TANDEM_LOG(kWarn, "pipeline", "the router failed: {}", understood.error().message);
         notes.push_back("the router failed: " + understood.error().message);
@@ -52,8 +87,9 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
   if (parts_.cloud_share && signals.local_good_enough) {
     policy.cloud_below = parts_.cloud_share->threshold_then_observe(*signals.local_good_enough);
   }
-  Route route;
+  const bool intent_from_cloud = route.decision.intent_from_cloud;
   route.decision = router::decide(mode, signals, policy);
+  route.decision.intent_from_cloud = intent_from_cloud;
   route.decision.reasons.insert(route.decision.reasons.begin(), notes.begin(), notes.end());
   route.estimated_prompt_tokens = estimated_tokens(request);
   if (parts_.cloud) {

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "pipeline/intent_escalation.h"
 #include "providers/provider.h"
 #include "router/cloud_share.h"
 #include "router/policy.h"
@@ -31,6 +32,8 @@ struct PipelineParts {
   router::PolicyOptions policy;
   // With a quality-gap model: keeps the cloud's share of tandem/auto at the knob (router.cloud_share).
   std::shared_ptr<router::CloudShareController> cloud_share;
+  // Where the large model's intent answers are kept as training examples; empty: not kept.
+  std::string learned_examples_path;
 };
 
 struct Route {
@@ -38,6 +41,7 @@ struct Route {
   double router_ms = 0;                // understanding and deciding
   int64_t estimated_prompt_tokens = 0;  // ~4 bytes per token, before the provider counts
   double estimated_cloud_cost_usd = 0;  // prompt + max_tokens at the cloud's prices (0: no cloud)
+  double intent_from_cloud_cost_usd = 0;  // asking the large model to classify, when it was asked
 };
 
 struct Answer {
@@ -62,7 +66,13 @@ class Pipeline {
   bool has_cloud() const { return parts_.cloud != nullptr; }
 
  private:
+  // Asks the cloud to classify `text` when the local intent is unsure and may leave the device;
+  // on success rewrites the intent and keeps the example. Notes go to `notes`.
+  void ask_cloud_for_intent(const std::string& text, router::IntentPrediction& intent, Route& route,
+                            std::vector<std::string>& notes) const;
+
   PipelineParts parts_;
+  std::unique_ptr<LearnedExamples> learned_;
 };
 
 }  // namespace tandem::pipeline

@@ -14,6 +14,9 @@ Result<ChatResult> LocalProvider::complete(const ChatRequest& request) {
 }
 
 Result<ChatResult> LocalProvider::stream(const ChatRequest& request, const DeltaCallback& on_delta) {
+  if (!request.response_format.is_null()) {
+    return make_error(ErrorCode::kUnimplemented, "the local engine does not constrain answers to a response_format yet");
+  }
   const auto start = std::chrono::steady_clock::now();
   engine::GenerationRequest generation;
   generation.messages = request.messages;

@@ -23,6 +23,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/status.h"
 #include "engine/engine.h"
 
@@ -43,6 +45,9 @@ struct ChatRequest {
   // penalty, seed, max_tokens, stop); top_k, min_p and repeat_* apply to the local engine only.
   SamplingParams sampling;
   std::shared_ptr<std::atomic<bool>> cancel;  // may be null
+  // OpenAI's `response_format` (e.g. a JSON schema the answer must follow), sent as is; null:
+  // free text. Remote providers only: the local engine answers kUnimplemented.
+  nlohmann::json response_format;
 };
 
 struct ChatResult {

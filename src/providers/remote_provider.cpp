@@ -88,6 +88,7 @@ std::string request_body(const std::string& model, const ChatRequest& request, b
   if (s.seed) body["seed"] = *s.seed;
   if (!s.stop.empty()) body["stop"] = s.stop;
   if (streaming) body["stream_options"] = {{"include_usage", true}};
+  if (!request.response_format.is_null()) body["response_format"] = request.response_format;
   return body.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

@@ -23,6 +23,10 @@ std::optional<std::pair<std::string, float>> private_intent(const IntentPredicti
 
 }  // namespace
 
+bool may_leave_device(const IntentPrediction& intent, const PolicyOptions& policy) {
+  return !intent.out_of_scope && !private_intent(intent, policy);
+}
+
 std::string_view route_target_name(RouteTarget target) { return target == RouteTarget::kCloud ? "cloud" : "local"; }
 
 std::string_view route_mode_name(RouteMode mode) {

@@ -31,6 +31,9 @@ struct PolicyOptions {
   // Without a quality-gap model, these intents go to the cloud when the classifier is confident.
   std::vector<std::string> hard_intents = {"reasoning", "code", "writing"};
   float min_intent_confidence = 0.5F;
+  // Below this intent confidence the large model is asked to classify the request (when it may
+  // leave the device and the cloud is up). 0: never.
+  float ask_cloud_below = 0.5F;
   // With a quality-gap model: the cloud answers when the predicted chance that the local answer
   // is good enough falls below this (QualityGapModel::threshold_for_cloud_share sets it).
   float cloud_below = 0.5F;
@@ -48,11 +51,16 @@ struct Decision {
   RouteTarget target = RouteTarget::kLocal;
   std::string intent;  // empty without an intent model
   float intent_confidence = 0;
+  bool intent_from_cloud = false;  // the small model was unsure and the large one classified it
   bool out_of_scope = false;
   std::optional<float> local_good_enough;
   std::vector<std::string> reasons;  // in the order they were weighed, the deciding one last
 };
 
 Decision decide(RouteMode mode, const RouteSignals& signals, const PolicyOptions& policy);
+
+// False when any private intent reaches the policy's probability, or the request is out of scope:
+// such text is not sent to the cloud, not even to be classified.
+bool may_leave_device(const IntentPrediction& intent, const PolicyOptions& policy);
 
 }  // namespace tandem::router

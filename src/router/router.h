@@ -134,6 +134,7 @@ class Router {
          std::shared_ptr<const QualityGapModel> quality);
   Result<Understanding> understand(const std::string& text) const;
   bool empty() const { return !intents_ && !quality_; }
+  const IntentClassifier* intents() const { return intents_.get(); }
 
  private:
   std::shared_ptr<engine::Embedder> embedder_;

@@ -57,7 +57,11 @@ nlohmann::json route_json(const pipeline::Route& route) {
                           {"local", {{"cost_usd", 0.0}}},
                           {"cloud", {{"cost_usd", route.estimated_cloud_cost_usd}}}}}};
   if (!d.intent.empty()) {
-    out["intent"] = {{"label", d.intent}, {"confidence", d.intent_confidence}, {"out_of_scope", d.out_of_scope}};
+    out["intent"] = {{"label", d.intent},
+                     {"confidence", d.intent_confidence},
+                     {"out_of_scope", d.out_of_scope},
+                     {"source", d.intent_from_cloud ? "cloud" : "local"}};
+    if (d.intent_from_cloud) out["intent"]["cost_usd"] = route.intent_from_cloud_cost_usd;
   }
   if (d.local_good_enough) out["local_good_enough"] = *d.local_good_enough;
   return out;

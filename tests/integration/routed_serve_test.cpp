@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/llama_server.h"
+#include "router/router.h"
 #include "support/fault_proxy.h"
 #include "support/server_process.h"
 #include "support/test_support.h"
@@ -35,7 +36,9 @@ class RoutedServeTest : public ::testing::Test {
     auto proxy = FaultProxy::start(cloud_->port());
     ASSERT_TRUE(proxy) << proxy.error().message;
     proxy_ = proxy->release();
+    data_ = new TempDir();
     auto tandem = ServerProcess::start({"--model", chat_model_path(), "--set", "router.intent_model=" + intent_model_dir(),
+                                        "--set", "router.learned_examples=" + data_->file("learned.jsonl"),
                                         "--set", "cloud.base_url=" + proxy_->base_url(), "--set", "cloud.model=big",
                                         "--set", "cloud.api_key_env=TANDEM_TEST_CLOUD_KEY", "--set",
                                         "cloud.input_usd_per_mtok=2.5", "--set", "cloud.output_usd_per_mtok=10",
@@ -48,6 +51,7 @@ class RoutedServeTest : public ::testing::Test {
     delete tandem_;
     delete proxy_;
     delete cloud_;
+    delete data_;
   }
   void SetUp() override {
     if (!llama_server_available()) GTEST_SKIP() << "no llama-server in this build (TANDEM_BUILD_BENCH=OFF)";
@@ -69,11 +73,13 @@ class RoutedServeTest : public ::testing::Test {
   static LlamaServer* cloud_;
   static FaultProxy* proxy_;
   static ServerProcess* tandem_;
+  static TempDir* data_;
 };
 
 LlamaServer* RoutedServeTest::cloud_ = nullptr;
 FaultProxy* RoutedServeTest::proxy_ = nullptr;
 ServerProcess* RoutedServeTest::tandem_ = nullptr;
+TempDir* RoutedServeTest::data_ = nullptr;
 
 TEST_F(RoutedServeTest, ForcedCloudAnswersFromTheCloudWithItsCost) {
   httplib::Headers headers;
@@ -158,6 +164,40 @@ TEST_F(RoutedServeTest, ModelsListTheRoutedIds) {
   for (const auto& m : models["data"]) ids.push_back(m["id"]);
   EXPECT_NE(std::find(ids.begin(), ids.end(), "tandem/auto"), ids.end());
   EXPECT_NE(std::find(ids.begin(), ids.end(), "tandem/cloud"), ids.end());
+}
+
+TEST(RoutedServeAskingTheCloudTest, AnUnsureRouterAsksTheLargeModelAndKeepsTheExample) {
+  if (!llama_server_available()) GTEST_SKIP() << "no llama-server in this build (TANDEM_BUILD_BENCH=OFF)";
+  auto cloud = LlamaServer::start();
+  ASSERT_TRUE(cloud) << cloud.error().message;
+  TempDir dir;
+  const auto learned = dir.file("learned.jsonl");
+  // Every non-private request counts as unsure, so each one is classified by the cloud (which
+  // llama-server constrains to the label set with the JSON schema).
+  auto tandem = ServerProcess::start({"--model", chat_model_path(), "--set", "router.intent_model=" + intent_model_dir(),
+                                      "--set", "cloud.base_url=" + (*cloud)->base_url(), "--set", "cloud.model=big",
+                                      "--set", "router.ask_cloud_below=1", "--set", "router.learned_examples=" + learned});
+  ASSERT_TRUE(tandem) << tandem.error().message;
+  auto client = loopback_client((*tandem)->port());
+  const std::string prompt = "Write a short poem about autumn leaves.";
+  auto res = post_json(client, "/v1/chat/completions", chat("tandem/auto", prompt));
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const auto t = json::parse(res->body)["tandem"];
+  EXPECT_EQ(t["intent"]["source"], "cloud") << t.dump();
+  EXPECT_NE(t["reasons"][0].get<std::string>().find("the large model says"), std::string::npos) << t.dump();
+  auto kept = router::read_intent_examples(learned);
+  ASSERT_TRUE(kept) << kept.error().message;
+  ASSERT_EQ(kept->size(), 1U);
+  EXPECT_EQ((*kept)[0].text, prompt);
+  EXPECT_EQ((*kept)[0].label, t["intent"]["label"]);
+
+  // A sensitive request is never sent out, not even to be classified.
+  auto sensitive = post_json(client, "/v1/chat/completions",
+                             chat("tandem/auto", "My blood test shows high cholesterol and my bank PIN is 4821."));
+  ASSERT_TRUE(sensitive);
+  EXPECT_EQ(json::parse(sensitive->body)["tandem"]["route"], "local");
+  EXPECT_EQ(router::read_intent_examples(learned)->size(), 1U);
 }
 
 TEST(RoutedServeWithoutCloudTest, ForcedCloudIsAnUnknownModel) {

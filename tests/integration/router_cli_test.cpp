@@ -1,0 +1,96 @@
+// `tandem router ...` as a user runs it: train on a file, evaluate with --json, classify, and
+// clear errors (exit code 2, the file and line named) for data it cannot use.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/server_process.h"
+#include "support/test_support.h"
+
+namespace tandem::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+struct Run {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+Run tandem(const std::vector<std::string>& args) {
+  std::vector<std::string> all = {"--set", "engine.embedding_model=" + embedding_model_path()};
+  all.insert(all.end(), args.begin(), args.end());
+  auto child = ChildProcess::spawn(tandem_binary(), all);
+  if (!child) return {-1, "", child.error().message};
+  std::string out = (*child)->read_stdout_to_end(120s);
+  const int code = (*child)->wait(120s);
+  return {code, out, (*child)->stderr_text()};
+}
+
+void write(const std::string& path, const std::vector<json>& lines) {
+  std::ofstream out(path);
+  for (const auto& line : lines) out << line.dump() << "\n";
+}
+
+TEST(RouterCliTest, TrainEvaluateAndClassify) {
+  TempDir dir;
+  std::vector<json> train;
+  for (const char* t : {"what's the weather", "will it rain today", "is it sunny outside", "forecast for tomorrow",
+                        "how hot is it", "will it snow tonight"})
+    train.push_back({{"text", t}, {"label", "weather"}});
+  for (const char* t : {"play some jazz", "put on my playlist", "play the next song", "start the music",
+                        "play songs by Adele", "shuffle my music"})
+    train.push_back({{"text", t}, {"label", "music"}});
+  for (const char* t : {"asdf", "qwerty uiop", "zzzz"}) train.push_back({{"text", t}, {"label", "none"}});
+  write(dir.file("train.jsonl"), train);
+  write(dir.file("test.jsonl"), {{{"text", "is it going to be windy"}, {"label", "weather"}},
+                                 {{"text", "play my favourite album"}, {"label", "music"}},
+                                 {{"text", "xkcd qqq"}, {"label", "none"}}});
+
+  auto trained = tandem({"router", "train-intents", "--data", dir.file("train.jsonl"), "--out", dir.file("model"),
+                         "--oos-label", "none", "--epochs", "20"});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  EXPECT_NE(trained.err.find("3 labels from 15 examples"), std::string::npos) << trained.err;
+
+  auto eval = tandem({"router", "eval-intents", "--model", dir.file("model"), "--data", dir.file("test.jsonl"),
+                      "--oos-label", "none", "--json"});
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  const auto metrics = json::parse(eval.out);
+  for (const char* key : {"in_scope_accuracy", "oos_recall", "oos_precision", "latency_ms_p50", "latency_ms_p95", "n"}) {
+    EXPECT_TRUE(metrics.contains(key)) << key << " missing from " << eval.out;
+  }
+  EXPECT_EQ(metrics["n"], 3);
+  EXPECT_EQ(metrics["in_scope"], 2);
+
+  auto classified = tandem({"router", "classify", "--model", dir.file("model"), "--", "play something relaxing"});
+  ASSERT_EQ(classified.exit_code, 0) << classified.err;
+  EXPECT_EQ(json::parse(classified.out)["ranked"][0]["label"], "music") << classified.out;
+}
+
+TEST(RouterCliTest, UnusableDataIsAClearErrorWithExitCodeTwo) {
+  TempDir dir;
+  std::ofstream(dir.file("empty.jsonl")).flush();
+  auto empty = tandem({"router", "train-intents", "--data", dir.file("empty.jsonl"), "--out", dir.file("m")});
+  EXPECT_EQ(empty.exit_code, 2);
+  EXPECT_NE(empty.err.find("has no examples"), std::string::npos) << empty.err;
+
+  std::ofstream(dir.file("bad.jsonl")) << "{\"text\": \"ok\", \"label\": \"a\"}\n{\"text\": \"no label\"}\n";
+  auto bad = tandem({"router", "train-routing", "--data", dir.file("bad.jsonl"), "--out", dir.file("m")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("bad.jsonl:1: \"prompt\" must be a string"), std::string::npos) << bad.err;
+
+  write(dir.file("unknown.jsonl"), {{{"text", "book a table"}, {"label", "restaurant"}}});
+  auto unknown = tandem({"router", "eval-intents", "--model", intent_model_dir(), "--data", dir.file("unknown.jsonl")});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("\"restaurant\" is not one the model was trained on"), std::string::npos) << unknown.err;
+
+  auto missing_model = tandem({"router", "eval-intents", "--model", dir.file("nope"), "--data", dir.file("unknown.jsonl")});
+  EXPECT_EQ(missing_model.exit_code, 1);
+  EXPECT_NE(missing_model.err.find("no router model at"), std::string::npos) << missing_model.err;
+}
+
+}  // namespace
+}  // namespace tandem::testing
