@@ -63,6 +63,7 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
   }
   parts.router = std::move(router->router);
   parts.policy.ask_cloud_below = static_cast<float>(config.router_ask_cloud_below);
+  parts.policy.cascade_min_mean_logprob = config.router_cascade_min_mean_logprob;
   parts.learned_examples_path = config.router_learned_examples;
   return std::make_unique<pipeline::Pipeline>(std::move(parts));
 }

@@ -53,6 +53,7 @@ struct Config {
   int64_t router_threads = 1;                // the router's embedding threads
   double router_cloud_share = 0.3;           // the knob: share of tandem/auto traffic sent to the cloud
   double router_ask_cloud_below = 0.5;       // intent confidence below which the large model classifies
+  double router_cascade_min_mean_logprob = -1.0;  // tandem/cascade keeps the local answer at or above this
   std::string router_learned_examples = "";  // the large model's intent answers; empty = <data>/router/learned.jsonl
 
   // [cloud]: one OpenAI-compatible provider for the large model; the key comes from the environment

@@ -9,6 +9,7 @@
 #include <llama.h>
 
 #include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -519,6 +520,16 @@ class LlamaChatEngine final : public ChatEngine {
     return static_cast<llama_token>(std::max_element(logits, logits + n_vocab) - logits);
   }
 
+  // log softmax(logits)[token], from the model's raw distribution.
+  double token_logprob(int32_t batch_index, llama_token token) const {
+    const float* logits = llama_get_logits_ith(context_.get(), batch_index);
+    const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
+    const float max = *std::max_element(logits, logits + n_vocab);
+    double sum = 0;
+    for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - max));
+    return static_cast<double>(logits[token] - max) - std::log(sum);
+  }
+
   void sample(Slot& slot) {
     llama_token token = slot.sampler ? llama_sampler_sample(slot.sampler.get(), context_.get(), slot.batch_index)
                                      : argmax_token(slot.batch_index);
@@ -530,6 +541,13 @@ class LlamaChatEngine final : public ChatEngine {
       task.result.timings.time_to_first_token_ms = ms_between(task.enqueued, now);
     }
     if (llama_vocab_is_eog(vocab_, token)) return finish(slot, FinishReason::kStop);
+    if (task.request.sampling.score_tokens) {
+      if (!task.result.confidence) task.result.confidence.emplace();
+      auto& c = *task.result.confidence;
+      const double logprob = token_logprob(slot.batch_index, token);
+      c.min_logprob = c.tokens == 0 ? logprob : std::min(c.min_logprob, logprob);
+      c.mean_logprob += (logprob - c.mean_logprob) / ++c.tokens;
+    }
     ++slot.generated_tokens;
     slot.last_token = token;
 

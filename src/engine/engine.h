@@ -44,6 +44,9 @@ struct SamplingParams {
   std::optional<uint32_t> seed;  // none: random
   int32_t max_tokens = 512;
   std::vector<std::string> stop;
+  // Also measure how sure the model was of each generated token (GenerationResult::confidence);
+  // costs a log-softmax over the vocabulary per token.
+  bool score_tokens = false;
 };
 
 enum class OverflowPolicy {
@@ -78,11 +81,19 @@ struct Timings {
   double time_to_first_token_ms = 0;
 };
 
+// The model's own probability of the tokens it generated: a cheap signal of answer quality.
+struct TokenConfidence {
+  int32_t tokens = 0;        // scored tokens (end-of-generation excluded)
+  double mean_logprob = 0;   // mean natural-log probability under the model, before sampling
+  double min_logprob = 0;
+};
+
 struct GenerationResult {
   std::string text;
   FinishReason finish_reason = FinishReason::kStop;
   Usage usage;
   Timings timings;
+  std::optional<TokenConfidence> confidence;  // with SamplingParams::score_tokens
 };
 
 // Receives UTF-8-complete text pieces as they are generated; return false to cancel.

@@ -59,15 +59,17 @@ void Pipeline::ask_cloud_for_intent(const std::string& text, router::IntentPredi
 
 Result<Route> Pipeline::route(const providers::ChatRequest& request, router::RouteMode mode) const {
   const auto start = std::chrono::steady_clock::now();
-  if (mode == router::RouteMode::kCloud && !parts_.cloud) {
-    return make_error(ErrorCode::kNotFound, "tandem/cloud needs a cloud provider; none is configured (cloud.base_url)");
+  if ((mode == router::RouteMode::kCloud || mode == router::RouteMode::kCascade) && !parts_.cloud) {
+    return make_error(ErrorCode::kNotFound, fmt::format("tandem/{} needs a cloud provider; none is configured "
+                                                        "(cloud.base_url)",
+                                                        router::route_mode_name(mode)));
   }
   router::RouteSignals signals;
   signals.cloud_configured = parts_.cloud != nullptr;
   signals.cloud_available = parts_.cloud && parts_.cloud->available();
   std::vector<std::string> notes;
   Route route;
-  if (mode == router::RouteMode::kAuto) {
+  if (mode == router::RouteMode::kAuto || mode == router::RouteMode::kCascade) {
     if (parts_.router) {
       const std::string text = routed_text(request);
       if (auto understood = parts_.router->understand(text)) {
@@ -99,8 +101,54 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
   return route;
 }
 
+Result<Answer> Pipeline::cascade(const providers::ChatRequest& request, const Route& route,
+                                 const providers::DeltaCallback* on_delta) const {
+  Answer answer;
+  answer.route = route;
+  auto scored = request;
+  scored.sampling.score_tokens = true;
+  auto local = parts_.local->complete(scored);
+  Attempt first;
+  first.provider = parts_.local->name();
+  if (local) {
+    first.confidence = local->confidence;
+    first.elapsed_ms = local->elapsed_ms;
+    // An empty answer has nothing to be sure of.
+    first.accepted = local->confidence && local->confidence->mean_logprob >= parts_.policy.cascade_min_mean_logprob;
+  } else {
+    first.error = local.error().message;
+  }
+  answer.attempts.push_back(first);
+  const bool cancelled = request.cancel && request.cancel->load();
+  if (!first.accepted && !cancelled) {
+    Attempt second;
+    second.target = router::RouteTarget::kCloud;
+    second.provider = parts_.cloud->name();
+    auto cloud = on_delta ? parts_.cloud->stream(request, *on_delta) : parts_.cloud->complete(request);
+    if (cloud) {
+      second.accepted = true;
+      second.cost_usd = cloud->cost_usd;
+      second.elapsed_ms = cloud->elapsed_ms;
+      answer.attempts.push_back(second);
+      answer.result = std::move(*cloud);
+      answer.answered_by = router::RouteTarget::kCloud;
+      return answer;
+    }
+    second.error = cloud.error().message;
+    answer.attempts.push_back(second);
+    if (!local) return cloud.error();
+    answer.fallback = true;
+    answer.fallback_reason = fmt::format("the cloud failed ({}), so the local answer stands", cloud.error().message);
+  }
+  if (!local) return local.error();
+  if (on_delta && !local->text.empty()) (*on_delta)(local->text);
+  answer.result = std::move(*local);
+  return answer;
+}
+
 Result<Answer> Pipeline::answer(const providers::ChatRequest& request, const Route& route,
                                 const providers::DeltaCallback* on_delta) const {
+  if (route.decision.cascade) return cascade(request, route, on_delta);
   size_t deltas = 0;
   providers::DeltaCallback counting = [&](std::string_view delta) {
     ++deltas;
@@ -113,6 +161,7 @@ Result<Answer> Pipeline::answer(const providers::ChatRequest& request, const Rou
   Answer answer;
   answer.route = route;
   const bool to_cloud = route.decision.target == router::RouteTarget::kCloud;
+  answer.answered_by = route.decision.target;
   auto result = generate(to_cloud ? *parts_.cloud : *parts_.local);
   const bool cancelled = request.cancel && request.cancel->load();
   if (!result && to_cloud && deltas == 0 && !cancelled) {
@@ -120,6 +169,7 @@ Result<Answer> Pipeline::answer(const providers::ChatRequest& request, const Rou
     answer.fallback = true;
     answer.fallback_reason = fmt::format("the cloud failed ({}), so the local model answered", result.error().message);
     TANDEM_LOG(kWarn, "pipeline", "{}", answer.fallback_reason);
+    answer.answered_by = router::RouteTarget::kLocal;
     result = generate(*parts_.local);
   }
   if (!result) return result.error();

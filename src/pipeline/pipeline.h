@@ -44,11 +44,24 @@ struct Route {
   double intent_from_cloud_cost_usd = 0;  // asking the large model to classify, when it was asked
 };
 
+// One generation a request went through (a cascade makes up to two).
+struct Attempt {
+  router::RouteTarget target = router::RouteTarget::kLocal;
+  std::string provider;
+  std::optional<engine::TokenConfidence> confidence;  // the local attempt of a cascade
+  bool accepted = false;
+  double cost_usd = 0;
+  double elapsed_ms = 0;
+  std::string error;  // empty: it answered
+};
+
 struct Answer {
   providers::ChatResult result;
   Route route;
+  router::RouteTarget answered_by = router::RouteTarget::kLocal;
   bool fallback = false;  // the cloud was chosen, failed before any output, and the local model answered
   std::string fallback_reason;
+  std::vector<Attempt> attempts;  // cascades only
 };
 
 class Pipeline {
@@ -70,6 +83,10 @@ class Pipeline {
   // on success rewrites the intent and keeps the example. Notes go to `notes`.
   void ask_cloud_for_intent(const std::string& text, router::IntentPrediction& intent, Route& route,
                             std::vector<std::string>& notes) const;
+  // Local first, scored; the cloud when the score is too low. The local answer is held back (not
+  // streamed) until it is accepted.
+  Result<Answer> cascade(const providers::ChatRequest& request, const Route& route,
+                         const providers::DeltaCallback* on_delta) const;
 
   PipelineParts parts_;
   std::unique_ptr<LearnedExamples> learned_;

@@ -47,6 +47,7 @@ Result<ChatResult> LocalProvider::stream(const ChatRequest& request, const Delta
   result.model = model_;
   result.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   result.time_to_first_token_ms = generated->timings.time_to_first_token_ms;
+  result.confidence = generated->confidence;
   return result;
 }
 

@@ -62,6 +62,8 @@ struct ChatResult {
   int32_t attempts = 1;               // 1 + retries
   double elapsed_ms = 0;              // the whole call, retries and back-off included
   double time_to_first_token_ms = 0;  // 0: nothing generated, or unknown (a remote answer not streamed)
+  // With sampling.score_tokens, from the local engine; absent for remote providers.
+  std::optional<engine::TokenConfidence> confidence;
 };
 
 class Provider {

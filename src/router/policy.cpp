@@ -35,6 +35,8 @@ std::string_view route_mode_name(RouteMode mode) {
       return "local";
     case RouteMode::kCloud:
       return "cloud";
+    case RouteMode::kCascade:
+      return "cascade";
     case RouteMode::kAuto:
       break;
   }
@@ -72,6 +74,12 @@ Decision decide(RouteMode mode, const RouteSignals& signals, const PolicyOptions
   }
   if (!signals.cloud_configured) return local("no cloud provider is configured");
   if (!signals.cloud_available) return local("the cloud provider is unavailable (circuit open)");
+  if (mode == RouteMode::kCascade) {
+    d.cascade = true;
+    return local(fmt::format("cascade: the local model answers first; the cloud if its mean token log-probability "
+                             "is below {:.2f}",
+                             policy.cascade_min_mean_logprob));
+  }
 
   if (signals.local_good_enough) {
     const float p = *signals.local_good_enough;

@@ -18,10 +18,11 @@
 
 namespace tandem::router {
 
-enum class RouteMode { kAuto, kLocal, kCloud };
+// kCascade: the local model answers first; the cloud only when that answer scores too low.
+enum class RouteMode { kAuto, kLocal, kCloud, kCascade };
 enum class RouteTarget { kLocal, kCloud };
 std::string_view route_target_name(RouteTarget target);  // "local", "cloud"
-std::string_view route_mode_name(RouteMode mode);        // "auto", "local", "cloud"
+std::string_view route_mode_name(RouteMode mode);        // "auto", "local", "cloud", "cascade"
 
 struct PolicyOptions {
   // Intents that never leave the device; a request counts as one when such an intent has at
@@ -37,6 +38,8 @@ struct PolicyOptions {
   // With a quality-gap model: the cloud answers when the predicted chance that the local answer
   // is good enough falls below this (QualityGapModel::threshold_for_cloud_share sets it).
   float cloud_below = 0.5F;
+  // Cascade: the local answer stands when its mean token log-probability reaches this.
+  double cascade_min_mean_logprob = -1.0;
 };
 
 struct RouteSignals {
@@ -53,6 +56,7 @@ struct Decision {
   float intent_confidence = 0;
   bool intent_from_cloud = false;  // the small model was unsure and the large one classified it
   bool out_of_scope = false;
+  bool cascade = false;  // target is local, and the pipeline may escalate its answer to the cloud
   std::optional<float> local_good_enough;
   std::vector<std::string> reasons;  // in the order they were weighed, the deciding one last
 };

@@ -31,10 +31,12 @@ constexpr const char* kLocalModelAlias = "tandem/local";
 // Model ids the pipeline routes: the router decides, or the cloud is forced.
 constexpr const char* kAutoModel = "tandem/auto";
 constexpr const char* kCloudModel = "tandem/cloud";
+constexpr const char* kCascadeModel = "tandem/cascade";
 
 std::optional<router::RouteMode> routed_mode(const std::string& model) {
   if (model == kAutoModel) return router::RouteMode::kAuto;
   if (model == kCloudModel) return router::RouteMode::kCloud;
+  if (model == kCascadeModel) return router::RouteMode::kCascade;
   return std::nullopt;
 }
 
@@ -64,6 +66,25 @@ nlohmann::json route_json(const pipeline::Route& route) {
     if (d.intent_from_cloud) out["intent"]["cost_usd"] = route.intent_from_cloud_cost_usd;
   }
   if (d.local_good_enough) out["local_good_enough"] = *d.local_good_enough;
+  return out;
+}
+
+nlohmann::json attempts_json(const std::vector<pipeline::Attempt>& attempts) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& a : attempts) {
+    nlohmann::json item = {{"route", router::route_target_name(a.target)},
+                           {"provider", a.provider},
+                           {"accepted", a.accepted},
+                           {"cost_usd", a.cost_usd},
+                           {"elapsed_ms", a.elapsed_ms}};
+    if (a.confidence) {
+      item["mean_logprob"] = a.confidence->mean_logprob;
+      item["min_logprob"] = a.confidence->min_logprob;
+      item["scored_tokens"] = a.confidence->tokens;
+    }
+    if (!a.error.empty()) item["error"] = a.error;
+    out.push_back(std::move(item));
+  }
   return out;
 }
 
@@ -222,7 +243,10 @@ class HttpServer final : public Server {
     http_.Get("/v1/models", [this](const Request&, Response& res) {
       std::vector<std::string> routed;
       if (pipeline_) routed.emplace_back(kAutoModel);
-      if (pipeline_ && pipeline_->has_cloud()) routed.emplace_back(kCloudModel);
+      if (pipeline_ && pipeline_->has_cloud()) {
+        routed.emplace_back(kCloudModel);
+        routed.emplace_back(kCascadeModel);
+      }
       reply_json(res, models_json(chat_info_, embedding_info_ ? &*embedding_info_ : nullptr, started_at_, routed));
     });
     http_.Post("/v1/chat/completions", [this](const Request& req, Response& res) { handle_chat(req, res); });
@@ -279,7 +303,10 @@ class HttpServer final : public Server {
         return Generated{std::move(*result)};
       };
     } else {
-      providers::ChatRequest routed{request.generation.messages, request.generation.sampling, request.generation.cancel};
+      providers::ChatRequest routed;
+      routed.messages = request.generation.messages;
+      routed.sampling = request.generation.sampling;
+      routed.cancel = request.generation.cancel;
       auto route = pipeline_->route(routed, *mode);
       if (!route) return reply_error(res, api_error(route.error(), "model"));
       set_route_headers(res, *route);
@@ -293,10 +320,9 @@ class HttpServer final : public Server {
         json["provider"] = answer->result.provider;
         json["cost_usd"] = answer->result.cost_usd;
         json["fallback"] = answer->fallback;
-        if (answer->fallback) {
-          json["route"] = "local";
-          json["reasons"].push_back(answer->fallback_reason);
-        }
+        json["route"] = router::route_target_name(answer->answered_by);
+        if (answer->fallback) json["reasons"].push_back(answer->fallback_reason);
+        if (!answer->attempts.empty()) json["attempts"] = attempts_json(answer->attempts);
         return Generated{generation_result(answer->result), std::move(json)};
       };
     }
@@ -314,7 +340,7 @@ class HttpServer final : public Server {
   std::string model_ids() const {
     std::string ids = fmt::format("'{}' (alias '{}')", chat_info_.name, kLocalModelAlias);
     if (pipeline_) ids += fmt::format(", '{}'", kAutoModel);
-    if (pipeline_ && pipeline_->has_cloud()) ids += fmt::format(", '{}'", kCloudModel);
+    if (pipeline_ && pipeline_->has_cloud()) ids += fmt::format(", '{}', '{}'", kCloudModel, kCascadeModel);
     return ids;
   }
 

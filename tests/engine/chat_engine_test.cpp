@@ -1,6 +1,8 @@
 // ChatEngine against the real Gemma 3 270M: determinism, concurrency, limits and errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <fstream>
 #include <future>
 #include <optional>
@@ -62,6 +64,22 @@ TEST_F(ChatEngineTest, GreedyIsDeterministicAndStreamsTheSameText) {
   EXPECT_GT(deltas, 1);
   // The second run reuses the cached prompt prefix of the first.
   EXPECT_GT(second->usage.cached_prompt_tokens, 0);
+}
+
+TEST_F(ChatEngineTest, TokenScoresDescribeTheGeneratedTokensWithoutChangingThem) {
+  auto plain = engine_->generate(greedy("Name three colors."));
+  auto request = greedy("Name three colors.");
+  request.sampling.score_tokens = true;
+  auto scored = engine_->generate(request);
+  ASSERT_TRUE(plain && scored);
+  EXPECT_EQ(scored->text, plain->text);
+  EXPECT_FALSE(plain->confidence);
+  ASSERT_TRUE(scored->confidence);
+  EXPECT_EQ(scored->confidence->tokens, scored->usage.completion_tokens);
+  EXPECT_LE(scored->confidence->mean_logprob, 0.0);
+  EXPECT_LE(scored->confidence->min_logprob, scored->confidence->mean_logprob);
+  // Greedy picks the most likely token, so each has probability > 1 / vocabulary size.
+  EXPECT_GT(scored->confidence->min_logprob, -std::log(262144.0));
 }
 
 TEST_F(ChatEngineTest, ConcurrentRequestsEachEqualTheirSoloResult) {

@@ -155,6 +155,32 @@ TEST_F(RoutedServeTest, ACloudThatRefusesTheKeyOrAnswersGarbageFallsBackToLocal)
   }
 }
 
+TEST_F(RoutedServeTest, CascadeReportsBothAttempts) {
+  // A server whose threshold no local answer reaches: every cascade escalates.
+  auto tandem = ServerProcess::start({"--model", chat_model_path(), "--set", "router.intent_model=" + intent_model_dir(),
+                                      "--set", "cloud.base_url=" + proxy_->base_url(), "--set", "cloud.model=big",
+                                      "--set", "router.ask_cloud_below=0", "--set",
+                                      "router.cascade_min_mean_logprob=0"});
+  ASSERT_TRUE(tandem) << tandem.error().message;
+  auto client = loopback_client((*tandem)->port());
+  auto res = post_json(client, "/v1/chat/completions", chat("tandem/cascade", "Name a colour."));
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const auto body = json::parse(res->body);
+  const auto& t = body["tandem"];
+  EXPECT_EQ(t["mode"], "cascade");
+  EXPECT_EQ(t["route"], "cloud") << t.dump();
+  ASSERT_EQ(t["attempts"].size(), 2U) << t.dump();
+  EXPECT_EQ(t["attempts"][0]["route"], "local");
+  EXPECT_EQ(t["attempts"][0]["accepted"], false);
+  EXPECT_LE(t["attempts"][0]["mean_logprob"].get<double>(), 0.0);
+  EXPECT_EQ(t["attempts"][1]["route"], "cloud");
+  EXPECT_EQ(t["attempts"][1]["accepted"], true);
+  // The cloud's answer is the one tandem/cloud gives.
+  const auto direct = post(chat("tandem/cloud", "Name a colour."));
+  EXPECT_EQ(body["choices"][0]["message"]["content"], direct["choices"][0]["message"]["content"]);
+}
+
 TEST_F(RoutedServeTest, ModelsListTheRoutedIds) {
   auto client = loopback_client(tandem_->port());
   auto res = client.Get("/v1/models");
@@ -164,6 +190,7 @@ TEST_F(RoutedServeTest, ModelsListTheRoutedIds) {
   for (const auto& m : models["data"]) ids.push_back(m["id"]);
   EXPECT_NE(std::find(ids.begin(), ids.end(), "tandem/auto"), ids.end());
   EXPECT_NE(std::find(ids.begin(), ids.end(), "tandem/cloud"), ids.end());
+  EXPECT_NE(std::find(ids.begin(), ids.end(), "tandem/cascade"), ids.end());
 }
 
 TEST(RoutedServeAskingTheCloudTest, AnUnsureRouterAsksTheLargeModelAndKeepsTheExample) {

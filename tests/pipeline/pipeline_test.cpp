@@ -133,5 +133,38 @@ TEST_F(PipelineTest, ADeadCloudFallsBackToTheLocalModelAndSaysSo) {
   EXPECT_EQ(stream->result.text, answer->result.text);  // greedy: the same local answer
 }
 
+TEST_F(PipelineTest, CascadeKeepsAConfidentLocalAnswerAndEscalatesAnUnsureOne) {
+  auto lenient = parts(dead_cloud());
+  lenient.policy.cascade_min_mean_logprob = -100;  // any local answer stands
+  Pipeline keep(lenient);
+  auto route = keep.route(ask("What is the capital of France?"), RouteMode::kCascade);
+  ASSERT_TRUE(route);
+  ASSERT_TRUE(route->decision.cascade);
+  auto kept = keep.answer(ask("What is the capital of France?"), *route, nullptr);
+  ASSERT_TRUE(kept) << kept.error().to_string();
+  ASSERT_EQ(kept->attempts.size(), 1U);
+  EXPECT_TRUE(kept->attempts[0].accepted);
+  ASSERT_TRUE(kept->attempts[0].confidence);
+  EXPECT_EQ(kept->answered_by, RouteTarget::kLocal);
+
+  auto strict = parts(dead_cloud());
+  strict.policy.cascade_min_mean_logprob = 0;  // no answer is that sure: always escalate
+  Pipeline escalate(strict);
+  std::string streamed;
+  const providers::DeltaCallback collect = [&](std::string_view delta) {
+    streamed += delta;
+    return true;
+  };
+  auto escalated = escalate.answer(ask("What is the capital of France?"), *route, &collect);
+  ASSERT_TRUE(escalated) << escalated.error().to_string();
+  ASSERT_EQ(escalated->attempts.size(), 2U);
+  EXPECT_FALSE(escalated->attempts[0].accepted);
+  EXPECT_EQ(escalated->attempts[1].target, RouteTarget::kCloud);
+  EXPECT_FALSE(escalated->attempts[1].error.empty());  // the cloud is down...
+  EXPECT_TRUE(escalated->fallback);                     // ...so the local answer stands
+  EXPECT_EQ(streamed, kept->result.text);               // held back, then sent once accepted
+  EXPECT_EQ(escalated->result.text, kept->result.text);
+}
+
 }  // namespace
 }  // namespace tandem::pipeline

@@ -77,6 +77,20 @@ TEST(PolicyTest, NoCloudOrABrokenCloudKeepsAutoLocal) {
   EXPECT_NE(d.reasons.back().find("circuit open"), std::string::npos);
 }
 
+TEST(PolicyTest, CascadeStartsLocallyUnlessThePromptMustStayOrTheCloudIsDown) {
+  auto s = healthy_cloud();
+  s.intent = intent("factual", 0.9F);
+  auto d = decide(RouteMode::kCascade, s, {});
+  EXPECT_EQ(d.target, RouteTarget::kLocal);
+  EXPECT_TRUE(d.cascade);
+  EXPECT_EQ(route_mode_name(d.mode), "cascade");
+  s.intent = intent("sensitive", 0.9F);
+  EXPECT_FALSE(decide(RouteMode::kCascade, s, {}).cascade);
+  s.intent = intent("factual", 0.9F);
+  s.cloud_available = false;
+  EXPECT_FALSE(decide(RouteMode::kCascade, s, {}).cascade);
+}
+
 TEST(PolicyTest, ForcedModesAndOutOfScope) {
   auto s = healthy_cloud();
   s.intent = intent("sensitive", 0.99F);
