@@ -25,15 +25,16 @@
 
 namespace tandem::pipeline {
 
+// Every member has an initializer, so designated initializers may name only what they set.
 struct PipelineParts {
-  std::shared_ptr<providers::Provider> local;                 // required
-  std::shared_ptr<providers::Provider> cloud;                 // null: no cloud configured
-  std::shared_ptr<const router::Router> router;               // null: the policy decides without models
-  router::PolicyOptions policy;
+  std::shared_ptr<providers::Provider> local{};                 // required
+  std::shared_ptr<providers::Provider> cloud{};                 // null: no cloud configured
+  std::shared_ptr<const router::Router> router{};               // null: the policy decides without models
+  router::PolicyOptions policy{};
   // With a quality-gap model: keeps the cloud's share of tandem/auto at the knob (router.cloud_share).
-  std::shared_ptr<router::CloudShareController> cloud_share;
+  std::shared_ptr<router::CloudShareController> cloud_share{};
   // Where the large model's intent answers are kept as training examples; empty: not kept.
-  std::string learned_examples_path;
+  std::string learned_examples_path{};
 };
 
 struct Route {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "engine/bert_converter.h"
@@ -172,9 +173,11 @@ TEST_F(EmbedderTest, TruncationKeepsTheHeadOfALongInput) {
   auto truncating = Embedder::load(options);
   ASSERT_TRUE(truncating) << truncating.error().to_string();
 
-  std::string head = "the quick brown fox jumps over the lazy dog near a quiet river bank";
-  std::string long_text = head;
-  for (int i = 0; i < 600; ++i) long_text += " word";
+  const std::string head = "the quick brown fox jumps over the lazy dog near a quiet river bank";
+  std::ostringstream long_text_stream;
+  long_text_stream << head;
+  for (int i = 0; i < 600; ++i) long_text_stream << " word";
+  const std::string long_text = long_text_stream.str();
   auto cut = (*truncating)->embed({long_text, head});
   ASSERT_TRUE(cut) << cut.error().to_string();
   EXPECT_EQ(cut->prompt_tokens, 16 + 16);
