@@ -71,12 +71,17 @@ def main():
     one_core = ["taskset", "-c", "0"]
     results = {"intents": {}, "routing": {}, "latency": []}
 
+    # The router embeds the first router.max_input_tokens tokens: 32 (the default) and 128 (more
+    # accurate on longer requests, slower).
     for name, (train, test) in prepare_intent_sets(args.work).items():
-        model = args.work / f"{name}-model"
-        run([args.tandem, "router", "train-intents", "--data", train, "--out", model,
-             "--threads", args.train_threads])
-        results["intents"][name] = run_json(one_core + [args.tandem, "router", "eval-intents", "--model", model,
-                                                        "--data", test, "--threads", 1, "--json"])
+        for tokens in (32, 128):
+            model = args.work / (f"{name}-model" if tokens == 32 else f"{name}-model-{tokens}")
+            setting = ["--set", f"router.max_input_tokens={tokens}"]
+            run([args.tandem, "router", "train-intents", "--data", train, "--out", model,
+                 "--threads", args.train_threads] + setting)
+            results["intents"][f"{name}, {tokens} tokens"] = run_json(
+                one_core + [args.tandem, "router", "eval-intents", "--model", model, "--data", test,
+                            "--threads", 1, "--json"] + setting)
 
     routing_data = args.work / "routing-data"
     run([sys.executable, ROOT / "bench/routing/prepare_routellm.py", "--out", routing_data])
@@ -101,7 +106,7 @@ def main():
     for name, lines in texts.items():
         path = args.work / f"latency-{name.replace(' ', '-')}.txt"
         path.write_text("\n".join(t.replace("\n", " ") for t in lines) + "\n", encoding="utf-8")
-        for tokens in (16, 128):
+        for tokens in (16, 32, 128):
             results["latency"].append({"texts": name, **run_json(one_core + [
                 args.tandem, "router", "latency", "--texts", path, "--intent-model", args.work / "clinc150-model",
                 "--quality-model", routing_model, "--set", f"router.max_input_tokens={tokens}", "--json"])})

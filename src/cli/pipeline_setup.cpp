@@ -49,7 +49,11 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
                                                     .input_usd_per_mtok = config.cloud_input_usd_per_mtok,
                                                     .output_usd_per_mtok = config.cloud_output_usd_per_mtok,
                                                     .timeout_ms = config.cloud_timeout_ms,
-                                                    .max_retries = static_cast<int32_t>(config.cloud_max_retries)});
+                                                    .max_retries = static_cast<int32_t>(config.cloud_max_retries),
+                                                    .circuit = {.failure_threshold =
+                                                                    static_cast<int32_t>(config.cloud_circuit_failures),
+                                                                .cool_down = std::chrono::milliseconds(
+                                                                    config.cloud_circuit_cooldown_ms)}});
     if (!cloud) return make_error(cloud.error().code, "cloud provider: " + cloud.error().message);
     parts.cloud = std::shared_ptr<providers::Provider>(std::move(*cloud));
   }

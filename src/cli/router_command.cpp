@@ -53,6 +53,20 @@ bool report(const Status& status, std::string_view command, int& exit_code, Prog
 // Training embeds in large batches; evaluation one request at a time, as in production.
 enum class Workload { kBatches, kOneByOne };
 
+template <typename T>
+bool report(const Result<T>& result, std::string_view command, int& exit_code, ProgressBar* bar = nullptr) {
+  return report(result ? Status{} : Status{result.error()}, command, exit_code, bar);
+}
+
+// One JSON object, or "key: value" lines for people.
+void print(const nlohmann::ordered_json& out, bool json) {
+  if (json) {
+    std::cout << out.dump() << "\n";
+    return;
+  }
+  for (const auto& [key, value] : out.items()) std::cout << key << ": " << value.dump() << "\n";
+}
+
 Result<std::shared_ptr<engine::Embedder>> load_embedder(const GlobalOptions& global, int32_t threads,
                                                         Workload workload) {
   auto config = global.load();
@@ -99,13 +113,13 @@ void add_train_intents(CLI::App& router_cmd, GlobalOptions& global, int& exit_co
       ->capture_default_str();
   cmd->callback([&global, &exit_code, args] {
     auto examples = read_all(args->data_files, &router::read_intent_examples);
-    if (!report(examples ? Status{} : examples.error(), "train-intents", exit_code)) return;
+    if (!report(examples, "train-intents", exit_code)) return;
     auto embedder = load_embedder(global, args->threads, Workload::kBatches);
-    if (!report(embedder ? Status{} : embedder.error(), "train-intents", exit_code)) return;
+    if (!report(embedder, "train-intents", exit_code)) return;
     ProgressBar bar;
     attach_progress(*args, bar);
     auto classifier = router::IntentClassifier::train(*examples, *embedder, args->train);
-    if (!report(classifier ? Status{} : classifier.error(), "train-intents", exit_code, &bar)) return;
+    if (!report(classifier, "train-intents", exit_code, &bar)) return;
     if (!report(classifier->save(args->out), "train-intents", exit_code)) return;
     std::cerr << "wrote " << args->out << ": " << classifier->labels().size() << " labels from " << examples->size()
               << " examples, temperature " << classifier->temperature() << ", out-of-scope below "
@@ -124,16 +138,16 @@ void add_eval_intents(CLI::App& router_cmd, GlobalOptions& global, int& exit_cod
   cmd->add_flag("--json", args->json, "print one JSON object");
   cmd->callback([&global, &exit_code, args] {
     auto examples = router::read_intent_examples(args->data);
-    if (!report(examples ? Status{} : examples.error(), "eval-intents", exit_code)) return;
+    if (!report(examples, "eval-intents", exit_code)) return;
     auto embedder = load_embedder(global, args->threads, Workload::kOneByOne);
-    if (!report(embedder ? Status{} : embedder.error(), "eval-intents", exit_code)) return;
+    if (!report(embedder, "eval-intents", exit_code)) return;
     auto classifier = router::IntentClassifier::load(args->model, *embedder);
-    if (!report(classifier ? Status{} : classifier.error(), "eval-intents", exit_code)) return;
+    if (!report(classifier, "eval-intents", exit_code)) return;
     for (auto& e : *examples) {
       if (e.label == args->oos_label) e.label = classifier->oos_label();
     }
     auto eval = router::evaluate_intents(*classifier, *examples);
-    if (!report(eval ? Status{} : eval.error(), "eval-intents", exit_code)) return;
+    if (!report(eval, "eval-intents", exit_code)) return;
     nlohmann::ordered_json out = {{"n", eval->n},
                                   {"in_scope", eval->in_scope},
                                   {"out_of_scope", eval->out_of_scope},
@@ -143,11 +157,7 @@ void add_eval_intents(CLI::App& router_cmd, GlobalOptions& global, int& exit_cod
                                   {"oos_precision", eval->oos_precision},
                                   {"latency_ms_p50", eval->latency_ms_p50},
                                   {"latency_ms_p95", eval->latency_ms_p95}};
-    if (args->json) {
-      std::cout << out.dump() << "\n";
-    } else {
-      for (const auto& [key, value] : out.items()) std::cout << key << ": " << value.dump() << "\n";
-    }
+    print(out, args->json);
     exit_code = 0;
   });
 }
@@ -164,12 +174,12 @@ void add_classify(CLI::App& router_cmd, GlobalOptions& global, int& exit_code) {
       return;
     }
     auto embedder = load_embedder(global, 0, Workload::kBatches);
-    if (!report(embedder ? Status{} : embedder.error(), "classify", exit_code)) return;
+    if (!report(embedder, "classify", exit_code)) return;
     auto classifier =
         router::IntentClassifier::load(args->model.empty() ? config->router_intent_model : args->model, *embedder);
-    if (!report(classifier ? Status{} : classifier.error(), "classify", exit_code)) return;
+    if (!report(classifier, "classify", exit_code)) return;
     auto predictions = classifier->classify_batch(args->texts);
-    if (!report(predictions ? Status{} : predictions.error(), "classify", exit_code)) return;
+    if (!report(predictions, "classify", exit_code)) return;
     for (const auto& p : *predictions) std::cout << prediction_json(p).dump() << "\n";
     exit_code = 0;
   });
@@ -182,13 +192,13 @@ void add_train_routing(CLI::App& router_cmd, GlobalOptions& global, int& exit_co
   add_training_options(cmd, *args);
   cmd->callback([&global, &exit_code, args] {
     auto examples = read_all(args->data_files, &router::read_routing_examples);
-    if (!report(examples ? Status{} : examples.error(), "train-routing", exit_code)) return;
+    if (!report(examples, "train-routing", exit_code)) return;
     auto embedder = load_embedder(global, args->threads, Workload::kBatches);
-    if (!report(embedder ? Status{} : embedder.error(), "train-routing", exit_code)) return;
+    if (!report(embedder, "train-routing", exit_code)) return;
     ProgressBar bar;
     attach_progress(*args, bar);
     auto model = router::QualityGapModel::train(*examples, *embedder, args->train);
-    if (!report(model ? Status{} : model.error(), "train-routing", exit_code, &bar)) return;
+    if (!report(model, "train-routing", exit_code, &bar)) return;
     if (!report(model->save(args->out), "train-routing", exit_code)) return;
     std::cerr << "wrote " << args->out << " from " << examples->size() << " prompts\n";
     exit_code = 0;
@@ -206,13 +216,13 @@ void add_eval_routing(CLI::App& router_cmd, GlobalOptions& global, int& exit_cod
       ->check(CLI::Range(0.0, 1.0));
   cmd->callback([&global, &exit_code, args] {
     auto examples = router::read_routing_examples(args->data);
-    if (!report(examples ? Status{} : examples.error(), "eval-routing", exit_code)) return;
+    if (!report(examples, "eval-routing", exit_code)) return;
     auto embedder = load_embedder(global, args->threads, Workload::kOneByOne);
-    if (!report(embedder ? Status{} : embedder.error(), "eval-routing", exit_code)) return;
+    if (!report(embedder, "eval-routing", exit_code)) return;
     auto model = router::QualityGapModel::load(args->model, *embedder);
-    if (!report(model ? Status{} : model.error(), "eval-routing", exit_code)) return;
+    if (!report(model, "eval-routing", exit_code)) return;
     auto eval = router::evaluate_routing(*model, *examples, args->cloud_share);
-    if (!report(eval ? Status{} : eval.error(), "eval-routing", exit_code)) return;
+    if (!report(eval, "eval-routing", exit_code)) return;
     nlohmann::ordered_json out = {{"n", eval->n},
                                   {"weak_accuracy", eval->weak_accuracy},
                                   {"strong_accuracy", eval->strong_accuracy},
@@ -228,14 +238,13 @@ void add_eval_routing(CLI::App& router_cmd, GlobalOptions& global, int& exit_cod
       out["online_cloud_share"] = eval->online_cloud_share;
       out["online_accuracy"] = eval->online_accuracy;
     }
-    if (!args->json) {
-      for (const auto& [key, value] : out.items()) std::cout << key << ": " << value.dump() << "\n";
-      exit_code = 0;
-      return;
+    if (args->json) {  // the curve is for plots, not for reading
+      auto& curve = out["curve"] = nlohmann::ordered_json::array();
+      for (const auto& p : eval->curve) {
+        curve.push_back({{"cloud_share", p.cloud_share}, {"accuracy", p.accuracy}, {"pgr", p.pgr}});
+      }
     }
-    auto& curve = out["curve"] = nlohmann::ordered_json::array();
-    for (const auto& p : eval->curve) curve.push_back({{"cloud_share", p.cloud_share}, {"accuracy", p.accuracy}, {"pgr", p.pgr}});
-    std::cout << out.dump() << "\n";
+    print(out, args->json);
     exit_code = 0;
   });
 }
@@ -269,15 +278,15 @@ void add_latency(CLI::App& router_cmd, GlobalOptions& global, int& exit_code) {
     if (!args->model.empty()) config->router_intent_model = args->model;
     if (!args->out.empty()) config->router_quality_model = args->out;
     auto texts = read_lines(args->data);
-    if (!report(texts ? Status{} : texts.error(), "latency", exit_code)) return;
+    if (!report(texts, "latency", exit_code)) return;
     auto loaded = load_router(*config);
-    if (!report(loaded ? Status{} : loaded.error(), "latency", exit_code)) return;
+    if (!report(loaded, "latency", exit_code)) return;
     if (!loaded->router) {
       report(make_error(ErrorCode::kInvalidArgument, "no router model to time"), "latency", exit_code);
       return;
     }
     auto eval = router::evaluate_latency(*loaded->router, *texts);
-    if (!report(eval ? Status{} : eval.error(), "latency", exit_code)) return;
+    if (!report(eval, "latency", exit_code)) return;
     nlohmann::ordered_json out = {{"n", eval->n},
                                   {"intent_model", loaded->intents != nullptr},
                                   {"quality_model", loaded->quality != nullptr},
@@ -285,11 +294,7 @@ void add_latency(CLI::App& router_cmd, GlobalOptions& global, int& exit_code) {
                                   {"threads", config->router_threads},
                                   {"latency_ms_p50", eval->latency_ms_p50},
                                   {"latency_ms_p95", eval->latency_ms_p95}};
-    if (args->json) {
-      std::cout << out.dump() << "\n";
-    } else {
-      for (const auto& [key, value] : out.items()) std::cout << key << ": " << value.dump() << "\n";
-    }
+    print(out, args->json);
     exit_code = 0;
   });
 }

@@ -60,6 +60,8 @@ const std::vector<Setting>& settings() {
       {"cloud.output_usd_per_mtok", &Config::cloud_output_usd_per_mtok, "price per million completion tokens", 0, 1000000},
       {"cloud.timeout_ms", &Config::cloud_timeout_ms, "one attempt, the whole answer", 100, 3600000},
       {"cloud.max_retries", &Config::cloud_max_retries, "retries on 429, 5xx and connection failures", 0, 10},
+      {"cloud.circuit_failures", &Config::cloud_circuit_failures, "failed attempts in a row that open the circuit breaker (0: never)", 0, 1000},
+      {"cloud.circuit_cooldown_ms", &Config::cloud_circuit_cooldown_ms, "how long an open circuit waits before one trial call", 0, 86400000},
       {"log.level", &Config::log_level, "log level", 0, 0, {"debug", "info", "warn", "error", "off"}},
   };
   return kSettings;

@@ -48,8 +48,9 @@ struct Config {
   std::string router_intent_model = "";      // intent classifier directory; empty = the default head
   std::string router_quality_model = "";     // quality-gap model directory; empty = none (intent only)
   // The router embeds the head of a request (its n-gram features read all of it): cost grows
-  // with length, and 16 tokens keep the router within ~5 ms on one core (docs/benchmarks.md).
-  int64_t router_max_input_tokens = 16;
+  // with length. 32 tokens: ~4 ms for a short request, ~12 ms at most on one core; more reads
+  // long requests better and costs more (docs/benchmarks.md).
+  int64_t router_max_input_tokens = 32;
   int64_t router_threads = 1;                // the router's embedding threads
   double router_cloud_share = 0.3;           // the knob: share of tandem/auto traffic sent to the cloud
   double router_ask_cloud_below = 0.5;       // intent confidence below which the large model classifies
@@ -65,6 +66,8 @@ struct Config {
   double cloud_output_usd_per_mtok = 0;
   int64_t cloud_timeout_ms = 120000;
   int64_t cloud_max_retries = 2;
+  int64_t cloud_circuit_failures = 5;        // failed attempts in a row that open the circuit (0: never)
+  int64_t cloud_circuit_cooldown_ms = 30000; // how long an open circuit keeps tandem/auto local
 
   // [log]
   std::string log_level = "info";

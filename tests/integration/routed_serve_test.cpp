@@ -42,7 +42,9 @@ class RoutedServeTest : public ::testing::Test {
                                         "--set", "cloud.base_url=" + proxy_->base_url(), "--set", "cloud.model=big",
                                         "--set", "cloud.api_key_env=TANDEM_TEST_CLOUD_KEY", "--set",
                                         "cloud.input_usd_per_mtok=2.5", "--set", "cloud.output_usd_per_mtok=10",
-                                        "--set", "cloud.max_retries=0"},
+                                        "--set", "cloud.max_retries=0", "--set", "cloud.timeout_ms=1500",
+                                        // The fault tests fail the cloud on purpose; the breaker has tests of its own.
+                                        "--set", "cloud.circuit_failures=0"},
                                        {std::string("TANDEM_TEST_CLOUD_KEY=") + kSecretKey});
     ASSERT_TRUE(tandem) << tandem.error().message;
     tandem_ = tandem->release();
@@ -130,8 +132,9 @@ TEST_F(RoutedServeTest, AutoKeepsSensitiveRequestsLocalAndExplainsWhy) {
   EXPECT_EQ(proxy_->connections(), cloud_calls);  // nothing went to the cloud
 }
 
-TEST_F(RoutedServeTest, ACloudThatRefusesTheKeyOrAnswersGarbageFallsBackToLocal) {
-  for (const auto& fault : {Fault{.kind = FaultKind::kStatus, .status = 401}, Fault{.kind = FaultKind::kGarbageJson}}) {
+TEST_F(RoutedServeTest, ACloudThatRefusesTheKeyAnswersGarbageOrHangsFallsBackToLocal) {
+  for (const auto& fault : {Fault{.kind = FaultKind::kStatus, .status = 401}, Fault{.kind = FaultKind::kGarbageJson},
+                            Fault{.kind = FaultKind::kHang, .hang = std::chrono::seconds(10)}}) {
     proxy_->set_fault(fault);
     for (const bool stream : {false, true}) {
       auto client = loopback_client(tandem_->port());
@@ -153,6 +156,32 @@ TEST_F(RoutedServeTest, ACloudThatRefusesTheKeyOrAnswersGarbageFallsBackToLocal)
       EXPECT_NE(t["reasons"].back().get<std::string>().find("the cloud failed"), std::string::npos) << t.dump();
     }
   }
+}
+
+TEST_F(RoutedServeTest, ACloudStreamCutAfterItsFirstWordsEndsWithAnErrorEvent) {
+  // Part of the cloud's answer already reached the client, so the local model cannot take over.
+  proxy_->set_fault({.kind = FaultKind::kResetMidStream, .after_events = 3});
+  auto client = loopback_client(tandem_->port());
+  std::string streamed;
+  json body = chat("tandem/cloud", "Count from one to twenty.", true);
+  body["max_tokens"] = 24;
+  auto res = post_streaming(client, "/v1/chat/completions", body, [&](std::string_view data) {
+    streamed += data;
+    return true;
+  });
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  const auto events = sse_data(streamed);
+  ASSERT_FALSE(events.empty());
+  EXPECT_NE(events.back(), "[DONE]");
+  const auto error = json::parse(events.back());
+  EXPECT_NE(error["error"]["message"].get<std::string>().find("after part of the answer was streamed"),
+            std::string::npos)
+      << events.back();
+  EXPECT_EQ(streamed.find(kSecretKey), std::string::npos);
+  // The server keeps serving.
+  proxy_->set_fault({.kind = FaultKind::kPassThrough});
+  EXPECT_EQ(post(chat("tandem/cloud", "Hi"))["tandem"]["route"], "cloud");
 }
 
 TEST_F(RoutedServeTest, CascadeReportsBothAttempts) {

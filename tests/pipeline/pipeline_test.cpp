@@ -44,14 +44,15 @@ class PipelineTest : public ::testing::Test {
   }
 
   // A cloud that is down: connection refused on every attempt.
-  static std::shared_ptr<providers::Provider> dead_cloud() {
+  static std::shared_ptr<providers::Provider> dead_cloud(int32_t circuit_failures = 5) {
     auto cloud = providers::RemoteProvider::create({.base_url = "http://127.0.0.1:" +
                                                                 std::to_string(tandem::testing::unused_loopback_port()) +
                                                                 "/v1",
                                                     .model = "big-model",
                                                     .input_usd_per_mtok = 1.0,
                                                     .output_usd_per_mtok = 2.0,
-                                                    .max_retries = 0});
+                                                    .max_retries = 0,
+                                                    .circuit = {.failure_threshold = circuit_failures}});
     EXPECT_TRUE(cloud) << cloud.error().message;
     return std::shared_ptr<providers::Provider>(std::move(*cloud));
   }
@@ -131,6 +132,17 @@ TEST_F(PipelineTest, ADeadCloudFallsBackToTheLocalModelAndSaysSo) {
   EXPECT_TRUE(stream->fallback);
   EXPECT_EQ(streamed, stream->result.text);
   EXPECT_EQ(stream->result.text, answer->result.text);  // greedy: the same local answer
+}
+
+TEST_F(PipelineTest, AnOpenCircuitKeepsAutoLocalWithoutTryingTheCloud) {
+  auto cloud = dead_cloud(/*circuit_failures=*/1);
+  ASSERT_FALSE(cloud->complete(ask("Hi")));  // one failure opens the circuit
+  EXPECT_FALSE(cloud->available());
+  Pipeline pipeline(parts(cloud));
+  auto route = pipeline.route(ask("Write a Python function that reverses a linked list."), RouteMode::kAuto);
+  ASSERT_TRUE(route);
+  EXPECT_EQ(route->decision.target, RouteTarget::kLocal);
+  EXPECT_NE(route->decision.reasons.back().find("circuit open"), std::string::npos) << route->decision.reasons.back();
 }
 
 TEST_F(PipelineTest, CascadeKeepsAConfidentLocalAnswerAndEscalatesAnUnsureOne) {
