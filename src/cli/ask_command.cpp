@@ -1,30 +1,56 @@
-// `tandem ask "question"`: one answer from the local model, streamed to stdout.
+// `tandem ask "question"`: one answer, routed like a tandem/auto request (by default), streamed
+// to stdout; --stats shows where it ran and why.
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "cli/commands.h"
 #include "cli/engine_options.h"
+#include "cli/pipeline_setup.h"
 #include "engine/engine.h"
 
 namespace tandem::cli {
+
+namespace {
+
+const std::map<std::string, router::RouteMode> kRoutes = {{"auto", router::RouteMode::kAuto},
+                                                          {"local", router::RouteMode::kLocal},
+                                                          {"cloud", router::RouteMode::kCloud},
+                                                          {"cascade", router::RouteMode::kCascade}};
+
+std::string describe(const pipeline::Route& route) {
+  const auto& d = route.decision;
+  std::string text = fmt::format("route: {} ({})", router::route_target_name(d.target), router::route_mode_name(d.mode));
+  if (!d.intent.empty()) text += fmt::format(", intent '{}' p={:.2f}", d.intent, d.intent_confidence);
+  for (const auto& reason : d.reasons) text += "; " + reason;
+  return text;
+}
+
+}  // namespace
 
 void add_ask_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   struct Options {
     std::string question;
     std::string system;
+    std::string route = "auto";
     int max_tokens = 0;
     float temperature = 0.7f;
     std::optional<uint32_t> seed;
     bool stats = false;
   };
   auto options = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("ask", "Answer one question with the local model (streams to stdout)");
+  auto* cmd = app.add_subcommand("ask", "Answer one question, routed like tandem/auto (streams to stdout)");
   cmd->add_option("question", options->question, "the question")->required();
   cmd->add_option("-s,--system", options->system, "system prompt");
+  cmd->add_option("-r,--route", options->route, "auto | local | cloud | cascade (cloud needs [cloud] in the config)")
+      ->check(CLI::IsMember({"auto", "local", "cloud", "cascade"}))
+      ->capture_default_str();
   cmd->add_option("-n,--max-tokens", options->max_tokens, "maximum tokens to generate (default: engine.default_max_tokens)");
   cmd->add_option("-t,--temperature", options->temperature, "sampling temperature (0 = greedy)")->capture_default_str();
   cmd->add_option("--seed", options->seed, "random seed for reproducible sampling");
-  cmd->add_flag("--stats", options->stats, "print token counts and speed to stderr");
+  cmd->add_flag("--stats", options->stats, "print the routing decision, token counts and speed to stderr");
   cmd->callback([&global, &exit_code, options] {
     auto config = global.load();
     if (!config) {
@@ -42,32 +68,52 @@ void add_ask_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
       exit_code = 1;
       return;
     }
-    engine::GenerationRequest request;
+    auto pipeline = build_pipeline(*config, **engine);
+    if (!pipeline) {
+      std::cerr << "tandem ask: " << pipeline.error().message << "\n";
+      exit_code = 1;
+      return;
+    }
+    providers::ChatRequest request;
     if (!options->system.empty()) request.messages.push_back({"system", options->system});
     request.messages.push_back({"user", options->question});
     request.sampling.temperature = options->temperature;
     request.sampling.seed = options->seed;
     request.sampling.max_tokens = options->max_tokens > 0 ? options->max_tokens
                                                           : static_cast<int32_t>(config->engine_default_max_tokens);
-    auto result = (*engine)->generate(request, [](std::string_view delta) {
+    auto route = (*pipeline)->route(request, kRoutes.at(options->route));
+    if (!route) {
+      std::cerr << "tandem ask: " << route.error().message << "\n";
+      exit_code = route.error().code == ErrorCode::kNotFound ? 2 : 1;
+      return;
+    }
+    if (options->stats) std::cerr << describe(*route) << " (" << fmt::format("{:.1f}", route->router_ms) << " ms)\n";
+    const providers::DeltaCallback print = [](std::string_view delta) {
       std::fwrite(delta.data(), 1, delta.size(), stdout);
       std::fflush(stdout);
       return true;
-    });
+    };
+    auto answer = (*pipeline)->answer(request, *route, &print);
     std::fputc('\n', stdout);
-    if (!result) {
-      std::cerr << "tandem ask: " << result.error().message << "\n";
+    if (!answer) {
+      std::cerr << "tandem ask: " << answer.error().message << "\n";
       exit_code = 1;
       return;
     }
+    if (answer->fallback) std::cerr << answer->fallback_reason << "\n";
     if (options->stats) {
-      const auto& u = result->usage;
-      const auto& t = result->timings;
-      std::cerr << "prompt " << u.prompt_tokens << " tokens in " << t.prompt_ms << " ms, generated "
-                << u.completion_tokens << " tokens in " << t.generation_ms << " ms ("
-                << (t.generation_ms > 0 ? 1000.0 * u.completion_tokens / t.generation_ms : 0.0) << " tokens/s), finish "
-                << engine::finish_reason_name(result->finish_reason) << "\n";
+      const auto& r = answer->result;
+      const double generating_ms = r.elapsed_ms - r.time_to_first_token_ms;
+      const int32_t prompt = r.usage ? r.usage->prompt_tokens : 0;
+      const int32_t generated = r.usage ? r.usage->completion_tokens : 0;
+      std::cerr << fmt::format("answered by {} ({}): prompt {} tokens, first token after {:.0f} ms, generated {} tokens "
+                               "({:.1f} tokens/s), ${:.6f}, finish {}\n",
+                               r.provider, router::route_target_name(answer->answered_by), prompt,
+                               r.time_to_first_token_ms, generated,
+                               generating_ms > 0 && generated > 1 ? 1000.0 * (generated - 1) / generating_ms : 0.0,
+                               r.cost_usd, engine::finish_reason_name(r.finish_reason));
     }
+    exit_code = 0;
   });
 }
 

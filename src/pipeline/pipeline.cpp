@@ -75,8 +75,9 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
       if (auto understood = parts_.router->understand(text)) {
         signals.intent = std::move(understood->intent);
         signals.local_good_enough = understood->local_good_enough;
-        if (signals.intent && signals.cloud_available && signals.intent->confidence < parts_.policy.ask_cloud_below &&
-            router::may_leave_device(*signals.intent, parts_.policy)) {
+        const float ask_below = parts_.policy.ask_cloud_below;
+        const bool unsure = signals.intent && (ask_below >= 1.0F || signals.intent->confidence < ask_below);
+        if (unsure && signals.cloud_available && router::may_leave_device(*signals.intent, parts_.policy)) {
           ask_cloud_for_intent(text, *signals.intent, route, notes);
         }
       } else {

@@ -33,7 +33,7 @@ struct PolicyOptions {
   std::vector<std::string> hard_intents = {"reasoning", "code", "writing"};
   float min_intent_confidence = 0.5F;
   // Below this intent confidence the large model is asked to classify the request (when it may
-  // leave the device and the cloud is up). 0: never.
+  // leave the device and the cloud is up). 0: never; 1: always.
   float ask_cloud_below = 0.5F;
   // With a quality-gap model: the cloud answers when the predicted chance that the local answer
   // is good enough falls below this (QualityGapModel::threshold_for_cloud_share sets it).

@@ -14,20 +14,10 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-struct Run {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-Run tandem(const std::vector<std::string>& args) {
+ProcessOutput tandem(const std::vector<std::string>& args) {
   std::vector<std::string> all = {"--set", "engine.embedding_model=" + embedding_model_path()};
   all.insert(all.end(), args.begin(), args.end());
-  auto child = ChildProcess::spawn(tandem_binary(), all);
-  if (!child) return {-1, "", child.error().message};
-  std::string out = (*child)->read_stdout_to_end(120s);
-  const int code = (*child)->wait(120s);
-  return {code, out, (*child)->stderr_text()};
+  return run_tandem(all);
 }
 
 void write(const std::string& path, const std::vector<json>& lines) {
@@ -52,22 +42,36 @@ TEST(RouterCliTest, TrainEvaluateAndClassify) {
 
   auto trained = tandem({"router", "train-intents", "--data", dir.file("train.jsonl"), "--out", dir.file("model"),
                          "--oos-label", "none", "--epochs", "20"});
-  ASSERT_EQ(trained.exit_code, 0) << trained.err;
-  EXPECT_NE(trained.err.find("3 labels from 15 examples"), std::string::npos) << trained.err;
+  ASSERT_EQ(trained.exit_code, 0) << trained.stderr_text;
+  EXPECT_NE(trained.stderr_text.find("3 labels from 15 examples"), std::string::npos) << trained.stderr_text;
 
   auto eval = tandem({"router", "eval-intents", "--model", dir.file("model"), "--data", dir.file("test.jsonl"),
                       "--oos-label", "none", "--json"});
-  ASSERT_EQ(eval.exit_code, 0) << eval.err;
-  const auto metrics = json::parse(eval.out);
+  ASSERT_EQ(eval.exit_code, 0) << eval.stderr_text;
+  const auto metrics = json::parse(eval.stdout_text);
   for (const char* key : {"in_scope_accuracy", "oos_recall", "oos_precision", "latency_ms_p50", "latency_ms_p95", "n"}) {
-    EXPECT_TRUE(metrics.contains(key)) << key << " missing from " << eval.out;
+    EXPECT_TRUE(metrics.contains(key)) << key << " missing from " << eval.stdout_text;
   }
   EXPECT_EQ(metrics["n"], 3);
   EXPECT_EQ(metrics["in_scope"], 2);
 
   auto classified = tandem({"router", "classify", "--model", dir.file("model"), "--", "play something relaxing"});
-  ASSERT_EQ(classified.exit_code, 0) << classified.err;
-  EXPECT_EQ(json::parse(classified.out)["ranked"][0]["label"], "music") << classified.out;
+  ASSERT_EQ(classified.exit_code, 0) << classified.stderr_text;
+  EXPECT_EQ(json::parse(classified.stdout_text)["ranked"][0]["label"], "music") << classified.stdout_text;
+}
+
+TEST(AskCliTest, AnswersAndSaysWhereItRan) {
+  auto asked = tandem({"--set", "router.intent_model=" + intent_model_dir(), "--set", "engine.model=" + chat_model_path(),
+                       "ask", "--stats", "-t", "0", "-n", "8", "What is the capital of France?"});
+  ASSERT_EQ(asked.exit_code, 0) << asked.stderr_text;
+  EXPECT_FALSE(asked.stdout_text.empty());
+  EXPECT_NE(asked.stderr_text.find("route: local (auto), intent '"), std::string::npos) << asked.stderr_text;
+  EXPECT_NE(asked.stderr_text.find("no cloud provider is configured"), std::string::npos) << asked.stderr_text;
+  EXPECT_NE(asked.stderr_text.find("answered by local/"), std::string::npos) << asked.stderr_text;
+
+  auto cloud = tandem({"--set", "engine.model=" + chat_model_path(), "ask", "-r", "cloud", "Hi"});
+  EXPECT_EQ(cloud.exit_code, 2);
+  EXPECT_NE(cloud.stderr_text.find("none is configured"), std::string::npos) << cloud.stderr_text;
 }
 
 TEST(RouterCliTest, UnusableDataIsAClearErrorWithExitCodeTwo) {
@@ -75,21 +79,21 @@ TEST(RouterCliTest, UnusableDataIsAClearErrorWithExitCodeTwo) {
   std::ofstream(dir.file("empty.jsonl")).flush();
   auto empty = tandem({"router", "train-intents", "--data", dir.file("empty.jsonl"), "--out", dir.file("m")});
   EXPECT_EQ(empty.exit_code, 2);
-  EXPECT_NE(empty.err.find("has no examples"), std::string::npos) << empty.err;
+  EXPECT_NE(empty.stderr_text.find("has no examples"), std::string::npos) << empty.stderr_text;
 
   std::ofstream(dir.file("bad.jsonl")) << "{\"text\": \"ok\", \"label\": \"a\"}\n{\"text\": \"no label\"}\n";
   auto bad = tandem({"router", "train-routing", "--data", dir.file("bad.jsonl"), "--out", dir.file("m")});
   EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_NE(bad.err.find("bad.jsonl:1: \"prompt\" must be a string"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.stderr_text.find("bad.jsonl:1: \"prompt\" must be a string"), std::string::npos) << bad.stderr_text;
 
   write(dir.file("unknown.jsonl"), {{{"text", "book a table"}, {"label", "restaurant"}}});
   auto unknown = tandem({"router", "eval-intents", "--model", intent_model_dir(), "--data", dir.file("unknown.jsonl")});
   EXPECT_EQ(unknown.exit_code, 2);
-  EXPECT_NE(unknown.err.find("\"restaurant\" is not one the model was trained on"), std::string::npos) << unknown.err;
+  EXPECT_NE(unknown.stderr_text.find("\"restaurant\" is not one the model was trained on"), std::string::npos) << unknown.stderr_text;
 
   auto missing_model = tandem({"router", "eval-intents", "--model", dir.file("nope"), "--data", dir.file("unknown.jsonl")});
   EXPECT_EQ(missing_model.exit_code, 1);
-  EXPECT_NE(missing_model.err.find("no router model at"), std::string::npos) << missing_model.err;
+  EXPECT_NE(missing_model.stderr_text.find("no router model at"), std::string::npos) << missing_model.stderr_text;
 }
 
 }  // namespace
