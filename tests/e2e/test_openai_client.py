@@ -135,3 +135,24 @@ def test_embeddings(client):
     np.testing.assert_allclose(floats.data[0].embedding, vectors[0], atol=1e-6)
     with pytest.raises(openai.NotFoundError):
         client.embeddings.create(model="text-embedding-3-small", input="hello")
+
+
+def test_auto_routing_reports_its_decision(client):
+    raw = client.chat.completions.with_raw_response.create(
+        model="tandem/auto", messages=[{"role": "user", "content": "What is the capital of France?"}],
+        temperature=0, max_tokens=8)
+    assert raw.headers["x-tandem-route"] == "local"
+    completion = raw.parse()
+    assert completion.choices[0].message.content
+    decision = completion.model_extra["tandem"]
+    assert decision["route"] == "local" and decision["mode"] == "auto"
+    assert decision["intent"]["source"] == "local"
+    assert decision["reasons"][-1] == "no cloud provider is configured"
+
+    chunks = list(client.chat.completions.create(
+        model="tandem/auto", messages=[{"role": "user", "content": "What is the capital of France?"}],
+        temperature=0, max_tokens=8, stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == completion.choices[0].message.content
+    last = [c for c in chunks if c.choices and c.choices[0].finish_reason][-1]
+    assert last.model_extra["tandem"]["route"] == "local"
