@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/pipeline_setup.h"
 #include "core/log.h"
 
 namespace tandem::cli {
@@ -45,6 +46,10 @@ int check(const GlobalOptions& global, const std::string& file) {
        {std::pair{"chat model", config->engine_model}, {"embedding model", config->engine_embedding_model}}) {
     if (!std::filesystem::exists(path))
       std::cerr << "tandem config: warning: the " << what << " " << path << " does not exist\n";
+  }
+  if (auto cloud = make_cloud_provider(*config); !cloud) {
+    std::cerr << "tandem config: " << cloud.error().message << "\n";
+    return 2;
   }
   std::cout << "tandem config: " << (checked.config_path.empty() ? "defaults and environment" : checked.config_path)
             << " are valid\n";

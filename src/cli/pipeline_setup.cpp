@@ -9,6 +9,23 @@
 
 namespace tandem::cli {
 
+Result<std::shared_ptr<providers::Provider>> make_cloud_provider(const Config& config) {
+  if (config.cloud_base_url.empty()) return std::shared_ptr<providers::Provider>();
+  auto cloud = providers::RemoteProvider::create(
+      {.name = config.cloud_name,
+       .base_url = config.cloud_base_url,
+       .model = config.cloud_model,
+       .api_key_env = config.cloud_api_key_env,
+       .input_usd_per_mtok = config.cloud_input_usd_per_mtok,
+       .output_usd_per_mtok = config.cloud_output_usd_per_mtok,
+       .timeout_ms = config.cloud_timeout_ms,
+       .max_retries = static_cast<int32_t>(config.cloud_max_retries),
+       .circuit = {.failure_threshold = static_cast<int32_t>(config.cloud_circuit_failures),
+                   .cool_down = std::chrono::milliseconds(config.cloud_circuit_cooldown_ms)}});
+  if (!cloud) return make_error(cloud.error().code, "cloud provider: " + cloud.error().message);
+  return std::shared_ptr<providers::Provider>(std::move(*cloud));
+}
+
 Result<LoadedRouter> load_router(const Config& config) {
   LoadedRouter loaded;
   const bool default_intents = config.router_intent_model == default_intent_model_dir();
@@ -41,22 +58,9 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
   pipeline::PipelineParts parts;
   parts.local = std::make_shared<providers::LocalProvider>(chat);
 
-  if (!config.cloud_base_url.empty()) {
-    auto cloud = providers::RemoteProvider::create({.name = config.cloud_name,
-                                                    .base_url = config.cloud_base_url,
-                                                    .model = config.cloud_model,
-                                                    .api_key_env = config.cloud_api_key_env,
-                                                    .input_usd_per_mtok = config.cloud_input_usd_per_mtok,
-                                                    .output_usd_per_mtok = config.cloud_output_usd_per_mtok,
-                                                    .timeout_ms = config.cloud_timeout_ms,
-                                                    .max_retries = static_cast<int32_t>(config.cloud_max_retries),
-                                                    .circuit = {.failure_threshold =
-                                                                    static_cast<int32_t>(config.cloud_circuit_failures),
-                                                                .cool_down = std::chrono::milliseconds(
-                                                                    config.cloud_circuit_cooldown_ms)}});
-    if (!cloud) return make_error(cloud.error().code, "cloud provider: " + cloud.error().message);
-    parts.cloud = std::shared_ptr<providers::Provider>(std::move(*cloud));
-  }
+  auto cloud = make_cloud_provider(config);
+  if (!cloud) return cloud.error();
+  parts.cloud = std::move(*cloud);
 
   auto router = load_router(config);
   if (!router) return router.error();

@@ -9,8 +9,13 @@
 #include "core/status.h"
 #include "engine/engine.h"
 #include "pipeline/pipeline.h"
+#include "providers/provider.h"
 
 namespace tandem::cli {
+
+// The provider of [cloud], or null when cloud.base_url is empty; kInvalidArgument for a bad URL,
+// a missing model or an API key variable that is not set.
+Result<std::shared_ptr<providers::Provider>> make_cloud_provider(const Config& config);
 
 // The router's models from [router], sharing one embedder; all null when none is configured.
 struct LoadedRouter {

@@ -1,5 +1,5 @@
-// `tandem router ...` as a user runs it: train on a file, evaluate with --json, classify, and
-// clear errors (exit code 2, the file and line named) for data it cannot use.
+// The CLI as a user runs it: `tandem router` (train on a file, evaluate with --json, classify,
+// clear errors with exit code 2 for data it cannot use), `tandem ask` and `tandem config check`.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -72,6 +72,21 @@ TEST(AskCliTest, AnswersAndSaysWhereItRan) {
   auto cloud = tandem({"--set", "engine.model=" + chat_model_path(), "ask", "-r", "cloud", "Hi"});
   EXPECT_EQ(cloud.exit_code, 2);
   EXPECT_NE(cloud.stderr_text.find("none is configured"), std::string::npos) << cloud.stderr_text;
+}
+
+TEST(ConfigCliTest, CheckRefusesACloudThatCannotWork) {
+  TempDir dir;
+  std::ofstream(dir.file("ftp.toml")) << "[cloud]\nbase_url = \"ftp://example.com/v1\"\nmodel = \"m\"\n";
+  auto ftp = run_tandem({"config", "check", dir.file("ftp.toml")});
+  EXPECT_EQ(ftp.exit_code, 2);
+  EXPECT_NE(ftp.stderr_text.find("base_url must use http or https"), std::string::npos) << ftp.stderr_text;
+
+  std::ofstream(dir.file("key.toml")) << "[cloud]\nbase_url = \"https://example.com/v1\"\nmodel = \"m\"\n"
+                                      << "api_key_env = \"TANDEM_TEST_KEY_THAT_IS_NOT_SET\"\n";
+  auto key = run_tandem({"config", "check", dir.file("key.toml")});
+  EXPECT_EQ(key.exit_code, 2);
+  EXPECT_NE(key.stderr_text.find("TANDEM_TEST_KEY_THAT_IS_NOT_SET (api_key_env) is not set"), std::string::npos)
+      << key.stderr_text;
 }
 
 TEST(RouterCliTest, UnusableDataIsAClearErrorWithExitCodeTwo) {
