@@ -1,7 +1,8 @@
 // The router's learned parts: an intent classifier (the local embedding model plus a trained
 // linear head, with calibrated confidence and out-of-scope detection) and a quality-gap model
 // (how likely the small local model's answer is good enough for this prompt). Both are trained
-// in C++ from JSON Lines files and saved to a directory.
+// in C++ from JSON Lines files and saved to a directory. At request time `Router` runs both on one
+// embedding; `policy.h` turns what they say into a decision.
 //
 //   auto examples = router::read_intent_examples("train.jsonl");       // {"text", "label"} lines
 //   auto classifier = router::IntentClassifier::train(*examples, embedder, {});
