@@ -44,9 +44,9 @@ void add_ask_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto* cmd = app.add_subcommand("ask", "Answer one question, routed like tandem/auto (streams to stdout)");
   cmd->add_option("question", options->question, "the question")->required();
   cmd->add_option("-s,--system", options->system, "system prompt");
-  cmd->add_option("-r,--route", options->route, "auto | local | cloud | cascade (cloud needs [cloud] in the config)")
-      ->check(CLI::IsMember({"auto", "local", "cloud", "cascade"}))
-      ->capture_default_str();
+  cmd->add_option("-r,--route", options->route,
+                  "auto (default) | local | cloud | cascade (cloud and cascade need [cloud] in the config)")
+      ->check(CLI::IsMember(kRoutes));
   cmd->add_option("-n,--max-tokens", options->max_tokens, "maximum tokens to generate (default: engine.default_max_tokens)");
   cmd->add_option("-t,--temperature", options->temperature, "sampling temperature (0 = greedy)")->capture_default_str();
   cmd->add_option("--seed", options->seed, "random seed for reproducible sampling");

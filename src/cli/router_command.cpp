@@ -26,6 +26,7 @@ struct RouterArgs {
   router::IntentTrainOptions train;
   std::vector<std::string> texts;
   std::vector<std::string> data_files;
+  std::string quality_model;
 };
 
 // The examples of every file, in order.
@@ -67,16 +68,20 @@ void print(const nlohmann::ordered_json& out, bool json) {
   for (const auto& [key, value] : out.items()) std::cout << key << ": " << value.dump() << "\n";
 }
 
-Result<std::shared_ptr<engine::Embedder>> load_embedder(const GlobalOptions& global, int32_t threads,
-                                                        Workload workload) {
-  auto config = global.load();
-  if (!config) return make_error(ErrorCode::kInvalidArgument, "invalid configuration");
-  auto options = router_embedder_options(*config);
+Result<std::shared_ptr<engine::Embedder>> load_embedder(const Config& config, int32_t threads, Workload workload) {
+  auto options = router_embedder_options(config);
   if (threads > 0) options.threads = threads;
   options.flash_attention = workload == Workload::kBatches;
   auto embedder = engine::Embedder::load(options);
   if (!embedder) return embedder.error();
   return std::shared_ptr<engine::Embedder>(std::move(*embedder));
+}
+
+Result<std::shared_ptr<engine::Embedder>> load_embedder(const GlobalOptions& global, int32_t threads,
+                                                        Workload workload) {
+  auto config = global.load();
+  if (!config) return make_error(ErrorCode::kInvalidArgument, "invalid configuration");
+  return load_embedder(*config, threads, workload);
 }
 
 void add_training_options(CLI::App* cmd, RouterArgs& args) {
@@ -173,7 +178,7 @@ void add_classify(CLI::App& router_cmd, GlobalOptions& global, int& exit_code) {
       exit_code = 2;
       return;
     }
-    auto embedder = load_embedder(global, 0, Workload::kBatches);
+    auto embedder = load_embedder(*config, 0, Workload::kBatches);
     if (!report(embedder, "classify", exit_code)) return;
     auto classifier =
         router::IntentClassifier::load(args->model.empty() ? config->router_intent_model : args->model, *embedder);
@@ -267,7 +272,7 @@ void add_latency(CLI::App& router_cmd, GlobalOptions& global, int& exit_code) {
       "latency", "Time the router (intent and quality-gap models on one shared embedding) per request");
   cmd->add_option("--texts", args->data, "requests, one per line")->required();
   cmd->add_option("--intent-model", args->model, "intent model directory (default: router.intent_model)");
-  cmd->add_option("--quality-model", args->out, "quality-gap model directory (default: router.quality_model)");
+  cmd->add_option("--quality-model", args->quality_model, "quality-gap model directory (default: router.quality_model)");
   cmd->add_flag("--json", args->json, "print one JSON object");
   cmd->callback([&global, &exit_code, args] {
     auto config = global.load();
@@ -276,7 +281,7 @@ void add_latency(CLI::App& router_cmd, GlobalOptions& global, int& exit_code) {
       return;
     }
     if (!args->model.empty()) config->router_intent_model = args->model;
-    if (!args->out.empty()) config->router_quality_model = args->out;
+    if (!args->quality_model.empty()) config->router_quality_model = args->quality_model;
     auto texts = read_lines(args->data);
     if (!report(texts, "latency", exit_code)) return;
     auto loaded = load_router(*config);

@@ -30,31 +30,31 @@ Pipeline::Pipeline(PipelineParts parts) : parts_(std::move(parts)) {
   if (!parts_.learned_examples_path.empty()) learned_ = std::make_unique<LearnedExamples>(parts_.learned_examples_path);
 }
 
-void Pipeline::ask_cloud_for_intent(const std::string& text, router::IntentPrediction& intent, Route& route,
+bool Pipeline::ask_cloud_for_intent(const std::string& text, router::IntentPrediction& intent, Route& route,
                                     std::vector<std::string>& notes) const {
   const auto& labels = parts_.router->intents()->labels();
   auto answer = parts_.cloud->complete(classification_request(text, labels));
   if (!answer) {
     notes.push_back("asking the large model for the intent failed: " + answer.error().message);
-    return;
+    return false;
   }
   route.intent_from_cloud_cost_usd = answer->cost_usd;
   auto label = parse_classification(answer->text, labels);
   if (!label) {
     notes.push_back("the large model's intent answer named no known label");
-    return;
+    return false;
   }
   notes.push_back(fmt::format("the small model was unsure ('{}', p={:.2f}); the large model says '{}'", intent.label,
                               intent.confidence, *label));
   intent.label = *label;
   intent.out_of_scope = *label == parts_.router->intents()->oos_label();
-  route.decision.intent_from_cloud = true;
   if (learned_) {
     if (auto st = learned_->append(text, *label); !st) {
       TANDEM_LOG(kWarn, "pipeline", "{}", st.error().message);
       notes.push_back("the learned example was not kept: " + st.error().message);
     }
   }
+  return true;
 }
 
 Result<Route> Pipeline::route(const providers::ChatRequest& request, router::RouteMode mode) const {
@@ -69,6 +69,7 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
   signals.cloud_available = parts_.cloud && parts_.cloud->available();
   std::vector<std::string> notes;
   Route route;
+  bool intent_from_cloud = false;
   if (mode == router::RouteMode::kAuto || mode == router::RouteMode::kCascade) {
     if (parts_.router) {
       const std::string text = routed_text(request);
@@ -78,7 +79,7 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
         const float ask_below = parts_.policy.ask_cloud_below;
         const bool unsure = signals.intent && (ask_below >= 1.0F || signals.intent->confidence < ask_below);
         if (unsure && signals.cloud_available && router::may_leave_device(*signals.intent, parts_.policy)) {
-          ask_cloud_for_intent(text, *signals.intent, route, notes);
+          intent_from_cloud = ask_cloud_for_intent(text, *signals.intent, route, notes);
         }
       } else {
         TANDEM_LOG(kWarn, "pipeline", "the router failed: {}", understood.error().message);
@@ -90,7 +91,6 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
   if (parts_.cloud_share && signals.local_good_enough) {
     policy.cloud_below = parts_.cloud_share->threshold_then_observe(*signals.local_good_enough);
   }
-  const bool intent_from_cloud = route.decision.intent_from_cloud;
   route.decision = router::decide(mode, signals, policy);
   route.decision.intent_from_cloud = intent_from_cloud;
   route.decision.reasons.insert(route.decision.reasons.begin(), notes.begin(), notes.end());

@@ -69,7 +69,7 @@ class Pipeline {
  public:
   explicit Pipeline(PipelineParts parts);
 
-  // kNotFound for tandem/cloud without a cloud provider. A router model that fails (it should
+  // kNotFound for tandem/cloud or tandem/cascade without a cloud provider. A router model that fails (it should
   // not) is logged and the policy decides without it.
   Result<Route> route(const providers::ChatRequest& request, router::RouteMode mode) const;
 
@@ -80,9 +80,9 @@ class Pipeline {
   bool has_cloud() const { return parts_.cloud != nullptr; }
 
  private:
-  // Asks the cloud to classify `text` when the local intent is unsure and may leave the device;
-  // on success rewrites the intent and keeps the example. Notes go to `notes`.
-  void ask_cloud_for_intent(const std::string& text, router::IntentPrediction& intent, Route& route,
+  // Asks the cloud to classify `text`; when its answer names a label, rewrites `intent`, keeps the
+  // example and returns true. Notes go to `notes`.
+  bool ask_cloud_for_intent(const std::string& text, router::IntentPrediction& intent, Route& route,
                             std::vector<std::string>& notes) const;
   // Local first, scored; the cloud when the score is too low. The local answer is held back (not
   // streamed) until it is accepted.

@@ -51,7 +51,7 @@ Result<IntentClassifier> IntentClassifier::train(const std::vector<IntentExample
   }
 
   HeldOut held_out;
-  auto model = TextModel::train(texts, label_ids, labels, std::move(embedder), options, {}, held_out);
+  auto model = TextModel::train(texts, label_ids, labels, std::move(embedder), options, held_out);
   if (!model) return model.error();
 
   auto impl = std::make_shared<Impl>();

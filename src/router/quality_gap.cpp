@@ -51,7 +51,7 @@ Result<QualityGapModel> QualityGapModel::train(const std::vector<RoutingExample>
                       "training needs prompts where only the strong model is right and prompts where it is not");
   }
   HeldOut held_out;
-  auto model = TextModel::train(prompts, labels, kLabels, std::move(embedder), options, {}, held_out);
+  auto model = TextModel::train(prompts, labels, kLabels, std::move(embedder), options, held_out);
   if (!model) return model.error();
   auto impl = std::make_shared<Impl>();
   impl->model = std::move(*model);

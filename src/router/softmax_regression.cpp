@@ -64,9 +64,7 @@ void SoftmaxRegression::train(const std::vector<SparseVector>& inputs, const std
         const auto y = static_cast<size_t>(labels[order[i]]);
         logits(x, probabilities);
         softmax(probabilities);
-        const float weight = options.class_weights.empty() ? 1.0F : options.class_weights[y];
         probabilities[y] -= 1.0F;  // d(cross-entropy)/d(logits)
-        for (float& p : probabilities) p *= weight;
         for (const auto& feature : x) {
           touch(feature.index);
           float* row = &gradient[feature.index * c];

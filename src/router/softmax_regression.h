@@ -20,7 +20,6 @@ struct TrainingOptions {
   float learning_rate = 0.3F;
   float l2 = 1e-5F;
   uint64_t seed = 1;
-  std::vector<float> class_weights;                      // empty: every class 1
   std::function<void(int32_t epoch, int32_t epochs)> on_epoch;  // optional progress
 };
 

@@ -76,8 +76,7 @@ void append_raw(std::string& out, const T* data, size_t count) {
 
 Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const std::vector<int32_t>& label_ids,
                                    std::vector<std::string> labels, std::shared_ptr<engine::Embedder> embedder,
-                                   const TrainOptions& options, const std::vector<float>& class_weights,
-                                   HeldOut& held_out) {
+                                   const TrainOptions& options, HeldOut& held_out) {
   if (options.hash_bits < 8 || options.hash_bits > 22) {
     return make_error(ErrorCode::kInvalidArgument, "hash bits must be in [8, 22]");
   }
@@ -101,7 +100,6 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
   training.learning_rate = options.learning_rate;
   training.l2 = options.l2;
   training.seed = options.seed;
-  training.class_weights = class_weights;
   const auto classes = static_cast<int32_t>(labels.size());
 
   // 1. Without the held-out slice, to calibrate on answers the model has not seen.

@@ -33,8 +33,7 @@ struct TextModel {
   // `label_ids[i]` indexes `labels`. Fills `held_out` with the calibration slice's results.
   static Result<TextModel> train(const std::vector<std::string>& texts, const std::vector<int32_t>& label_ids,
                                  std::vector<std::string> labels, std::shared_ptr<engine::Embedder> embedder,
-                                 const TrainOptions& options, const std::vector<float>& class_weights,
-                                 HeldOut& held_out);
+                                 const TrainOptions& options, HeldOut& held_out);
 
   // One row of calibrated class probabilities per text.
   Result<std::vector<std::vector<float>>> probabilities(const std::vector<std::string>& texts) const;

@@ -47,28 +47,6 @@ std::string header_safe(std::string_view text) {
   return out;
 }
 
-// The decision as the `tandem` object shows it.
-nlohmann::json route_json(const pipeline::Route& route) {
-  const auto& d = route.decision;
-  nlohmann::json out = {{"route", router::route_target_name(d.target)},
-                        {"mode", router::route_mode_name(d.mode)},
-                        {"reasons", d.reasons},
-                        {"router_ms", route.router_ms},
-                        {"estimates",
-                         {{"prompt_tokens", route.estimated_prompt_tokens},
-                          {"local", {{"cost_usd", 0.0}}},
-                          {"cloud", {{"cost_usd", route.estimated_cloud_cost_usd}}}}}};
-  if (!d.intent.empty()) {
-    out["intent"] = {{"label", d.intent},
-                     {"confidence", d.intent_confidence},
-                     {"out_of_scope", d.out_of_scope},
-                     {"source", d.intent_from_cloud ? "cloud" : "local"}};
-    if (d.intent_from_cloud) out["intent"]["cost_usd"] = route.intent_from_cloud_cost_usd;
-  }
-  if (d.local_good_enough) out["local_good_enough"] = *d.local_good_enough;
-  return out;
-}
-
 nlohmann::json attempts_json(const std::vector<pipeline::Attempt>& attempts) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& a : attempts) {
@@ -85,6 +63,34 @@ nlohmann::json attempts_json(const std::vector<pipeline::Attempt>& attempts) {
     if (!a.error.empty()) item["error"] = a.error;
     out.push_back(std::move(item));
   }
+  return out;
+}
+
+// Where a routed answer came from and why: the `tandem` object's additions.
+nlohmann::json answer_json(const pipeline::Answer& answer) {
+  const auto& d = answer.route.decision;
+  nlohmann::json out = {{"route", router::route_target_name(answer.answered_by)},
+                        {"mode", router::route_mode_name(d.mode)},
+                        {"reasons", d.reasons},
+                        {"router_ms", answer.route.router_ms},
+                        {"estimates",
+                         {{"prompt_tokens", answer.route.estimated_prompt_tokens},
+                          {"local", {{"cost_usd", 0.0}}},
+                          {"cloud", {{"cost_usd", answer.route.estimated_cloud_cost_usd}}}}},
+                        {"model", answer.result.model},
+                        {"provider", answer.result.provider},
+                        {"cost_usd", answer.result.cost_usd},
+                        {"fallback", answer.fallback}};
+  if (!d.intent.empty()) {
+    out["intent"] = {{"label", d.intent},
+                     {"confidence", d.intent_confidence},
+                     {"out_of_scope", d.out_of_scope},
+                     {"source", d.intent_from_cloud ? "cloud" : "local"}};
+    if (d.intent_from_cloud) out["intent"]["cost_usd"] = answer.route.intent_from_cloud_cost_usd;
+  }
+  if (d.local_good_enough) out["local_good_enough"] = *d.local_good_enough;
+  if (answer.fallback) out["reasons"].push_back(answer.fallback_reason);
+  if (!answer.attempts.empty()) out["attempts"] = attempts_json(answer.attempts);
   return out;
 }
 
@@ -241,13 +247,8 @@ class HttpServer final : public Server {
 
     http_.Get("/health", [this](const Request&, Response& res) { handle_health(res); });
     http_.Get("/v1/models", [this](const Request&, Response& res) {
-      std::vector<std::string> routed;
-      if (pipeline_) routed.emplace_back(kAutoModel);
-      if (pipeline_ && pipeline_->has_cloud()) {
-        routed.emplace_back(kCloudModel);
-        routed.emplace_back(kCascadeModel);
-      }
-      reply_json(res, models_json(chat_info_, embedding_info_ ? &*embedding_info_ : nullptr, started_at_, routed));
+      reply_json(res, models_json(chat_info_, embedding_info_ ? &*embedding_info_ : nullptr, started_at_,
+                                  routed_model_ids()));
     });
     http_.Post("/v1/chat/completions", [this](const Request& req, Response& res) { handle_chat(req, res); });
     http_.Post("/v1/embeddings", [this](const Request& req, Response& res) { handle_embeddings(req, res); });
@@ -283,6 +284,7 @@ class HttpServer final : public Server {
     auto& request = std::get<ChatCompletionRequest>(parsed);
     const auto mode = routed_mode(request.model);
     const bool local = request.model.empty() || request.model == chat_info_.name || request.model == kLocalModelAlias;
+    // A routed id without a cloud still reaches the pipeline, which says what is missing.
     if (!local && !(mode && pipeline_)) {
       return reply_error(res, api_error(make_error(ErrorCode::kNotFound,
                                                    fmt::format("the model '{}' does not exist; this server has {}",
@@ -315,15 +317,7 @@ class HttpServer final : public Server {
                      const engine::DeltaCallback* on_delta) -> Result<Generated> {
         auto answer = pipeline_->answer(routed, route, on_delta);
         if (!answer) return answer.error();
-        auto json = route_json(answer->route);
-        json["model"] = answer->result.model;
-        json["provider"] = answer->result.provider;
-        json["cost_usd"] = answer->result.cost_usd;
-        json["fallback"] = answer->fallback;
-        json["route"] = router::route_target_name(answer->answered_by);
-        if (answer->fallback) json["reasons"].push_back(answer->fallback_reason);
-        if (!answer->attempts.empty()) json["attempts"] = attempts_json(answer->attempts);
-        return Generated{generation_result(answer->result), std::move(json)};
+        return Generated{generation_result(answer->result), answer_json(*answer)};
       };
     }
     if (request.stream) {
@@ -337,10 +331,16 @@ class HttpServer final : public Server {
     reply_json(res, chat_completion_json(meta, generated->result, generated->route));
   }
 
+  // The model ids the pipeline answers here: tandem/auto, and the cloud's when one is configured.
+  std::vector<std::string> routed_model_ids() const {
+    if (!pipeline_) return {};
+    if (!pipeline_->has_cloud()) return {kAutoModel};
+    return {kAutoModel, kCloudModel, kCascadeModel};
+  }
+
   std::string model_ids() const {
     std::string ids = fmt::format("'{}' (alias '{}')", chat_info_.name, kLocalModelAlias);
-    if (pipeline_) ids += fmt::format(", '{}'", kAutoModel);
-    if (pipeline_ && pipeline_->has_cloud()) ids += fmt::format(", '{}', '{}'", kCloudModel, kCascadeModel);
+    for (const auto& id : routed_model_ids()) ids += fmt::format(", '{}'", id);
     return ids;
   }
 

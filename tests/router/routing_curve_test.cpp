@@ -11,7 +11,7 @@ std::vector<RoutingExample> outcomes() {
   std::vector<RoutingExample> examples;
   for (int i = 0; i < 10; ++i) {
     RoutingExample e;
-    e.prompt = "q" + std::to_string(i);
+    e.prompt = std::to_string(i);
     e.weak_correct = i >= 4 && i != 9;
     e.strong_correct = i != 9;
     examples.push_back(e);
