@@ -101,7 +101,8 @@ engine::GenerationResult generation_result(const providers::ChatResult& r) {
   out.finish_reason = r.finish_reason;
   if (r.usage) out.usage = *r.usage;
   out.timings.time_to_first_token_ms = r.time_to_first_token_ms;
-  out.timings.generation_ms = r.elapsed_ms;
+  // First token to last, as the engine reports it (a provider's elapsed time includes the wait).
+  out.timings.generation_ms = r.time_to_first_token_ms > 0 ? r.elapsed_ms - r.time_to_first_token_ms : r.elapsed_ms;
   return out;
 }
 
