@@ -134,7 +134,7 @@ TEST_F(PipelineTest, ADeadCloudFallsBackToTheLocalModelAndSaysSo) {
   EXPECT_EQ(stream->result.text, answer->result.text);  // greedy: the same local answer
 }
 
-TEST_F(PipelineTest, AnOpenCircuitKeepsAutoLocalWithoutTryingTheCloud) {
+TEST_F(PipelineTest, AnOpenCircuitKeepsAutoLocalAndSaysWhy) {
   auto cloud = dead_cloud(/*circuit_failures=*/1);
   ASSERT_FALSE(cloud->complete(ask("Hi")));  // one failure opens the circuit
   EXPECT_FALSE(cloud->available());
