@@ -39,6 +39,9 @@ void add_ask_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
     float temperature = 0.7f;
     std::optional<uint32_t> seed;
     bool stats = false;
+    bool kb = false;
+    bool no_kb = false;
+    std::vector<std::string> collections;
   };
   auto options = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("ask", "Answer one question, routed like tandem/auto (streams to stdout)");
@@ -50,6 +53,9 @@ void add_ask_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   cmd->add_option("-n,--max-tokens", options->max_tokens, "maximum tokens to generate (default: engine.default_max_tokens)");
   cmd->add_option("-t,--temperature", options->temperature, "sampling temperature (0 = greedy)")->capture_default_str();
   cmd->add_option("--seed", options->seed, "random seed for reproducible sampling");
+  cmd->add_flag("--kb", options->kb, "answer from the knowledge base (`tandem kb add`), with citations");
+  cmd->add_flag("--no-kb", options->no_kb, "never use the knowledge base (by default the router decides)");
+  cmd->add_option("--collection", options->collections, "search only these collections (repeatable)");
   cmd->add_flag("--stats", options->stats, "print the routing decision, token counts and speed to stderr");
   cmd->callback([&global, &exit_code, options] {
     auto config = global.load();
@@ -81,7 +87,12 @@ void add_ask_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
     request.sampling.seed = options->seed;
     request.sampling.max_tokens = options->max_tokens > 0 ? options->max_tokens
                                                           : static_cast<int32_t>(config->engine_default_max_tokens);
-    auto route = (*pipeline)->route(request, kRoutes.at(options->route));
+    pipeline::RouteOptions route_options;
+    route_options.knowledge = options->kb      ? pipeline::KnowledgeUse::kAlways
+                              : options->no_kb ? pipeline::KnowledgeUse::kNever
+                                               : pipeline::KnowledgeUse::kAuto;
+    route_options.collections = options->collections;
+    auto route = (*pipeline)->route(request, kRoutes.at(options->route), route_options);
     if (!route) {
       std::cerr << "tandem ask: " << route.error().message << "\n";
       exit_code = route.error().code == ErrorCode::kNotFound ? 2 : 1;
@@ -101,6 +112,12 @@ void add_ask_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
       return;
     }
     if (answer->fallback) std::cerr << answer->fallback_reason << "\n";
+    if (route->grounded) {
+      for (const auto& c : route->grounded->citations) {
+        std::cout << fmt::format("[{}] {}{}, chars {}-{}: {}\n", c.number, c.path, c.page > 0 ? fmt::format(", page {}", c.page) : "",
+                                 c.char_start, c.char_end, c.snippet);
+      }
+    }
     if (options->stats) {
       const auto& r = answer->result;
       const double generating_ms = r.elapsed_ms - r.time_to_first_token_ms;

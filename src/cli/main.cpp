@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   tandem::cli::add_convert_command(app, global, exit_code);
   tandem::cli::add_embed_command(app, global, exit_code);
   tandem::cli::add_config_command(app, global, exit_code);
+  tandem::cli::add_kb_command(app, global, exit_code);
   tandem::cli::add_router_command(app, global, exit_code);
   tandem::cli::add_version_command(app, exit_code);
 

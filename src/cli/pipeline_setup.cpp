@@ -73,7 +73,46 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
   parts.policy.ask_cloud_below = static_cast<float>(config.router_ask_cloud_below);
   parts.policy.cascade_min_mean_logprob = config.router_cascade_min_mean_logprob;
   parts.learned_examples_path = config.router_learned_examples;
+
+  // The knowledge base joins once the user has added documents (`tandem kb add`).
+  if (std::filesystem::exists(std::filesystem::path(config.knowledge_dir) / "kb.sqlite")) {
+    auto kb = open_knowledge_base(config);
+    if (!kb) return kb.error();
+    parts.knowledge = std::move(*kb);
+    parts.knowledge_search = knowledge_search_options(config);
+    parts.grounding.min_similarity = config.knowledge_min_similarity;
+  }
   return std::make_unique<pipeline::Pipeline>(std::move(parts));
+}
+
+knowledge::KnowledgeBaseOptions knowledge_base_options(const Config& config) {
+  knowledge::KnowledgeBaseOptions options;
+  options.dir = config.knowledge_dir;
+  options.chunking.max_tokens = static_cast<int32_t>(config.knowledge_chunk_tokens);
+  options.chunking.overlap_tokens = static_cast<int32_t>(config.knowledge_chunk_overlap);
+  options.limits.max_file_bytes = config.knowledge_max_file_mb << 20;
+  return options;
+}
+
+knowledge::SearchOptions knowledge_search_options(const Config& config) {
+  knowledge::SearchOptions options;
+  options.k = static_cast<int>(config.knowledge_top_k);
+  options.candidates = static_cast<int>(config.knowledge_candidates);
+  options.bm25_weight = config.knowledge_bm25_weight;
+  options.dense_weight = config.knowledge_dense_weight;
+  return options;
+}
+
+Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config, const std::string& dir) {
+  auto loaded = engine::Embedder::load(embedder_options(config));
+  if (!loaded) return loaded.error();
+  std::shared_ptr<engine::Embedder> embedder = std::move(*loaded);
+  auto options = knowledge_base_options(config);
+  if (!dir.empty()) options.dir = dir;
+  auto kb = knowledge::KnowledgeBase::open(options, *embedder);
+  if (!kb) return kb.error();
+  // The base borrows the embedder: the deleter keeps it alive as long as the base.
+  return std::shared_ptr<knowledge::KnowledgeBase>(kb->release(), [embedder](knowledge::KnowledgeBase* base) { delete base; });
 }
 
 }  // namespace tandem::cli

@@ -8,6 +8,7 @@
 #include "core/config.h"
 #include "core/status.h"
 #include "engine/engine.h"
+#include "knowledge/knowledge_base.h"
 #include "pipeline/pipeline.h"
 #include "providers/provider.h"
 
@@ -25,7 +26,13 @@ struct LoadedRouter {
 };
 Result<LoadedRouter> load_router(const Config& config);
 
-// `chat` must outlive the pipeline. A missing default intent model is a warning (tandem/auto
+// The knowledge base of [knowledge], with its own embedder (full-length inputs, batched); `dir`
+// overrides knowledge.dir. Creates the base when it does not exist.
+knowledge::KnowledgeBaseOptions knowledge_base_options(const Config& config);
+knowledge::SearchOptions knowledge_search_options(const Config& config);
+Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config, const std::string& dir = "");
+
+// `chat` must outlive the pipeline. The knowledge base joins when knowledge.dir holds one. A missing default intent model is a warning (tandem/auto
 // then routes without intents); a configured path that cannot be loaded is an error.
 Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config, engine::ChatEngine& chat);
 

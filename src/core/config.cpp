@@ -62,6 +62,15 @@ const std::vector<Setting>& settings() {
       {"cloud.max_retries", &Config::cloud_max_retries, "retries on 429, 5xx and connection failures", 0, 10},
       {"cloud.circuit_failures", &Config::cloud_circuit_failures, "failed attempts in a row that open the circuit breaker (0: never)", 0, 1000},
       {"cloud.circuit_cooldown_ms", &Config::cloud_circuit_cooldown_ms, "how long an open circuit waits before one trial call", 0, 86400000},
+      {"knowledge.dir", &Config::knowledge_dir, "knowledge base directory (empty: <data>/kb)"},
+      {"knowledge.chunk_tokens", &Config::knowledge_chunk_tokens, "chunk size in embedding-model tokens", 16, 512},
+      {"knowledge.chunk_overlap", &Config::knowledge_chunk_overlap, "tokens of whole sentences repeated between chunks", 0, 256},
+      {"knowledge.top_k", &Config::knowledge_top_k, "passages retrieved for a grounded answer", 1, 50},
+      {"knowledge.candidates", &Config::knowledge_candidates, "results taken from BM25 and from dense search before fusion", 1, 1000},
+      {"knowledge.bm25_weight", &Config::knowledge_bm25_weight, "weight of BM25 in reciprocal rank fusion", 0, 100},
+      {"knowledge.dense_weight", &Config::knowledge_dense_weight, "weight of dense search in reciprocal rank fusion", 0, 100},
+      {"knowledge.min_similarity", &Config::knowledge_min_similarity, "best cosine similarity below which (with no shared word) the answer is 'not found'", 0, 1},
+      {"knowledge.max_file_mb", &Config::knowledge_max_file_mb, "largest file ingested, in MiB", 1, 1 << 20},
       {"log.level", &Config::log_level, "log level", 0, 0, {"debug", "info", "warn", "error", "off"}},
   };
   return kSettings;
@@ -240,6 +249,10 @@ Result<Config> load_config(const std::string& path, const std::map<std::string, 
   if (config.engine_embedding_model.empty()) config.engine_embedding_model = default_embedding_model_path();
   if (config.router_intent_model.empty()) config.router_intent_model = default_intent_model_dir();
   if (config.router_learned_examples.empty()) config.router_learned_examples = default_data_dir() + "/router/learned.jsonl";
+  if (config.knowledge_dir.empty()) config.knowledge_dir = default_data_dir() + "/kb";
+  if (config.knowledge_chunk_overlap >= config.knowledge_chunk_tokens) {
+    return make_error(ErrorCode::kInvalidArgument, "knowledge.chunk_overlap must be smaller than knowledge.chunk_tokens");
+  }
   return config;
 }
 

@@ -69,6 +69,17 @@ struct Config {
   int64_t cloud_circuit_failures = 5;        // failed attempts in a row that open the circuit (0: never)
   int64_t cloud_circuit_cooldown_ms = 30000; // how long an open circuit keeps tandem/auto local
 
+  // [knowledge]: the private knowledge base
+  std::string knowledge_dir = "";            // empty = <data>/kb
+  int64_t knowledge_chunk_tokens = 200;      // per chunk, as the embedding model counts them
+  int64_t knowledge_chunk_overlap = 32;      // tokens of whole sentences repeated between chunks
+  int64_t knowledge_top_k = 5;               // passages given to the model
+  int64_t knowledge_candidates = 50;         // taken from each of BM25 and dense before fusion
+  double knowledge_bm25_weight = 1.0;        // reciprocal rank fusion weights
+  double knowledge_dense_weight = 1.0;
+  double knowledge_min_similarity = 0.35;    // below (and no shared word): "not found in your documents"
+  int64_t knowledge_max_file_mb = 256;       // larger files are refused with a message
+
   // [log]
   std::string log_level = "info";
 };
@@ -94,7 +105,7 @@ Result<Config> load_config(const std::string& path, const std::map<std::string, 
 std::string default_cache_dir();        // $TANDEM_CACHE or ~/.cache/tandem
 std::string default_chat_model_path();  // <cache>/models/gemma-3-270m-q4_k_m.gguf
 std::string default_embedding_model_path();
-std::string default_intent_model_dir();
-std::string default_data_dir();         // $TANDEM_DATA or ~/.local/share/tandem: the user's own data  // <cache>/router/intents (trained by scripts/setup.sh)
+std::string default_intent_model_dir();  // <cache>/router/intents (trained by scripts/setup.sh)
+std::string default_data_dir();         // $TANDEM_DATA or ~/.local/share/tandem: the user's own data
 
 }  // namespace tandem

@@ -121,6 +121,16 @@ class LlamaEmbedder final : public Embedder {
   }
 
   int32_t dimensions() const override { return dimensions_; }
+  int32_t max_input_tokens() const override { return max_input_tokens_; }
+
+  Result<int32_t> count_tokens(std::string_view text) const override {
+    if (text.size() > static_cast<size_t>(INT32_MAX / 2)) return make_error(ErrorCode::kInvalidArgument, "text is too long");
+    const auto length = static_cast<int32_t>(text.size());
+    // With a zero-sized buffer llama_tokenize reports the count as a negative number.
+    const int32_t n = llama_tokenize(vocab_, text.data(), length, nullptr, 0, /*add_special=*/true, /*parse_special=*/false);
+    if (n == INT32_MIN) return make_error(ErrorCode::kInvalidArgument, "text cannot be tokenized");
+    return n < 0 ? -n : n;
+  }
 
   ModelInfo info() const override {
     ModelInfo info = describe_model(model_.get(), options_.model_path, options_.model_name);

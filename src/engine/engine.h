@@ -172,6 +172,10 @@ class Embedder {
   virtual Result<EmbeddingResult> embed(const std::vector<std::string>& inputs) = 0;
   virtual int32_t dimensions() const = 0;
   virtual ModelInfo info() const = 0;
+  // Tokens `text` takes with the model's special tokens, and the most one input may have: what a
+  // chunker needs to cut text the model reads whole.
+  virtual Result<int32_t> count_tokens(std::string_view text) const = 0;
+  virtual int32_t max_input_tokens() const = 0;
 };
 
 // Validates a GGUF file's header and metadata without loading the weights (used for clear errors).

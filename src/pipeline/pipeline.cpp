@@ -1,5 +1,6 @@
 #include "pipeline/pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fmt/format.h>
 
@@ -57,7 +58,42 @@ bool Pipeline::ask_cloud_for_intent(const std::string& text, router::IntentPredi
   return true;
 }
 
-Result<Route> Pipeline::route(const providers::ChatRequest& request, router::RouteMode mode) const {
+Status Pipeline::ground(const providers::ChatRequest& request, router::RouteMode mode, const RouteOptions& options,
+                        Route& route) const {
+  if (!parts_.knowledge || options.knowledge == KnowledgeUse::kNever) {
+    if (options.knowledge == KnowledgeUse::kAlways) {
+      return make_error(ErrorCode::kNotFound, "no knowledge base is configured");
+    }
+    return {};
+  }
+  const bool wanted = options.knowledge == KnowledgeUse::kAlways ||
+                      (!route.decision.intent.empty() && route.decision.intent == parts_.documents_intent);
+  if (!wanted) return {};
+  if (mode == router::RouteMode::kCloud) {
+    route.decision.reasons.push_back("tandem/cloud: the documents stay on this device, so the cloud answers without them");
+    return {};
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const std::string question = routed_text(request);
+  auto search = parts_.knowledge_search;
+  if (!options.collections.empty()) search.collections = options.collections;
+  auto found = parts_.knowledge->search(question, search);
+  route.retrieval_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (!found) return found.error();
+  route.grounded = knowledge::ground(question, *found, parts_.grounding);
+  route.decision.target = router::RouteTarget::kLocal;
+  route.decision.cascade = false;
+  route.decision.reasons.push_back(
+      route.grounded->found
+          ? fmt::format("answered from {} passages of your documents (best similarity {:.2f}), which stay on this device",
+                        route.grounded->citations.size(), found->top_similarity)
+          : fmt::format("your documents hold no answer (best similarity {:.2f}), so none is invented",
+                        found->top_similarity));
+  return {};
+}
+
+Result<Route> Pipeline::route(const providers::ChatRequest& request, router::RouteMode mode,
+                              const RouteOptions& options) const {
   const auto start = std::chrono::steady_clock::now();
   if ((mode == router::RouteMode::kCloud || mode == router::RouteMode::kCascade) && !parts_.cloud) {
     return make_error(ErrorCode::kNotFound, fmt::format("tandem/{} needs a cloud provider; none is configured "
@@ -94,6 +130,7 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
   route.decision = router::decide(mode, signals, policy);
   route.decision.intent_from_cloud = intent_from_cloud;
   route.decision.reasons.insert(route.decision.reasons.begin(), notes.begin(), notes.end());
+  if (auto st = ground(request, mode, options, route); !st) return st.error();
   route.estimated_prompt_tokens = estimated_tokens(request);
   if (parts_.cloud) {
     route.estimated_cloud_cost_usd = parts_.cloud->cost_usd(route.estimated_prompt_tokens, request.sampling.max_tokens);
@@ -147,8 +184,34 @@ Result<Answer> Pipeline::cascade(const providers::ChatRequest& request, const Ro
   return answer;
 }
 
+Result<Answer> Pipeline::answer_grounded(const providers::ChatRequest& request, const Route& route,
+                                         const providers::DeltaCallback* on_delta) const {
+  Answer answer;
+  answer.route = route;
+  answer.answered_by = router::RouteTarget::kLocal;
+  const knowledge::Grounded& grounded = *route.grounded;
+  if (!grounded.found) {
+    answer.result.text = grounded.not_found_answer;
+    answer.result.provider = "knowledge";
+    answer.result.model = "knowledge";
+    if (on_delta) (*on_delta)(answer.result.text);
+    return answer;
+  }
+  // The earlier turns stay; the latest question is replaced by the turn that carries the passages.
+  providers::ChatRequest with_passages = request;
+  const auto last_user = std::find_if(with_passages.messages.rbegin(), with_passages.messages.rend(),
+                                      [](const engine::ChatMessage& m) { return m.role == "user"; });
+  if (last_user != with_passages.messages.rend()) with_passages.messages.erase(std::next(last_user).base());
+  with_passages.messages.insert(with_passages.messages.end(), grounded.messages.begin(), grounded.messages.end());
+  auto result = on_delta ? parts_.local->stream(with_passages, *on_delta) : parts_.local->complete(with_passages);
+  if (!result) return result.error();
+  answer.result = std::move(*result);
+  return answer;
+}
+
 Result<Answer> Pipeline::answer(const providers::ChatRequest& request, const Route& route,
                                 const providers::DeltaCallback* on_delta) const {
+  if (route.grounded) return answer_grounded(request, route, on_delta);
   if (route.decision.cascade) return cascade(request, route, on_delta);
   size_t deltas = 0;
   providers::DeltaCallback counting = [&](std::string_view delta) {

@@ -1,6 +1,7 @@
 // The one place that knows the whole request flow: understand (router models), decide (policy),
 // generate (the local engine or the cloud provider), and fall back to the local model when the
-// cloud fails before it said anything. Grounding, privacy and the energy ledger join here as
+// cloud fails before it said anything. Questions about the user's documents are grounded in the
+// knowledge base and answered locally with citations. Privacy and the energy ledger join here as
 // their modules land.
 //
 //   pipeline::Pipeline pipeline({.local = local, .cloud = cloud, .router = router});
@@ -17,6 +18,8 @@
 #include <string>
 
 #include "core/status.h"
+#include "knowledge/grounding.h"
+#include "knowledge/knowledge_base.h"
 #include "pipeline/intent_escalation.h"
 #include "providers/provider.h"
 #include "router/cloud_share.h"
@@ -35,6 +38,21 @@ struct PipelineParts {
   std::shared_ptr<router::CloudShareController> cloud_share{};
   // Where the large model's intent answers are kept as training examples; empty: not kept.
   std::string learned_examples_path{};
+  // The user's documents; null: no knowledge base. Grounded answers are generated locally, so
+  // the documents never leave this device.
+  std::shared_ptr<knowledge::KnowledgeBase> knowledge{};
+  knowledge::SearchOptions knowledge_search{};
+  knowledge::GroundingOptions grounding{};
+  std::string documents_intent = "documents";  // the router's label for questions about the user's documents
+};
+
+// Whether a request is answered from the knowledge base: when the router says it asks about the
+// user's documents (kAuto), always, or never.
+enum class KnowledgeUse { kAuto, kAlways, kNever };
+
+struct RouteOptions {
+  KnowledgeUse knowledge = KnowledgeUse::kAuto;
+  std::vector<std::string> collections{};  // empty: all
 };
 
 struct Route {
@@ -43,6 +61,10 @@ struct Route {
   int64_t estimated_prompt_tokens = 0;  // ~4 bytes per token, before the provider counts
   double estimated_cloud_cost_usd = 0;  // prompt + max_tokens at the cloud's prices (0: no cloud)
   double intent_from_cloud_cost_usd = 0;  // asking the large model to classify, when it was asked
+  // Set when the request is answered from the knowledge base: the passages and their citations,
+  // or found == false with the honest "not found" answer.
+  std::optional<knowledge::Grounded> grounded;
+  double retrieval_ms = 0;
 };
 
 // One generation a request went through (a cascade makes up to two).
@@ -71,7 +93,9 @@ class Pipeline {
 
   // kNotFound for tandem/cloud or tandem/cascade without a cloud provider. A router model that fails (it should
   // not) is logged and the policy decides without it.
-  Result<Route> route(const providers::ChatRequest& request, router::RouteMode mode) const;
+  // kNotFound also for a collection that does not exist.
+  Result<Route> route(const providers::ChatRequest& request, router::RouteMode mode,
+                      const RouteOptions& options = {}) const;
 
   // Generates where `route` says; streams to `on_delta` when it is not null.
   Result<Answer> answer(const providers::ChatRequest& request, const Route& route,
@@ -86,6 +110,11 @@ class Pipeline {
                             std::vector<std::string>& notes) const;
   // Local first, scored; the cloud when the score is too low. The local answer is held back (not
   // streamed) until it is accepted.
+  // Retrieves for the latest user turn and decides whether the documents hold an answer.
+  Status ground(const providers::ChatRequest& request, router::RouteMode mode, const RouteOptions& options,
+                Route& route) const;
+  Result<Answer> answer_grounded(const providers::ChatRequest& request, const Route& route,
+                                 const providers::DeltaCallback* on_delta) const;
   Result<Answer> cascade(const providers::ChatRequest& request, const Route& route,
                          const providers::DeltaCallback* on_delta) const;
 

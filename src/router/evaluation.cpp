@@ -3,20 +3,12 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/statistics.h"
 #include "router/cloud_share.h"
 #include "router/router.h"
 
 namespace tandem::router {
 namespace {
-
-double percentile(std::vector<double> values, double p) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const double rank = p * static_cast<double>(values.size() - 1);
-  const auto lo = static_cast<size_t>(std::floor(rank));
-  const auto hi = static_cast<size_t>(std::ceil(rank));
-  return values[lo] + (values[hi] - values[lo]) * (rank - static_cast<double>(lo));
-}
 
 // Runs `call` once per item, one at a time, as requests arrive in production; returns milliseconds.
 template <typename Call>

@@ -99,6 +99,8 @@ class ScriptedEmbedder final : public engine::Embedder {
     info.name = "scripted-embed";
     return info;
   }
+  Result<int32_t> count_tokens(std::string_view text) const override { return static_cast<int32_t>(text.size()); }
+  int32_t max_input_tokens() const override { return 512; }
 };
 
 json chat_body(int max_tokens, bool stream = false) {

@@ -1,0 +1,536 @@
+#include "knowledge/knowledge_base.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <unordered_set>
+
+#include "core/log.h"
+#include "knowledge/file_hash.h"
+
+namespace tandem::knowledge {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kStoreFile = "kb.sqlite";
+constexpr const char* kIndexFile = "vectors.hnsw";
+constexpr size_t kMaxHeadingBytesEmbedded = 200;
+constexpr size_t kSaveIndexEveryFiles = 500;
+constexpr size_t kVectorsPerRead = 5000;
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+bool is_hidden(const fs::path& path) {
+  const std::string name = path.filename().string();
+  return name.size() > 1 && name[0] == '.';
+}
+
+bool matches_any(const std::vector<std::string>& patterns, const std::string& name, const std::string& relative) {
+  return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& pattern) {
+    return fnmatch(pattern.c_str(), name.c_str(), 0) == 0 || fnmatch(pattern.c_str(), relative.c_str(), 0) == 0;
+  });
+}
+
+// The files under `root` that the options select; folders that cannot be read become failures.
+void collect_files(const fs::path& root, const AddOptions& options, std::vector<std::string>& files,
+                   std::vector<FileOutcome>& failures) {
+  std::vector<fs::path> folders{root};
+  while (!folders.empty()) {
+    const fs::path folder = folders.back();
+    folders.pop_back();
+    std::error_code ec;
+    fs::directory_iterator it(folder, ec);
+    if (ec) {
+      failures.push_back({folder.string(), FileStatus::kFailed, "cannot read folder: " + ec.message()});
+      continue;
+    }
+    for (; it != fs::directory_iterator(); it.increment(ec)) {
+      if (ec) {
+        failures.push_back({folder.string(), FileStatus::kFailed, "cannot read folder: " + ec.message()});
+        break;
+      }
+      const fs::path& path = it->path();
+      if (!options.hidden && is_hidden(path)) continue;
+      std::error_code type_ec;
+      if (it->is_directory(type_ec)) {
+        if (!it->is_symlink(type_ec)) folders.push_back(path);  // links could loop
+        continue;
+      }
+      if (!it->is_regular_file(type_ec)) continue;
+      const std::string name = path.filename().string();
+      const std::string relative = fs::relative(path, root, type_ec).string();
+      const bool selected =
+          options.include.empty() ? format_for_path(name).ok() : matches_any(options.include, name, relative);
+      if (selected && !matches_any(options.exclude, name, relative)) files.push_back(path.string());
+    }
+  }
+}
+
+std::string cut_utf8(const std::string& text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  size_t end = max_bytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end);
+}
+
+Status write_text_file(const fs::path& path, const std::string& text) {
+  const fs::path temporary = path.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out.flush()) return make_error(ErrorCode::kUnavailable, "cannot write " + temporary.string());
+  }
+  std::error_code ec;
+  fs::rename(temporary, path, ec);
+  if (ec) return make_error(ErrorCode::kUnavailable, "cannot replace " + path.string() + ": " + ec.message());
+  return {};
+}
+
+}  // namespace
+
+std::string_view file_status_name(FileStatus status) {
+  switch (status) {
+    case FileStatus::kAdded:
+      return "added";
+    case FileStatus::kReplaced:
+      return "replaced";
+    case FileStatus::kUnchanged:
+      return "unchanged";
+    case FileStatus::kDuplicate:
+      return "duplicate";
+    case FileStatus::kSkipped:
+      return "skipped";
+    case FileStatus::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
+
+int64_t AddReport::count(FileStatus status) const {
+  return std::count_if(files.begin(), files.end(), [&](const FileOutcome& f) { return f.status == status; });
+}
+
+Result<SearchMode> parse_search_mode(std::string_view name) {
+  if (name == "bm25") return SearchMode::kBm25;
+  if (name == "dense") return SearchMode::kDense;
+  if (name == "hybrid") return SearchMode::kHybrid;
+  return make_error(ErrorCode::kInvalidArgument,
+                    "search mode must be bm25, dense or hybrid, not '" + std::string(name) + "'");
+}
+
+KnowledgeBase::KnowledgeBase(const KnowledgeBaseOptions& options, engine::Embedder& embedder,
+                             std::unique_ptr<Store> store)
+    : options_(options), embedder_(embedder), store_(std::move(store)) {}
+
+KnowledgeBase::~KnowledgeBase() = default;
+
+Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(const KnowledgeBaseOptions& options,
+                                                           engine::Embedder& embedder) {
+  if (options.dir.empty()) return make_error(ErrorCode::kInvalidArgument, "the knowledge base needs a directory");
+  if (options.embed_batch < 1) return make_error(ErrorCode::kInvalidArgument, "embed_batch must be >= 1");
+  if (options.chunking.max_tokens > embedder.max_input_tokens()) {
+    return make_error(ErrorCode::kInvalidArgument, "chunks of " + std::to_string(options.chunking.max_tokens) +
+                                                       " tokens do not fit the embedding model (" +
+                                                       std::to_string(embedder.max_input_tokens()) + " at most)");
+  }
+  std::error_code ec;
+  fs::create_directories(options.dir, ec);
+  if (ec) return make_error(ErrorCode::kUnavailable, "cannot create " + options.dir + ": " + ec.message());
+  auto store = Store::open((fs::path(options.dir) / kStoreFile).string());
+  if (!store) return store.error();
+
+  // Vectors of two models cannot be compared: the base keeps the one it was built with.
+  const std::string model = embedder.info().name + " (" + std::to_string(embedder.dimensions()) + " dimensions)";
+  auto stored_model = (*store)->meta("embedding_model");
+  if (!stored_model) return stored_model.error();
+  if (!*stored_model) {
+    if (auto st = (*store)->set_meta("embedding_model", model); !st) return st.error();
+  } else if (**stored_model != model) {
+    return make_error(ErrorCode::kInvalidArgument, "the knowledge base in " + options.dir + " was built with " +
+                                                       **stored_model + ", not " + model +
+                                                       "; use that model or a new knowledge base directory");
+  }
+
+  std::unique_ptr<KnowledgeBase> kb(new KnowledgeBase(options, embedder, std::move(*store)));
+  if (auto st = kb->reconcile_index(); !st) return st.error();
+  return kb;
+}
+
+// The saved index is a cache of the store's vectors: load it when its checksum holds, then add
+// what the store has and it lacks (a crash after a commit) and drop what the store no longer has.
+Status KnowledgeBase::reconcile_index() {
+  const fs::path path = fs::path(options_.dir) / kIndexFile;
+  const fs::path checksum_path = path.string() + ".sha256";
+  std::unique_lock lock(index_mutex_);
+  std::error_code ec;
+  if (fs::exists(path, ec) && fs::exists(checksum_path, ec)) {
+    std::ifstream in(checksum_path);
+    std::string expected;
+    in >> expected;
+    auto actual = sha256_file(path.string());
+    if (actual && *actual == expected) {
+      auto loaded = VectorIndex::load(path.string(), embedder_.dimensions(), options_.vectors);
+      if (loaded) vectors_ = std::move(*loaded);
+    }
+    if (!vectors_) TANDEM_LOG(kWarn, "knowledge", "the vector index in {} is damaged; rebuilding it", options_.dir);
+  }
+  if (!vectors_) vectors_ = std::make_unique<VectorIndex>(embedder_.dimensions(), options_.vectors);
+
+  chunk_collection_.clear();
+  if (auto st = store_->for_each_chunk([&](int64_t id, int64_t collection) { chunk_collection_[id] = collection; });
+      !st) {
+    return st;
+  }
+  std::vector<int64_t> missing;
+  for (const auto& [id, collection] : chunk_collection_) {
+    if (!vectors_->contains(id)) missing.push_back(id);
+  }
+  size_t stale = 0;
+  for (int64_t id : vectors_->ids()) {
+    if (!chunk_collection_.count(id)) {
+      vectors_->remove(id);
+      ++stale;
+    }
+  }
+  if (!missing.empty()) TANDEM_LOG(kInfo, "knowledge", "indexing {} vectors from the store", missing.size());
+  for (size_t first = 0; first < missing.size(); first += kVectorsPerRead) {
+    const std::vector<int64_t> batch(
+        missing.begin() + static_cast<std::ptrdiff_t>(first),
+        missing.begin() + static_cast<std::ptrdiff_t>(std::min(missing.size(), first + kVectorsPerRead)));
+    Status added;
+    auto st = store_->for_each_vector(
+        [&](int64_t id, std::span<const float> vector) {
+          if (added) added = vectors_->add(id, vector);
+        },
+        batch);
+    if (!st) return st;
+    if (!added) return added;
+  }
+  lock.unlock();
+  if (!missing.empty() || stale > 0) return save_index();
+  return {};
+}
+
+Status KnowledgeBase::save_index() {
+  const fs::path path = fs::path(options_.dir) / kIndexFile;
+  std::shared_lock lock(index_mutex_);
+  if (auto st = vectors_->save(path.string()); !st) return st;
+  auto checksum = sha256_file(path.string());
+  if (!checksum) return checksum.error();
+  return write_text_file(path.string() + ".sha256", *checksum + "\n");
+}
+
+Result<std::vector<std::vector<float>>> KnowledgeBase::embed_chunks(const std::vector<Chunk>& chunks,
+                                                                    const std::string& title) {
+  std::vector<std::vector<float>> vectors;
+  vectors.reserve(chunks.size());
+  for (size_t first = 0; first < chunks.size(); first += static_cast<size_t>(options_.embed_batch)) {
+    const size_t end = std::min(chunks.size(), first + static_cast<size_t>(options_.embed_batch));
+    std::vector<std::string> inputs;
+    for (size_t i = first; i < end; ++i) {
+      // The heading (or title) tells the model what a passage is about when the passage does not.
+      const std::string& context = chunks[i].heading.empty() ? title : chunks[i].heading;
+      const bool repeat = context.empty() || chunks[i].text.compare(0, context.size(), context) == 0;
+      inputs.push_back(repeat ? chunks[i].text : cut_utf8(context, kMaxHeadingBytesEmbedded) + "\n" + chunks[i].text);
+    }
+    auto embedded = embedder_.embed(inputs);
+    if (!embedded) return embedded.error();
+    for (auto& vector : embedded->vectors) vectors.push_back(std::move(vector));
+  }
+  return vectors;
+}
+
+void KnowledgeBase::forget_chunks(const std::vector<int64_t>& ids) {
+  std::unique_lock lock(index_mutex_);
+  for (int64_t id : ids) {
+    vectors_->remove(id);
+    chunk_collection_.erase(id);
+  }
+}
+
+Status KnowledgeBase::remember_chunks(const std::vector<int64_t>& ids, int64_t collection_id,
+                                      const std::vector<std::vector<float>>& vectors) {
+  std::unique_lock lock(index_mutex_);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (auto st = vectors_->add(ids[i], vectors[i]); !st) return st;
+    chunk_collection_[ids[i]] = collection_id;
+  }
+  return {};
+}
+
+Result<FileOutcome> KnowledgeBase::ingest(const std::string& path, std::string_view in_memory, int64_t collection_id,
+                                          int64_t* pages) {
+  FileOutcome outcome;
+  outcome.path = path;
+  const bool from_memory = in_memory.data() != nullptr;
+  auto fail = [&](const Error& error) {
+    outcome.status = FileStatus::kFailed;
+    outcome.message = error.message;
+    return outcome;
+  };
+
+  auto hash = from_memory ? Result<std::string>(sha256_hex(in_memory)) : sha256_file(path);
+  if (!hash) return fail(hash.error());
+  auto existing = store_->find_document(collection_id, path);
+  if (!existing) return existing.error();
+  if (*existing && (*existing)->content_hash == *hash) {
+    outcome.status = FileStatus::kUnchanged;
+    outcome.document_id = (*existing)->id;
+    outcome.chunks = (*existing)->chunks;
+    return outcome;
+  }
+  auto twin = store_->find_document_by_hash(collection_id, *hash);
+  if (!twin) return twin.error();
+  if (*twin && (*twin)->path != path) {
+    outcome.status = FileStatus::kDuplicate;
+    outcome.message = "same content as " + (*twin)->path;
+    outcome.document_id = (*twin)->id;
+    return outcome;
+  }
+
+  auto parsed = from_memory ? parse_bytes(in_memory, path, options_.limits) : parse_file(path, options_.limits);
+  if (!parsed) return fail(parsed.error());
+  auto chunks = chunk_document(*parsed, options_.chunking,
+                               [this](std::string_view text) { return embedder_.count_tokens(text); });
+  if (!chunks) return fail(chunks.error());
+  if (chunks->empty()) {
+    outcome.status = FileStatus::kSkipped;
+    outcome.message =
+        parsed->format == DocumentFormat::kPdf ? "no text layer (a scanned PDF needs OCR first)" : "no text";
+    return outcome;
+  }
+  auto vectors = embed_chunks(*chunks, parsed->title);
+  if (!vectors) return fail(vectors.error());
+
+  DocumentRecord record;
+  record.collection_id = collection_id;
+  record.path = path;
+  record.format = std::string(format_name(parsed->format));
+  record.title = parsed->title;
+  record.content_hash = *hash;
+  record.pages = parsed->pages;
+  std::error_code ec;
+  record.bytes = from_memory ? static_cast<int64_t>(in_memory.size()) : static_cast<int64_t>(fs::file_size(path, ec));
+  std::vector<int64_t> replaced;
+  auto ids = store_->replace_document(record, *chunks, *vectors, &replaced);
+  if (!ids) {
+    // A full disk or a broken store stops the ingest; the file's own problems do not.
+    if (ids.error().code == ErrorCode::kResourceExhausted || ids.error().code == ErrorCode::kUnavailable ||
+        ids.error().code == ErrorCode::kDataLoss) {
+      return ids.error();
+    }
+    return fail(ids.error());
+  }
+  forget_chunks(replaced);
+  if (auto st = remember_chunks(*ids, collection_id, *vectors); !st) return st.error();
+  outcome.status = *existing ? FileStatus::kReplaced : FileStatus::kAdded;
+  outcome.document_id = record.id;
+  outcome.chunks = static_cast<int64_t>(ids->size());
+  outcome.pages = parsed->pages;
+  if (pages) *pages += parsed->pages;
+  return outcome;
+}
+
+Result<AddReport> KnowledgeBase::add(const std::vector<std::string>& paths, const AddOptions& options,
+                                     const std::function<void(const AddProgress&)>& on_progress) {
+  const auto start = std::chrono::steady_clock::now();
+  if (options.collection.empty()) return make_error(ErrorCode::kInvalidArgument, "the collection name is empty");
+  std::lock_guard write(write_mutex_);
+  auto collection = store_->collection_id(options.collection, /*create=*/true);
+  if (!collection) return collection.error();
+
+  AddReport report;
+  std::vector<std::string> files;
+  for (const auto& given : paths) {
+    std::error_code ec;
+    const fs::path path = fs::absolute(given, ec);
+    if (fs::is_directory(path, ec)) {
+      collect_files(path, options, files, report.files);
+    } else if (fs::exists(path, ec)) {
+      files.push_back(path.lexically_normal().string());
+    } else {
+      report.files.push_back({given, FileStatus::kFailed, "no such file or folder"});
+    }
+  }
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+
+  AddProgress progress{0, files.size(), 0, ""};
+  for (const auto& file : files) {
+    progress.current = file;
+    if (on_progress) on_progress(progress);
+    auto outcome = ingest(file, {}, **collection, &report.pages);
+    if (!outcome) {
+      (void)save_index();  // keep what was committed quick to reopen
+      return outcome.error();
+    }
+    if (outcome->status == FileStatus::kAdded || outcome->status == FileStatus::kReplaced)
+      report.chunks += outcome->chunks;
+    report.files.push_back(std::move(*outcome));
+    ++progress.files_done;
+    progress.chunks = report.chunks;
+    if (progress.files_done % kSaveIndexEveryFiles == 0) {
+      if (auto st = save_index(); !st) return st.error();
+    }
+  }
+  progress.current.clear();
+  if (on_progress) on_progress(progress);
+  if (report.chunks > 0 || report.count(FileStatus::kReplaced) > 0) {
+    if (auto st = save_index(); !st) return st.error();
+  }
+  report.seconds = ms_since(start) / 1000.0;
+  return report;
+}
+
+Result<FileOutcome> KnowledgeBase::add_bytes(std::string_view bytes, const std::string& name,
+                                             const std::string& collection) {
+  if (name.empty() || collection.empty())
+    return make_error(ErrorCode::kInvalidArgument, "a name and a collection are needed");
+  std::lock_guard write(write_mutex_);
+  auto collection_id = store_->collection_id(collection, /*create=*/true);
+  if (!collection_id) return collection_id.error();
+  // A non-null view even for an empty upload: it marks the bytes as in memory.
+  auto outcome = ingest(name, bytes.data() ? bytes : std::string_view("", 0), **collection_id, nullptr);
+  if (!outcome) return outcome.error();
+  if (outcome->status == FileStatus::kAdded || outcome->status == FileStatus::kReplaced) {
+    if (auto st = save_index(); !st) return st.error();
+  }
+  return outcome;
+}
+
+Result<std::vector<CollectionInfo>> KnowledgeBase::collections() {
+  return store_->collections();
+}
+
+Result<std::vector<int64_t>> KnowledgeBase::collection_ids(const std::vector<std::string>& names) {
+  std::vector<int64_t> ids;
+  for (const auto& name : names) {
+    auto id = store_->collection_id(name, /*create=*/false);
+    if (!id) return id.error();
+    if (!*id) return make_error(ErrorCode::kNotFound, "no collection named '" + name + "'");
+    ids.push_back(**id);
+  }
+  return ids;
+}
+
+Result<std::vector<DocumentRecord>> KnowledgeBase::documents(const std::string& collection) {
+  if (collection.empty()) return store_->documents(std::nullopt);
+  auto ids = collection_ids({collection});
+  if (!ids) return ids.error();
+  return store_->documents(ids->front());
+}
+
+Result<DocumentRecord> KnowledgeBase::document(int64_t id) {
+  auto found = store_->document(id);
+  if (!found) return found.error();
+  if (!*found) return make_error(ErrorCode::kNotFound, "no document with id " + std::to_string(id));
+  return **found;
+}
+
+Result<DocumentRecord> KnowledgeBase::remove_document(int64_t id) {
+  std::lock_guard write(write_mutex_);
+  auto found = document(id);
+  if (!found) return found.error();
+  auto removed = store_->remove_document(id);
+  if (!removed) return removed.error();
+  forget_chunks(*removed);
+  if (auto st = save_index(); !st) return st.error();
+  return found;
+}
+
+Status KnowledgeBase::remove_collection(const std::string& name) {
+  std::lock_guard write(write_mutex_);
+  auto ids = collection_ids({name});
+  if (!ids) return ids.error();
+  auto removed = store_->remove_collection(ids->front());
+  if (!removed) return removed.error();
+  forget_chunks(*removed);
+  return save_index();
+}
+
+Result<SearchResult> KnowledgeBase::search(std::string_view query, const SearchOptions& options) {
+  if (options.k < 1) return make_error(ErrorCode::kInvalidArgument, "k must be >= 1");
+  if (query.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    return make_error(ErrorCode::kInvalidArgument, "the query is empty");
+  }
+  auto collections = collection_ids(options.collections);
+  if (!collections) return collections.error();
+  const int candidates = std::max(options.candidates, options.k);
+  SearchResult result;
+
+  std::vector<ScoredId> lexical;
+  std::vector<ScoredId> dense;
+  const auto search_start = std::chrono::steady_clock::now();
+  if (options.mode != SearchMode::kDense) {
+    auto found = store_->search_lexical(std::string(query), candidates, *collections);
+    if (!found) return found.error();
+    lexical = std::move(*found);
+  }
+  if (options.mode != SearchMode::kBm25) {
+    const auto embed_start = std::chrono::steady_clock::now();
+    // Over-long queries are cut to what the model reads rather than refused.
+    auto embedded =
+        embedder_.embed({cut_utf8(std::string(query), 4 * static_cast<size_t>(embedder_.max_input_tokens()))});
+    if (!embedded) return embedded.error();
+    result.embed_ms = ms_since(embed_start);
+    std::shared_lock lock(index_mutex_);
+    const std::unordered_set<int64_t> wanted(collections->begin(), collections->end());
+    ChunkFilter allowed;
+    int64_t allowed_count = -1;
+    if (!wanted.empty()) {
+      allowed = [&](int64_t id) {
+        auto it = chunk_collection_.find(id);
+        return it != chunk_collection_.end() && wanted.count(it->second) > 0;
+      };
+      allowed_count = std::count_if(chunk_collection_.begin(), chunk_collection_.end(),
+                                    [&](const auto& entry) { return wanted.count(entry.second) > 0; });
+    }
+    dense = vectors_->search(embedded->vectors.front(), candidates, allowed, allowed_count);
+  }
+  result.lexical_match = !lexical.empty();
+  result.top_similarity = dense.empty() ? 0 : dense.front().score;
+
+  // Fusion: each list contributes weight / (rrf_k + rank) to a chunk's score.
+  struct Fused {
+    double score = 0;
+    int bm25_rank = 0;
+    int dense_rank = 0;
+    double similarity = 0;
+  };
+  std::unordered_map<int64_t, Fused> fused;
+  for (size_t i = 0; i < lexical.size(); ++i) {
+    Fused& f = fused[lexical[i].id];
+    f.bm25_rank = static_cast<int>(i + 1);
+    f.score += options.mode == SearchMode::kBm25 ? lexical[i].score : options.bm25_weight / (options.rrf_k + i + 1.0);
+  }
+  for (size_t i = 0; i < dense.size(); ++i) {
+    Fused& f = fused[dense[i].id];
+    f.dense_rank = static_cast<int>(i + 1);
+    f.similarity = dense[i].score;
+    f.score += options.mode == SearchMode::kDense ? dense[i].score : options.dense_weight / (options.rrf_k + i + 1.0);
+  }
+  std::vector<std::pair<int64_t, Fused>> ranked(fused.begin(), fused.end());
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.second.score != b.second.score ? a.second.score > b.second.score : a.first < b.first;
+  });
+  if (ranked.size() > static_cast<size_t>(options.k)) ranked.resize(static_cast<size_t>(options.k));
+
+  std::vector<int64_t> ids;
+  for (const auto& [id, f] : ranked) ids.push_back(id);
+  auto chunks = store_->chunks(ids);
+  if (!chunks) return chunks.error();
+  for (auto& chunk : *chunks) {  // in rank order; a chunk removed meanwhile is simply missing
+    const Fused& f = fused[chunk.id];
+    result.hits.push_back({std::move(chunk), f.score, f.bm25_rank, f.dense_rank, f.similarity});
+  }
+  result.search_ms = ms_since(search_start);
+  return result;
+}
+
+}  // namespace tandem::knowledge

@@ -1,0 +1,151 @@
+// The user's private knowledge base: ingest files and folders into collections, then search them
+// lexically (BM25 with ICU word segmentation), by meaning (the local embedding model in an HNSW
+// index) or both fused by reciprocal rank. Everything stays under one directory on this machine.
+//
+//   auto kb = knowledge::KnowledgeBase::open({.dir = data_dir + "/kb"}, embedder);
+//   auto report = (*kb)->add({"~/Documents/contracts"}, {.collection = "contracts"}, on_progress);
+//   auto found = (*kb)->search("when does the lease end?", {.k = 5});
+//   for (const auto& hit : found->hits) show(hit.chunk.path, hit.chunk.page, hit.chunk.text);
+//
+// Ingest is incremental and crash-safe: each document is committed whole or not at all, unchanged
+// files are skipped, so a killed `kb add` resumes where it stopped. Bad files (corrupt, binary,
+// too big, unreadable) are reported per file and the others go on.
+// Thread-safety: every method may be called from any thread; searches run concurrently, changes
+// are serialised.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/engine.h"
+#include "knowledge/chunker.h"
+#include "knowledge/document.h"
+#include "knowledge/store.h"
+#include "knowledge/vector_index.h"
+
+namespace tandem::knowledge {
+
+struct KnowledgeBaseOptions {
+  std::string dir;  // holds kb.sqlite and the vector index; created when missing
+  ChunkOptions chunking{};
+  VectorIndexOptions vectors{};
+  ParseLimits limits{};
+  int32_t embed_batch = 32;  // chunks per embedding call during ingest
+};
+
+struct AddOptions {
+  std::string collection = "default";
+  std::vector<std::string> include{};  // glob patterns on the file name or relative path; empty: every supported type
+  std::vector<std::string> exclude{};
+  bool hidden = false;                 // also enter dot-files and dot-folders (.git, .cache)
+};
+
+enum class FileStatus { kAdded, kReplaced, kUnchanged, kDuplicate, kSkipped, kFailed };
+std::string_view file_status_name(FileStatus status);
+
+struct FileOutcome {
+  std::string path;
+  FileStatus status = FileStatus::kFailed;
+  std::string message;  // why it failed, or what it duplicates
+  int64_t document_id = 0;
+  int64_t chunks = 0;
+  int32_t pages = 0;
+};
+
+struct AddReport {
+  std::vector<FileOutcome> files;
+  int64_t chunks = 0;  // new chunks stored
+  int64_t pages = 0;   // PDF pages read
+  double seconds = 0;
+  int64_t count(FileStatus status) const;
+};
+
+struct AddProgress {
+  size_t files_done = 0;
+  size_t files_total = 0;
+  int64_t chunks = 0;
+  std::string current;
+};
+
+enum class SearchMode { kBm25, kDense, kHybrid };
+Result<SearchMode> parse_search_mode(std::string_view name);  // "bm25", "dense", "hybrid"
+
+struct SearchOptions {
+  int k = 5;
+  SearchMode mode = SearchMode::kHybrid;
+  std::vector<std::string> collections{};  // empty: all; applied inside both searches
+  double bm25_weight = 1.0;                // reciprocal rank fusion weights
+  double dense_weight = 1.0;
+  int rrf_k = 60;
+  int candidates = 50;  // taken from each list before fusion
+};
+
+struct SearchHit {
+  StoredChunk chunk;
+  double score = 0;  // the mode's own score: BM25, cosine, or fused
+  int bm25_rank = 0;   // 1-based place in the BM25 list; 0 when absent
+  int dense_rank = 0;  // 1-based place in the dense list; 0 when absent
+  double similarity = 0;  // cosine similarity to the query, when the dense list holds the chunk
+};
+
+struct SearchResult {
+  std::vector<SearchHit> hits;
+  double top_similarity = 0;  // best cosine among the dense candidates: how well anything matched
+  bool lexical_match = false; // some chunk shares a word with the query
+  double embed_ms = 0;
+  double search_ms = 0;
+};
+
+class KnowledgeBase {
+ public:
+  // Opens (or creates) the base and brings the vector index in line with the store. The embedder
+  // must be the model the base was built with (checked); it is borrowed, not owned.
+  static Result<std::unique_ptr<KnowledgeBase>> open(const KnowledgeBaseOptions& options, engine::Embedder& embedder);
+  ~KnowledgeBase();
+
+  // Adds files and folders (recursively). Errors only for what stops the whole ingest (an unknown
+  // collection name, a full disk); everything about one file is in its FileOutcome.
+  Result<AddReport> add(const std::vector<std::string>& paths, const AddOptions& options,
+                        const std::function<void(const AddProgress&)>& on_progress = {});
+  // Adds one in-memory file (an upload) under `name`.
+  Result<FileOutcome> add_bytes(std::string_view bytes, const std::string& name, const std::string& collection);
+
+  Result<std::vector<CollectionInfo>> collections();
+  Result<std::vector<DocumentRecord>> documents(const std::string& collection = "");
+  Result<DocumentRecord> document(int64_t id);
+  // Removes one document; kNotFound when it is not there.
+  Result<DocumentRecord> remove_document(int64_t id);
+  Status remove_collection(const std::string& name);
+
+  Result<SearchResult> search(std::string_view query, const SearchOptions& options);
+
+ private:
+  KnowledgeBase(const KnowledgeBaseOptions& options, engine::Embedder& embedder, std::unique_ptr<Store> store);
+  Status reconcile_index();
+  Status save_index();
+  Result<FileOutcome> ingest(const std::string& path, std::string_view in_memory, int64_t collection_id,
+                             int64_t* pages);
+  Result<std::vector<std::vector<float>>> embed_chunks(const std::vector<Chunk>& chunks, const std::string& title);
+  void forget_chunks(const std::vector<int64_t>& ids);
+  Status remember_chunks(const std::vector<int64_t>& ids, int64_t collection_id,
+                         const std::vector<std::vector<float>>& vectors);
+  Result<std::vector<int64_t>> collection_ids(const std::vector<std::string>& names);
+
+  KnowledgeBaseOptions options_;
+  engine::Embedder& embedder_;
+  std::unique_ptr<Store> store_;
+  std::mutex write_mutex_;                                  // one ingest or removal at a time
+  mutable std::shared_mutex index_mutex_;                   // guards the two members below
+  std::unique_ptr<VectorIndex> vectors_;
+  std::unordered_map<int64_t, int64_t> chunk_collection_;  // chunk id -> collection id
+};
+
+}  // namespace tandem::knowledge

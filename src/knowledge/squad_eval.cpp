@@ -1,0 +1,177 @@
+#include "knowledge/squad_eval.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <unordered_map>
+
+#include "core/statistics.h"
+#include "knowledge/grounding.h"
+
+namespace tandem::knowledge {
+namespace {
+
+constexpr const char* kCollection = "squad";
+
+// Lower-cases ASCII and drops whitespace, so "31  March" matches "31 march".
+std::string squeeze(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == ' ' || c == '\n' || c == '\t' || c == '\r') continue;
+    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return out;
+}
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+// "p17.txt" -> 17
+size_t paragraph_of(const std::string& path) {
+  return static_cast<size_t>(std::stoul(path.substr(1)));
+}
+
+}  // namespace
+
+bool contains_answer(std::string_view text, const std::vector<std::string>& answers) {
+  const std::string haystack = squeeze(text);
+  return std::any_of(answers.begin(), answers.end(), [&](const std::string& answer) {
+    const std::string needle = squeeze(answer);
+    return !needle.empty() && haystack.find(needle) != std::string::npos;
+  });
+}
+
+Result<SquadSet> read_squad(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return make_error(ErrorCode::kNotFound, "cannot read " + path);
+  nlohmann::json root;
+  try {
+    root = nlohmann::json::parse(in);
+    SquadSet set;
+    for (const auto& article : root.at("data")) {
+      for (const auto& paragraph : article.at("paragraphs")) {
+        set.paragraphs.push_back(paragraph.at("context").get<std::string>());
+        for (const auto& qa : paragraph.at("qas")) {
+          SquadQuestion question{qa.at("id").get<std::string>(), qa.at("question").get<std::string>(), {}};
+          for (const auto& answer : qa.at("answers")) question.answers.push_back(answer.at("text").get<std::string>());
+          set.questions.push_back(std::move(question));
+        }
+      }
+    }
+    return set;
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(ErrorCode::kInvalidArgument, path + " is not SQuAD-format JSON: " + e.what());
+  }
+}
+
+Status use_questions_from(SquadSet& set, const SquadSet& other) {
+  std::unordered_map<std::string, const SquadQuestion*> by_id;
+  for (const auto& q : other.questions) by_id[q.id] = &q;
+  for (auto& q : set.questions) {
+    auto it = by_id.find(q.id);
+    if (it == by_id.end())
+      return make_error(ErrorCode::kInvalidArgument, "question id " + q.id + " is missing from the questions file");
+    q.question = it->second->question;
+  }
+  return {};
+}
+
+Result<RetrievalReport> index_squad(const SquadSet& set, KnowledgeBase& kb, const EvalProgress& on_progress) {
+  RetrievalReport report;
+  report.n_questions = set.questions.size();
+  report.n_paragraphs = set.paragraphs.size();
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < set.paragraphs.size(); ++i) {
+    if (on_progress) on_progress("indexing", i, set.paragraphs.size());
+    auto outcome = kb.add_bytes(set.paragraphs[i], "p" + std::to_string(i) + ".txt", kCollection);
+    if (!outcome) return outcome.error();
+    if (outcome->status == FileStatus::kFailed)
+      return make_error(ErrorCode::kInternal, "paragraph " + std::to_string(i) + ": " + outcome->message);
+    report.n_chunks += static_cast<size_t>(outcome->chunks);
+  }
+  if (on_progress) on_progress("indexing", set.paragraphs.size(), set.paragraphs.size());
+  report.index_seconds = ms_since(start) / 1000.0;
+  return report;
+}
+
+Status evaluate_retrieval(const SquadSet& set, KnowledgeBase& kb, const SearchOptions& search, RetrievalReport& report,
+                          const EvalProgress& on_progress) {
+  constexpr int kDepth = 10;
+  for (SearchMode mode : {SearchMode::kBm25, SearchMode::kDense, SearchMode::kHybrid}) {
+    RetrievalMetrics metrics;
+    metrics.name = mode == SearchMode::kBm25 ? "bm25" : mode == SearchMode::kDense ? "dense" : "hybrid";
+    SearchOptions options = search;
+    options.mode = mode;
+    options.k = std::max(search.candidates, kDepth);  // chunks; paragraphs may hold several
+    std::vector<double> latencies;
+    for (size_t q = 0; q < set.questions.size(); ++q) {
+      if (on_progress) on_progress(metrics.name, q, set.questions.size());
+      const SquadQuestion& question = set.questions[q];
+      const auto start = std::chrono::steady_clock::now();
+      auto found = kb.search(question.question, options);
+      latencies.push_back(ms_since(start));
+      if (!found) return found.error();
+      // Paragraph ranks: the first chunk of each paragraph counts.
+      std::vector<size_t> paragraphs;
+      for (const auto& hit : found->hits) {
+        const size_t p = paragraph_of(hit.chunk.path);
+        if (std::find(paragraphs.begin(), paragraphs.end(), p) == paragraphs.end()) paragraphs.push_back(p);
+        if (paragraphs.size() == kDepth) break;
+      }
+      for (size_t rank = 0; rank < paragraphs.size(); ++rank) {
+        if (!contains_answer(set.paragraphs[paragraphs[rank]], question.answers)) continue;
+        metrics.recall_at_1 += rank < 1;
+        metrics.recall_at_5 += rank < 5;
+        metrics.recall_at_10 += 1;
+        metrics.mrr += 1.0 / static_cast<double>(rank + 1);
+        break;
+      }
+    }
+    if (on_progress) on_progress(metrics.name, set.questions.size(), set.questions.size());
+    const double n = std::max<double>(1, static_cast<double>(set.questions.size()));
+    metrics.recall_at_1 /= n;
+    metrics.recall_at_5 /= n;
+    metrics.recall_at_10 /= n;
+    metrics.mrr /= n;
+    metrics.latency_ms_p50 = percentile(latencies, 0.50);
+    metrics.latency_ms_p95 = percentile(latencies, 0.95);
+    report.modes.push_back(metrics);
+  }
+  return {};
+}
+
+Result<AnswerMetrics> evaluate_answers(const SquadSet& set, KnowledgeBase& kb, size_t count,
+                                       const SearchOptions& search, double min_similarity,
+                                       const GroundedGenerator& generate, const EvalProgress& on_progress) {
+  AnswerMetrics metrics;
+  metrics.n = std::min(count, set.questions.size());
+  std::vector<double> latencies;
+  for (size_t q = 0; q < metrics.n; ++q) {
+    if (on_progress) on_progress("answering", q, metrics.n);
+    const SquadQuestion& question = set.questions[q];
+    const auto start = std::chrono::steady_clock::now();
+    auto found = kb.search(question.question, search);
+    if (!found) return found.error();
+    const Grounded grounded = ground(question.question, *found, {.min_similarity = min_similarity});
+    std::string answer = grounded.not_found_answer;
+    if (grounded.found) {
+      auto generated = generate(grounded.messages);
+      if (!generated) return generated.error();
+      answer = std::move(*generated);
+    }
+    latencies.push_back(ms_since(start));
+    metrics.contains_gold += contains_answer(answer, question.answers);
+    metrics.not_found_rate += !grounded.found;
+  }
+  if (on_progress) on_progress("answering", metrics.n, metrics.n);
+  const double n = std::max<double>(1, static_cast<double>(metrics.n));
+  metrics.contains_gold /= n;
+  metrics.not_found_rate /= n;
+  metrics.latency_ms_p50 = percentile(latencies, 0.50);
+  return metrics;
+}
+
+}  // namespace tandem::knowledge

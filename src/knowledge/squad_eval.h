@@ -1,0 +1,84 @@
+// Retrieval (and grounded-answer) evaluation on SQuAD-format data: every paragraph is indexed as
+// a document of a fresh knowledge base, every question is asked, and a paragraph counts as found
+// when it contains one of the question's gold answers.
+//
+//   auto set = knowledge::read_squad("xquad.en.json");
+//   auto questions = knowledge::read_squad("xquad.zh.json");       // optional: cross-lingual
+//   knowledge::use_questions_from(*set, *questions);                 // matched by question id
+//   auto report = knowledge::index_squad(*set, *kb);                 // kb: a fresh base
+//   knowledge::evaluate_retrieval(*set, *kb, {}, *report);
+//   // report->modes[2].name == "hybrid", report->modes[2].recall_at_1 ...
+//
+// Thread-safety: free functions without shared state.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/engine.h"
+#include "knowledge/knowledge_base.h"
+
+namespace tandem::knowledge {
+
+struct SquadQuestion {
+  std::string id;
+  std::string question;
+  std::vector<std::string> answers;
+};
+
+struct SquadSet {
+  std::vector<std::string> paragraphs;
+  std::vector<SquadQuestion> questions;
+};
+
+Result<SquadSet> read_squad(const std::string& path);
+// Replaces each question's text by the one with the same id in `other` (another language);
+// kInvalidArgument when an id is missing there.
+Status use_questions_from(SquadSet& set, const SquadSet& other);
+
+struct RetrievalMetrics {
+  std::string name;  // "bm25", "dense", "hybrid"
+  double recall_at_1 = 0;
+  double recall_at_5 = 0;
+  double recall_at_10 = 0;
+  double mrr = 0;  // over the first 10 paragraphs
+  double latency_ms_p50 = 0;
+  double latency_ms_p95 = 0;
+};
+
+struct RetrievalReport {
+  size_t n_questions = 0;
+  size_t n_paragraphs = 0;
+  size_t n_chunks = 0;
+  double index_seconds = 0;
+  std::vector<RetrievalMetrics> modes;
+};
+
+using EvalProgress = std::function<void(const std::string& stage, size_t done, size_t total)>;
+
+// Indexes every paragraph as document "p<i>.txt" of collection "squad" in the base `kb` (fresh).
+Result<RetrievalReport> index_squad(const SquadSet& set, KnowledgeBase& kb, const EvalProgress& on_progress = {});
+
+// Asks every question in each mode; fills report.modes (bm25, dense, hybrid).
+Status evaluate_retrieval(const SquadSet& set, KnowledgeBase& kb, const SearchOptions& search,
+                          RetrievalReport& report, const EvalProgress& on_progress = {});
+
+struct AnswerMetrics {
+  size_t n = 0;
+  double contains_gold = 0;   // share of answers that contain a gold answer
+  double not_found_rate = 0;  // share answered "not found in your documents"
+  double latency_ms_p50 = 0;  // retrieval + generation
+};
+
+// Answers the first `count` questions end to end: retrieve (hybrid), ground, then `generate`.
+using GroundedGenerator = std::function<Result<std::string>(const std::vector<engine::ChatMessage>& messages)>;
+Result<AnswerMetrics> evaluate_answers(const SquadSet& set, KnowledgeBase& kb, size_t count, const SearchOptions& search,
+                                       double min_similarity, const GroundedGenerator& generate,
+                                       const EvalProgress& on_progress = {});
+
+// Whether `text` holds one of `answers` (case-insensitive for ASCII, whitespace-insensitive).
+bool contains_answer(std::string_view text, const std::vector<std::string>& answers);
+
+}  // namespace tandem::knowledge

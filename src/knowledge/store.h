@@ -1,0 +1,120 @@
+// The knowledge base's one storage layer: a SQLite database (WAL) holding collections,
+// documents, chunks with their embeddings, and a full-text index (FTS5 with the "tandem"
+// tokenizer of text_analysis.h, ranked by BM25). Every persistent byte of user content goes
+// through this class, so that encryption at rest has one place to cover.
+//
+//   auto store = knowledge::Store::open("~/.local/share/tandem/kb/kb.sqlite");
+//   auto collection = (*store)->collection_id("contracts", /*create=*/true);
+//   (*store)->replace_document(record, chunks, vectors);   // one transaction: all or nothing
+//   auto hits = (*store)->search_lexical("when does the lease end", 10, {*collection});
+//
+// Crash safety: a document and all its chunks are written in one transaction, so a killed ingest
+// leaves whole documents or none. Thread-safety: all methods may be called from any thread; one
+// connection, serialised by a mutex.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "knowledge/chunker.h"
+
+struct sqlite3;
+
+namespace tandem::knowledge {
+
+struct CollectionInfo {
+  int64_t id = 0;
+  std::string name;
+  int64_t documents = 0;
+  int64_t chunks = 0;
+};
+
+struct DocumentRecord {
+  int64_t id = 0;  // 0 until stored
+  int64_t collection_id = 0;
+  std::string collection;  // filled by reads
+  std::string path;        // absolute path, or the upload's name
+  std::string format;
+  std::string title;
+  std::string content_hash;  // sha256 of the file's bytes, hex
+  int64_t bytes = 0;
+  int32_t pages = 0;
+  int64_t chunks = 0;
+  int64_t added_at = 0;  // unix seconds
+};
+
+struct StoredChunk {
+  int64_t id = 0;
+  int64_t document_id = 0;
+  int64_t collection_id = 0;
+  std::string path;
+  std::string title;
+  std::string heading;
+  std::string text;
+  int32_t page = 0;
+  int64_t char_start = 0;
+  int64_t char_end = 0;
+};
+
+struct ScoredId {
+  int64_t id = 0;
+  double score = 0;  // higher is better
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> open(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Small settings kept with the data (the embedding model the vectors came from).
+  Result<std::optional<std::string>> meta(const std::string& key);
+  Status set_meta(const std::string& key, const std::string& value);
+
+  Result<std::optional<int64_t>> collection_id(const std::string& name, bool create);
+  Result<std::vector<CollectionInfo>> collections();
+
+  Result<std::optional<DocumentRecord>> find_document(int64_t collection_id, const std::string& path);
+  Result<std::optional<DocumentRecord>> find_document_by_hash(int64_t collection_id, const std::string& hash);
+  Result<std::optional<DocumentRecord>> document(int64_t id);
+  Result<std::vector<DocumentRecord>> documents(std::optional<int64_t> collection_id);
+
+  // Stores `record` with its chunks and their vectors, replacing the document of the same
+  // collection and path if there is one, in one transaction. Sets record.id; returns the ids of
+  // the new chunks and, in `replaced`, those of the chunks it removed.
+  Result<std::vector<int64_t>> replace_document(DocumentRecord& record, const std::vector<Chunk>& chunks,
+                                                const std::vector<std::vector<float>>& vectors,
+                                                std::vector<int64_t>* replaced);
+  // Removes a document and its chunks; returns the removed chunk ids.
+  Result<std::vector<int64_t>> remove_document(int64_t document_id);
+  // Removes a collection with all its documents; returns the removed chunk ids.
+  Result<std::vector<int64_t>> remove_collection(int64_t collection_id);
+
+  // BM25 over the chunks of the given collections (all when empty), best first. The filter is
+  // part of the query, so k results come back whenever k chunks of those collections match.
+  Result<std::vector<ScoredId>> search_lexical(const std::string& query, int k, const std::vector<int64_t>& collections);
+
+  Result<std::vector<StoredChunk>> chunks(const std::vector<int64_t>& ids);
+  // Every chunk id with its collection, and every stored vector: what the in-memory indexes are
+  // rebuilt or checked from.
+  Status for_each_chunk(const std::function<void(int64_t id, int64_t collection_id)>& visit);
+  Status for_each_vector(const std::function<void(int64_t id, std::span<const float> vector)>& visit,
+                         const std::vector<int64_t>& only_ids = {});
+
+ private:
+  explicit Store(sqlite3* db) : db_(db) {}
+  Result<std::vector<int64_t>> delete_chunks_of(int64_t document_id);
+
+  std::mutex mutex_;
+  sqlite3* db_;
+};
+
+}  // namespace tandem::knowledge

@@ -1,0 +1,24 @@
+// Text analysis for lexical search: Unicode NFKC normalisation with case folding, then ICU word
+// segmentation, which splits Chinese and Japanese into dictionary words instead of one token per
+// unspaced run. Punctuation and spaces are dropped.
+//
+//   analyze_text("北京大学的学生 The QUICK fox")  // {"北京", "大学", "的", "学生", "the", "quick", "fox"}
+//
+// The same analysis serves indexing (the SQLite FTS5 tokenizer "tandem") and queries, so both
+// sides always agree. Thread-safety: any thread (ICU iterators are per thread).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tandem::knowledge {
+
+// Calls `on_token(token)` for each normalised word of `text` (valid UTF-8 expected; invalid
+// sequences are replaced). Stops early when on_token returns false.
+void for_each_token(std::string_view text, const std::function<bool(std::string_view token)>& on_token);
+
+std::vector<std::string> analyze_text(std::string_view text);
+
+}  // namespace tandem::knowledge

@@ -1,0 +1,65 @@
+#include "knowledge/grounding.h"
+
+#include <gtest/gtest.h>
+
+namespace tandem::knowledge {
+namespace {
+
+SearchResult result_with(std::vector<std::string> texts, double top_similarity) {
+  SearchResult result;
+  result.top_similarity = top_similarity;
+  int64_t id = 0;
+  for (auto& text : texts) {
+    SearchHit hit;
+    hit.chunk.id = ++id;
+    hit.chunk.document_id = 7;
+    hit.chunk.path = "/docs/lease.pdf";
+    hit.chunk.page = 3;
+    hit.chunk.char_start = 100 * id;
+    hit.chunk.char_end = 100 * id + static_cast<int64_t>(text.size());
+    hit.chunk.text = std::move(text);
+    result.hits.push_back(std::move(hit));
+  }
+  return result;
+}
+
+TEST(GroundingTest, NumbersPassagesAndCitesTheirSource) {
+  const auto grounded = ground("When does the lease end?",
+                               result_with({"The lease ends on 31 March 2027.", "Pets are allowed."}, 0.7), {});
+  ASSERT_TRUE(grounded.found);
+  ASSERT_EQ(grounded.citations.size(), 2u);
+  EXPECT_EQ(grounded.citations[1].number, 2);
+  EXPECT_EQ(grounded.citations[0].page, 3);
+  EXPECT_EQ(grounded.citations[0].char_start, 100);
+  ASSERT_EQ(grounded.messages.size(), 1u);
+  const std::string& prompt = grounded.messages[0].content;
+  EXPECT_NE(prompt.find("[1] (lease.pdf, page 3)\nThe lease ends on 31 March 2027."), std::string::npos);
+  EXPECT_NE(prompt.find("[2] (lease.pdf, page 3)\nPets are allowed."), std::string::npos);
+  EXPECT_TRUE(prompt.ends_with("Question: When does the lease end?"));
+}
+
+TEST(GroundingTest, LowSimilarityWithoutSharedWordsIsNotFound) {
+  const auto grounded = ground("boiling point of nitrogen", result_with({"The lease ends on 31 March 2027."}, 0.1), {});
+  EXPECT_FALSE(grounded.found);
+  EXPECT_TRUE(grounded.messages.empty());
+  EXPECT_EQ(grounded.not_found_answer, "I could not find the answer to this in your documents.");
+  EXPECT_FALSE(ground("anything", SearchResult{}, {}).found);
+}
+
+TEST(GroundingTest, SharedWordsCountWhenTheEmbeddingMissesThem) {
+  // A Chinese passage the English-only embedding model scores low, found by its words.
+  const auto grounded = ground("合同什么时候生效", result_with({"本合同自2025年1月1日起生效。"}, 0.1), {});
+  EXPECT_TRUE(grounded.found);
+  EXPECT_GE(word_overlap("合同什么时候生效", "本合同自2025年1月1日起生效。"), 0.5);
+  EXPECT_EQ(ground("液氮的沸点", result_with({"本合同生效。"}, 0.1), {}).not_found_answer,
+            "在你的文档中没有找到这个问题的答案。");
+}
+
+TEST(GroundingTest, LongPassagesGetShortSnippets) {
+  const auto grounded = ground("lease", result_with({std::string(1000, 'a') + " lease"}, 0.9), {.snippet_bytes = 50});
+  ASSERT_EQ(grounded.citations.size(), 1u);
+  EXPECT_LE(grounded.citations[0].snippet.size(), 50u + 3);
+}
+
+}  // namespace
+}  // namespace tandem::knowledge

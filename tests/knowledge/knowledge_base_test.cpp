@@ -1,0 +1,221 @@
+#include "knowledge/knowledge_base.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "support/test_support.h"
+
+namespace tandem::knowledge {
+namespace {
+
+namespace fs = std::filesystem;
+
+void write_file(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+class KnowledgeBaseTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    engine::EmbedderOptions options;
+    options.model_path = testing::embedding_model_path();
+    auto loaded = engine::Embedder::load(options);
+    ASSERT_TRUE(loaded) << loaded.error().message;
+    embedder_ = loaded->release();
+  }
+  static void TearDownTestSuite() {
+    delete embedder_;
+    embedder_ = nullptr;
+  }
+
+  std::unique_ptr<KnowledgeBase> open_kb() {
+    auto kb = KnowledgeBase::open({.dir = (dir_.path() / "kb").string()}, *embedder_);
+    EXPECT_TRUE(kb) << kb.error().message;
+    return kb ? std::move(*kb) : nullptr;
+  }
+
+  fs::path docs() const { return dir_.path() / "docs"; }
+
+  void write_corpus() {
+    write_file(docs() / "lease.md",
+               "# Lease\n\nThe lease of the flat at 12 Elm Street ends on 31 March 2027.\n\n"
+               "# Deposit\n\nThe deposit is two months of rent, returned within 30 days.\n");
+    write_file(docs() / "garden.txt", "Tomatoes need six hours of sun a day and regular watering.\n");
+    write_file(docs() / "zh" / "合同.txt", "本合同自2025年1月1日起生效，有效期三年。\n\n违约方应支付违约金五万元。\n");
+    write_file(docs() / "notes" / "ignored.bin", "\x01\x02\x03");
+    write_file(docs() / ".git" / "config.txt", "hidden folder text");
+  }
+
+  static engine::Embedder* embedder_;
+  testing::TempDir dir_;
+};
+
+engine::Embedder* KnowledgeBaseTest::embedder_ = nullptr;
+
+TEST_F(KnowledgeBaseTest, AddsAFolderAndFindsPassagesInEveryMode) {
+  write_corpus();
+  auto kb = open_kb();
+  ASSERT_TRUE(kb);
+  std::vector<AddProgress> progress;
+  auto report = kb->add({docs().string()}, {.collection = "home"}, [&](const AddProgress& p) { progress.push_back(p); });
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->count(FileStatus::kAdded), 3) << "hidden folders and unsupported types are not picked up";
+  EXPECT_EQ(report->count(FileStatus::kFailed), 0);
+  EXPECT_GE(report->chunks, 4);
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back().files_done, 3u);
+
+  for (SearchMode mode : {SearchMode::kBm25, SearchMode::kDense, SearchMode::kHybrid}) {
+    auto found = kb->search("When does the lease end?", {.k = 3, .mode = mode});
+    ASSERT_TRUE(found) << found.error().message;
+    ASSERT_FALSE(found->hits.empty());
+    EXPECT_NE(found->hits.front().chunk.text.find("31 March 2027"), std::string::npos) << static_cast<int>(mode);
+    EXPECT_EQ(fs::path(found->hits.front().chunk.path).filename(), "lease.md");
+    EXPECT_EQ(found->hits.front().chunk.heading, "Lease");
+  }
+  auto chinese = kb->search("合同什么时候生效", {.k = 2});
+  ASSERT_TRUE(chinese);
+  ASSERT_FALSE(chinese->hits.empty());
+  EXPECT_NE(chinese->hits.front().chunk.text.find("2025年1月1日"), std::string::npos);
+}
+
+TEST_F(KnowledgeBaseTest, ReAddingSkipsUnchangedReplacesChangedAndSpotsDuplicates) {
+  write_corpus();
+  auto kb = open_kb();
+  ASSERT_TRUE(kb);
+  ASSERT_TRUE(kb->add({docs().string()}, {}));
+  write_file(docs() / "garden.txt", "Basil likes warmth; cucumbers want a trellis.\n");
+  write_file(docs() / "copy-of-lease.md", "# Lease\n\nThe lease of the flat at 12 Elm Street ends on 31 March 2027.\n\n"
+                                          "# Deposit\n\nThe deposit is two months of rent, returned within 30 days.\n");
+  auto again = kb->add({docs().string()}, {});
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->count(FileStatus::kUnchanged), 2);
+  EXPECT_EQ(again->count(FileStatus::kReplaced), 1);
+  EXPECT_EQ(again->count(FileStatus::kDuplicate), 1);
+  auto tomatoes = kb->search("tomatoes sun", {.k = 5, .mode = SearchMode::kBm25});
+  ASSERT_TRUE(tomatoes);
+  EXPECT_TRUE(tomatoes->hits.empty()) << "the replaced text must be gone";
+  auto basil = kb->search("basil", {.k = 1});
+  ASSERT_TRUE(basil && !basil->hits.empty());
+  EXPECT_NE(basil->hits.front().chunk.text.find("Basil"), std::string::npos);
+}
+
+TEST_F(KnowledgeBaseTest, ABadFileFailsAloneAndTheOthersGoOn) {
+  write_file(docs() / "a-good.txt", "Solar panels produce most power around noon.\n");
+  write_file(docs() / "b-binary.txt", std::string("\x7f" "ELF\0\0\0\x01\x02\x03\0\0", 12) + std::string(4096, '\0'));
+  write_file(docs() / "c-broken.pdf", "%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage");
+  write_file(docs() / "d-good.md", "# Wind\n\nWind turbines turn when the wind blows.\n");
+  auto kb = open_kb();
+  ASSERT_TRUE(kb);
+  auto report = kb->add({docs().string(), (dir_.path() / "missing").string()}, {});
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->count(FileStatus::kAdded), 2);
+  EXPECT_EQ(report->count(FileStatus::kFailed), 3);
+  for (const auto& file : report->files) {
+    if (file.status == FileStatus::kFailed) EXPECT_FALSE(file.message.empty()) << file.path;
+  }
+  EXPECT_EQ(kb->documents()->size(), 2u);
+}
+
+TEST_F(KnowledgeBaseTest, CollectionsFilterInsideTheSearchAndCanBeRemoved) {
+  write_corpus();
+  write_file(dir_.path() / "work" / "plan.txt", "The project deadline is the end of March; the lease of the office ends too.\n");
+  auto kb = open_kb();
+  ASSERT_TRUE(kb);
+  ASSERT_TRUE(kb->add({docs().string()}, {.collection = "home"}));
+  ASSERT_TRUE(kb->add({(dir_.path() / "work").string()}, {.collection = "work"}));
+  for (SearchMode mode : {SearchMode::kBm25, SearchMode::kDense, SearchMode::kHybrid}) {
+    auto found = kb->search("lease end", {.k = 5, .mode = mode, .collections = {"work"}});
+    ASSERT_TRUE(found) << found.error().message;
+    ASSERT_FALSE(found->hits.empty());
+    for (const auto& hit : found->hits) EXPECT_EQ(fs::path(hit.chunk.path).filename(), "plan.txt");
+  }
+  auto unknown = kb->search("lease", {.collections = {"nope"}});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+
+  ASSERT_TRUE(kb->remove_collection("work"));
+  auto collections = kb->collections();
+  ASSERT_TRUE(collections);
+  ASSERT_EQ(collections->size(), 1u);
+  EXPECT_EQ(collections->front().name, "home");
+}
+
+TEST_F(KnowledgeBaseTest, RemovedDocumentsDisappearFromBothIndexes) {
+  write_corpus();
+  auto kb = open_kb();
+  ASSERT_TRUE(kb);
+  ASSERT_TRUE(kb->add({docs().string()}, {}));
+  auto documents = kb->documents();
+  ASSERT_TRUE(documents);
+  const auto lease = std::find_if(documents->begin(), documents->end(),
+                                  [](const DocumentRecord& d) { return d.path.ends_with("lease.md"); });
+  ASSERT_NE(lease, documents->end());
+  ASSERT_TRUE(kb->remove_document(lease->id));
+  EXPECT_EQ(kb->remove_document(lease->id).error().code, ErrorCode::kNotFound);
+  for (SearchMode mode : {SearchMode::kBm25, SearchMode::kDense}) {
+    auto found = kb->search("When does the lease end?", {.k = 10, .mode = mode});
+    ASSERT_TRUE(found);
+    for (const auto& hit : found->hits) EXPECT_FALSE(hit.chunk.path.ends_with("lease.md"));
+  }
+}
+
+TEST_F(KnowledgeBaseTest, TheVectorIndexIsRebuiltWhenMissingOrDamaged) {
+  write_corpus();
+  {
+    auto kb = open_kb();
+    ASSERT_TRUE(kb);
+    ASSERT_TRUE(kb->add({docs().string()}, {}));
+  }
+  const fs::path index = dir_.path() / "kb" / "vectors.hnsw";
+  ASSERT_TRUE(fs::exists(index));
+  for (int round = 0; round < 2; ++round) {
+    if (round == 0) {
+      fs::remove(index);  // as after a crash between the commit and the index save
+    } else {
+      std::fstream file(index, std::ios::in | std::ios::out | std::ios::binary);
+      file.seekp(100);
+      file.put('\x5a');  // one flipped byte
+    }
+    auto kb = open_kb();
+    ASSERT_TRUE(kb);
+    auto found = kb->search("When does the lease end?", {.k = 1, .mode = SearchMode::kDense});
+    ASSERT_TRUE(found);
+    ASSERT_EQ(found->hits.size(), 1u) << "round " << round;
+    EXPECT_TRUE(found->hits.front().chunk.path.ends_with("lease.md"));
+  }
+}
+
+TEST_F(KnowledgeBaseTest, UploadsAreIngestedFromMemory) {
+  auto kb = open_kb();
+  ASSERT_TRUE(kb);
+  auto outcome = kb->add_bytes("# Bees\n\nBees pollinate apple trees in spring.\n", "bees.md", "uploads");
+  ASSERT_TRUE(outcome) << outcome.error().message;
+  EXPECT_EQ(outcome->status, FileStatus::kAdded);
+  auto again = kb->add_bytes("# Bees\n\nBees pollinate apple trees in spring.\n", "bees.md", "uploads");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, FileStatus::kUnchanged);
+  auto found = kb->search("who pollinates apple trees", {.k = 1, .collections = {"uploads"}});
+  ASSERT_TRUE(found && found->hits.size() == 1);
+  EXPECT_EQ(found->hits.front().chunk.path, "bees.md");
+}
+
+TEST_F(KnowledgeBaseTest, RefusesEmptyQueriesAndAnotherEmbeddingModel) {
+  auto kb = open_kb();
+  ASSERT_TRUE(kb);
+  EXPECT_EQ(kb->search("   ", {}).error().code, ErrorCode::kInvalidArgument);
+  kb.reset();
+  auto store = Store::open((dir_.path() / "kb" / "kb.sqlite").string());
+  ASSERT_TRUE(store);
+  ASSERT_TRUE((*store)->set_meta("embedding_model", "another-model (768 dimensions)"));
+  store->reset();
+  auto reopened = KnowledgeBase::open({.dir = (dir_.path() / "kb").string()}, *embedder_);
+  ASSERT_FALSE(reopened);
+  EXPECT_NE(reopened.error().message.find("another-model"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tandem::knowledge

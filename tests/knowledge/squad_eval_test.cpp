@@ -1,0 +1,91 @@
+#include "knowledge/squad_eval.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+namespace tandem::knowledge {
+namespace {
+
+void write_squad(const std::string& path, const std::vector<std::pair<std::string, std::vector<std::array<std::string, 3>>>>& paragraphs) {
+  nlohmann::json data = nlohmann::json::array();
+  nlohmann::json article{{"title", "t"}, {"paragraphs", nlohmann::json::array()}};
+  for (const auto& [context, qas] : paragraphs) {
+    nlohmann::json p{{"context", context}, {"qas", nlohmann::json::array()}};
+    for (const auto& [id, question, answer] : qas) {
+      p["qas"].push_back({{"id", id}, {"question", question}, {"answers", {{{"text", answer}, {"answer_start", 0}}}}});
+    }
+    article["paragraphs"].push_back(p);
+  }
+  data.push_back(article);
+  std::ofstream(path) << nlohmann::json{{"data", data}}.dump();
+}
+
+TEST(SquadEvalTest, ContainsAnswerIgnoresCaseAndSpaces) {
+  EXPECT_TRUE(contains_answer("It ends on 31  March 2027.", {"31 march"}));
+  EXPECT_TRUE(contains_answer("本合同自2025年1月1日起生效", {"2025年1月1日"}));
+  EXPECT_FALSE(contains_answer("It ends in April.", {"March", ""}));
+}
+
+TEST(SquadEvalTest, ReadsSquadAndSwapsInQuestionsOfAnotherLanguage) {
+  tandem::testing::TempDir dir;
+  write_squad(dir.file("en.json"), {{"The lease ends in March.", {{"q1", "When does the lease end?", "March"}}}});
+  write_squad(dir.file("zh.json"), {{"租约三月结束。", {{"q1", "租约什么时候结束？", "三月"}}}});
+  auto en = read_squad(dir.file("en.json"));
+  auto zh = read_squad(dir.file("zh.json"));
+  ASSERT_TRUE(en && zh);
+  ASSERT_TRUE(use_questions_from(*en, *zh));
+  EXPECT_EQ(en->questions[0].question, "租约什么时候结束？");
+  EXPECT_EQ(en->questions[0].answers[0], "March") << "gold answers stay those of the paragraphs' language";
+  write_squad(dir.file("other.json"), {{"x", {{"q9", "?", "x"}}}});
+  EXPECT_FALSE(use_questions_from(*en, *read_squad(dir.file("other.json"))));
+  std::ofstream(dir.file("bad.json")) << "{\"data\": [{\"paragraphs\": [{}]}]}";
+  EXPECT_EQ(read_squad(dir.file("bad.json")).error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(SquadEvalTest, MeasuresRecallAndMrrOnARealBase) {
+  tandem::testing::TempDir dir;
+  write_squad(dir.file("set.json"),
+              {{"Photosynthesis turns light, water and carbon dioxide into sugar and oxygen in chloroplasts.",
+                {{"a", "Where in the cell does photosynthesis happen?", "chloroplasts"}}},
+               {"The Great Wall of China is more than 21,000 kilometres long.",
+                {{"b", "How long is the Great Wall?", "21,000 kilometres"}}},
+               {"Mount Everest, at 8,849 metres, is the highest mountain above sea level.",
+                {{"c", "How high is Mount Everest?", "8,849 metres"}}}});
+  auto set = read_squad(dir.file("set.json"));
+  ASSERT_TRUE(set);
+  engine::EmbedderOptions options;
+  options.model_path = tandem::testing::embedding_model_path();
+  auto embedder = engine::Embedder::load(options);
+  ASSERT_TRUE(embedder);
+  auto kb = KnowledgeBase::open({.dir = dir.file("kb")}, **embedder);
+  ASSERT_TRUE(kb);
+  auto report = index_squad(*set, **kb);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->n_paragraphs, 3u);
+  EXPECT_EQ(report->n_chunks, 3u);
+  ASSERT_TRUE(evaluate_retrieval(*set, **kb, {}, *report));
+  ASSERT_EQ(report->modes.size(), 3u);
+  for (const auto& mode : report->modes) {
+    EXPECT_DOUBLE_EQ(mode.recall_at_1, 1.0) << mode.name;
+    EXPECT_DOUBLE_EQ(mode.mrr, 1.0) << mode.name;
+    EXPECT_GT(mode.latency_ms_p50, 0) << mode.name;
+  }
+  // A generator that echoes the passages contains the gold answer; one that says nothing does not.
+  auto echo = evaluate_answers(*set, **kb, 3, {}, 0.3, [](const std::vector<engine::ChatMessage>& m) -> Result<std::string> {
+    return m.back().content;
+  });
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->n, 3u);
+  EXPECT_DOUBLE_EQ(echo->contains_gold, 1.0);
+  auto silent = evaluate_answers(*set, **kb, 2, {}, 0.3, [](const auto&) -> Result<std::string> { return std::string(); });
+  ASSERT_TRUE(silent);
+  EXPECT_DOUBLE_EQ(silent->contains_gold, 0.0);
+}
+
+}  // namespace
+}  // namespace tandem::knowledge

@@ -1,0 +1,141 @@
+#include "knowledge/store.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "support/test_support.h"
+
+namespace tandem::knowledge {
+namespace {
+
+Chunk chunk(std::string text) {
+  Chunk c;
+  c.text = std::move(text);
+  c.char_end = static_cast<int64_t>(c.text.size());
+  return c;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = Store::open(dir_.file("kb.sqlite"));
+    ASSERT_TRUE(opened) << opened.error().message;
+    store_ = std::move(*opened);
+    auto id = store_->collection_id("notes", true);
+    ASSERT_TRUE(id && *id);
+    notes_ = **id;
+  }
+
+  int64_t put(const std::string& path, std::vector<std::string> texts, int64_t collection, std::vector<int64_t>* replaced = nullptr) {
+    DocumentRecord record;
+    record.collection_id = collection;
+    record.path = path;
+    record.format = "text";
+    record.content_hash = path + std::to_string(texts.size());
+    std::vector<Chunk> chunks;
+    std::vector<std::vector<float>> vectors;
+    for (auto& text : texts) {
+      chunks.push_back(chunk(text));
+      vectors.push_back({1, 0, 0});
+    }
+    auto ids = store_->replace_document(record, chunks, vectors, replaced);
+    EXPECT_TRUE(ids) << ids.error().message;
+    return record.id;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Store> store_;
+  int64_t notes_ = 0;
+};
+
+TEST_F(StoreTest, Bm25RanksTheChunkThatMatchesBestFirst) {
+  put("/a.txt", {"The lease ends on 31 March 2027.", "Pets are not allowed in the flat."}, notes_);
+  put("/b.txt", {"租约将于2027年3月31日结束。", "The garden is shared."}, notes_);
+  auto hits = store_->search_lexical("When does the lease end?", 10, {});
+  ASSERT_TRUE(hits) << hits.error().message;
+  ASSERT_FALSE(hits->empty());
+  auto top = store_->chunks({hits->front().id});
+  ASSERT_TRUE(top && top->size() == 1);
+  EXPECT_EQ(top->front().text, "The lease ends on 31 March 2027.");
+  EXPECT_EQ(top->front().path, "/a.txt");
+
+  auto chinese = store_->search_lexical("租约什么时候结束", 10, {});
+  ASSERT_TRUE(chinese && !chinese->empty());
+  EXPECT_EQ(store_->chunks({chinese->front().id})->front().path, "/b.txt");
+}
+
+TEST_F(StoreTest, QueryTextIsNeverReadAsSearchSyntax) {
+  put("/a.txt", {"alpha beta gamma"}, notes_);
+  for (const char* query : {"\"", "alpha NEAR(", "beta* OR", "gamma\"\") --", ")(", "NOT"}) {
+    auto hits = store_->search_lexical(query, 5, {});
+    EXPECT_TRUE(hits) << query << ": " << hits.error().message;
+  }
+  EXPECT_EQ(store_->search_lexical("\"alpha\"", 5, {})->size(), 1u);
+}
+
+TEST_F(StoreTest, CollectionFilterIsPartOfTheQuery) {
+  auto other = store_->collection_id("other", true);
+  ASSERT_TRUE(other && *other);
+  // Many strong matches in "other" must not crowd out the one in "notes".
+  for (int i = 0; i < 30; ++i) put("/o" + std::to_string(i), {"invoice invoice invoice"}, **other);
+  put("/n.txt", {"an invoice among other words in a longer sentence"}, notes_);
+  auto hits = store_->search_lexical("invoice", 3, {notes_});
+  ASSERT_TRUE(hits);
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ(store_->chunks({hits->front().id})->front().path, "/n.txt");
+}
+
+TEST_F(StoreTest, ReplacingADocumentRemovesItsOldChunksFromTheIndex) {
+  put("/a.txt", {"old words here"}, notes_);
+  std::vector<int64_t> replaced;
+  put("/a.txt", {"new words here", "and more"}, notes_, &replaced);
+  EXPECT_EQ(replaced.size(), 1u);
+  EXPECT_TRUE(store_->search_lexical("old", 5, {})->empty());
+  EXPECT_EQ(store_->search_lexical("new", 5, {})->size(), 1u);
+  auto docs = store_->documents(std::nullopt);
+  ASSERT_TRUE(docs);
+  ASSERT_EQ(docs->size(), 1u);
+  EXPECT_EQ(docs->front().chunks, 2);
+  EXPECT_EQ(docs->front().collection, "notes");
+}
+
+TEST_F(StoreTest, RemovingDocumentsAndCollections) {
+  const int64_t a = put("/a.txt", {"apple"}, notes_);
+  put("/b.txt", {"banana"}, notes_);
+  auto removed = store_->remove_document(a);
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(removed->size(), 1u);
+  EXPECT_TRUE(store_->search_lexical("apple", 5, {})->empty());
+  EXPECT_FALSE(*store_->document(a));
+  auto gone = store_->remove_collection(notes_);
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->size(), 1u);
+  EXPECT_TRUE(store_->search_lexical("banana", 5, {})->empty());
+  EXPECT_TRUE(store_->collections()->empty());
+}
+
+TEST_F(StoreTest, ChunkIdsAreNeverReused) {
+  const int64_t a = put("/a.txt", {"one", "two"}, notes_);
+  int64_t highest = 0;
+  ASSERT_TRUE(store_->for_each_chunk([&](int64_t id, int64_t) { highest = std::max(highest, id); }));
+  ASSERT_TRUE(store_->remove_document(a));
+  put("/b.txt", {"three"}, notes_);
+  int64_t next = 0;
+  ASSERT_TRUE(store_->for_each_chunk([&](int64_t id, int64_t) { next = id; }));
+  EXPECT_GT(next, highest);
+}
+
+TEST_F(StoreTest, AFileThatIsNotADatabaseIsReportedAsDamaged) {
+  testing::TempDir dir;
+  {
+    std::ofstream out(dir.file("kb.sqlite"));
+    out << std::string(8192, 'x');
+  }
+  auto opened = Store::open(dir.file("kb.sqlite"));
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().code, ErrorCode::kDataLoss) << opened.error().message;
+}
+
+}  // namespace
+}  // namespace tandem::knowledge
