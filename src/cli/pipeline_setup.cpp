@@ -54,7 +54,8 @@ Result<LoadedRouter> load_router(const Config& config) {
   return loaded;
 }
 
-Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config, engine::ChatEngine& chat) {
+Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config, engine::ChatEngine& chat,
+                                                           bool create_knowledge_base) {
   pipeline::PipelineParts parts;
   parts.local = std::make_shared<providers::LocalProvider>(chat);
 
@@ -74,8 +75,7 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
   parts.policy.cascade_min_mean_logprob = config.router_cascade_min_mean_logprob;
   parts.learned_examples_path = config.router_learned_examples;
 
-  // The knowledge base joins once the user has added documents (`tandem kb add`).
-  if (std::filesystem::exists(std::filesystem::path(config.knowledge_dir) / "kb.sqlite")) {
+  if (create_knowledge_base || std::filesystem::exists(std::filesystem::path(config.knowledge_dir) / "kb.sqlite")) {
     auto kb = open_knowledge_base(config);
     if (!kb) return kb.error();
     parts.knowledge = std::move(*kb);

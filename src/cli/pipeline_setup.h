@@ -32,8 +32,11 @@ knowledge::KnowledgeBaseOptions knowledge_base_options(const Config& config);
 knowledge::SearchOptions knowledge_search_options(const Config& config);
 Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config, const std::string& dir = "");
 
-// `chat` must outlive the pipeline. The knowledge base joins when knowledge.dir holds one. A missing default intent model is a warning (tandem/auto
-// then routes without intents); a configured path that cannot be loaded is an error.
-Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config, engine::ChatEngine& chat);
+// `chat` must outlive the pipeline. The knowledge base joins when knowledge.dir holds one, or is
+// created there with `create_knowledge_base` (a server accepts uploads from the start). A missing
+// default intent model is a warning (tandem/auto then routes without intents); a configured path
+// that cannot be loaded is an error.
+Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config, engine::ChatEngine& chat,
+                                                           bool create_knowledge_base = false);
 
 }  // namespace tandem::cli

@@ -52,7 +52,7 @@ int serve(const Config& config) {
                config.engine_embedding_model);
   }
 
-  auto pipeline = build_pipeline(config, **chat);
+  auto pipeline = build_pipeline(config, **chat, /*create_knowledge_base=*/true);
   if (!pipeline) {
     std::cerr << "tandem serve: " << pipeline.error().message << "\n";
     return 1;

@@ -43,7 +43,7 @@ struct GroundingOptions {
 
 struct Grounded {
   bool found = false;
-  std::vector<engine::ChatMessage> messages;  // one user turn: the passages, the rules, then the question
+  std::vector<engine::ChatMessage> messages;  // system: the passages and the rules; user: the question
   std::vector<Citation> citations;
   std::string not_found_answer;  // in the question's language, when !found
 };

@@ -1,6 +1,5 @@
 #include "pipeline/pipeline.h"
 
-#include <algorithm>
 #include <chrono>
 #include <fmt/format.h>
 
@@ -197,12 +196,12 @@ Result<Answer> Pipeline::answer_grounded(const providers::ChatRequest& request, 
     if (on_delta) (*on_delta)(answer.result.text);
     return answer;
   }
-  // The earlier turns stay; the latest question is replaced by the turn that carries the passages.
+  // The passages (the system turn) replace any system prompt; the conversation follows.
   providers::ChatRequest with_passages = request;
-  const auto last_user = std::find_if(with_passages.messages.rbegin(), with_passages.messages.rend(),
-                                      [](const engine::ChatMessage& m) { return m.role == "user"; });
-  if (last_user != with_passages.messages.rend()) with_passages.messages.erase(std::next(last_user).base());
-  with_passages.messages.insert(with_passages.messages.end(), grounded.messages.begin(), grounded.messages.end());
+  with_passages.messages = {grounded.messages.front()};
+  for (const auto& message : request.messages) {
+    if (message.role != "system") with_passages.messages.push_back(message);
+  }
   auto result = on_delta ? parts_.local->stream(with_passages, *on_delta) : parts_.local->complete(with_passages);
   if (!result) return result.error();
   answer.result = std::move(*result);

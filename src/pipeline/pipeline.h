@@ -102,6 +102,7 @@ class Pipeline {
                         const providers::DeltaCallback* on_delta) const;
 
   bool has_cloud() const { return parts_.cloud != nullptr; }
+  knowledge::KnowledgeBase* knowledge() const { return parts_.knowledge.get(); }
 
  private:
   // Asks the cloud to classify `text`; when its answer names a label, rewrites `intent`, keeps the

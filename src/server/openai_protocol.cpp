@@ -255,6 +255,27 @@ Parsed<T> parse_guarded(Parse&& parse) {
 
 }  // namespace
 
+void parse_tandem_options(const json& doc, ChatCompletionRequest& out) {
+  const json* options = field(doc, "tandem");
+  if (!options) return;
+  if (!options->is_object()) reject("tandem", "tandem must be an object, got " + describe(*options));
+  if (field(*options, "knowledge")) {
+    out.knowledge = string_field(*options, "knowledge", "tandem.knowledge");
+    if (out.knowledge != "auto" && out.knowledge != "always" && out.knowledge != "never") {
+      reject("tandem.knowledge", "tandem.knowledge must be auto, always or never, got '" + out.knowledge + "'");
+    }
+  }
+  if (const json* collections = field(*options, "collections")) {
+    if (!collections->is_array()) reject("tandem.collections", "tandem.collections must be an array of names");
+    for (const auto& name : *collections) {
+      if (!name.is_string() || name.get_ref<const std::string&>().empty()) {
+        reject("tandem.collections", "tandem.collections must hold non-empty strings, got " + describe(name));
+      }
+      out.collections.push_back(name.get<std::string>());
+    }
+  }
+}
+
 Parsed<ChatCompletionRequest> parse_chat_completion(std::string_view body, const ChatLimits& limits) {
   return parse_guarded<ChatCompletionRequest>([&] {
     const json doc = parse_object(body);
@@ -290,6 +311,7 @@ Parsed<ChatCompletionRequest> parse_chat_completion(std::string_view body, const
     out.generation.lora = string_field(doc, "lora", "lora");
     out.generation.lora_scale = static_cast<float>(number_field(doc, "lora_scale", -4, 4, 1.0));
     out.generation.overflow = limits.overflow;
+    parse_tandem_options(doc, out);
     return out;
   });
 }

@@ -45,6 +45,10 @@ struct ChatCompletionRequest {
   engine::GenerationRequest generation;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  // Tandem's own options, {"tandem": {"knowledge": "auto"|"always"|"never", "collections": [...]}}
+  // (the openai client sends them with extra_body).
+  std::string knowledge = "auto";
+  std::vector<std::string> collections;
 };
 
 // Types are checked strictly (null counts as "not given"); unknown fields are ignored, features

@@ -17,6 +17,8 @@
 #include "pipeline/pipeline.h"
 #include "server/deadline_watch.h"
 #include "server/http_errors.h"
+#include "server/http_reply.h"
+#include "server/knowledge_api.h"
 #include "server/openai_protocol.h"
 
 namespace tandem::server {
@@ -91,6 +93,16 @@ nlohmann::json answer_json(const pipeline::Answer& answer) {
   if (d.local_good_enough) out["local_good_enough"] = *d.local_good_enough;
   if (answer.fallback) out["reasons"].push_back(answer.fallback_reason);
   if (!answer.attempts.empty()) out["attempts"] = attempts_json(answer.attempts);
+  if (const auto& grounded = answer.route.grounded) {
+    nlohmann::json citations = nlohmann::json::array();
+    for (const auto& c : grounded->citations) {
+      citations.push_back({{"number", c.number}, {"document_id", c.document_id}, {"path", c.path}, {"title", c.title},
+                           {"page", c.page}, {"char_start", c.char_start}, {"char_end", c.char_end},
+                           {"snippet", c.snippet}, {"score", c.score}});
+    }
+    out["route"] = "knowledge";
+    out["knowledge"] = {{"found", grounded->found}, {"retrieval_ms", answer.route.retrieval_ms}, {"citations", citations}};
+  }
   return out;
 }
 
@@ -112,16 +124,6 @@ struct Generated {
   nlohmann::json route = nlohmann::json::object();
 };
 using Generate = std::function<Result<Generated>(const engine::DeltaCallback* on_delta)>;
-
-void reply_error(Response& res, const ApiError& error) {
-  res.status = error.status;
-  if (error.retry_after_s > 0) res.set_header("Retry-After", std::to_string(error.retry_after_s));
-  res.set_content(error_body(error), "application/json");
-}
-
-void reply_json(Response& res, const nlohmann::json& body) {
-  res.set_content(to_text(body), "application/json");
-}
 
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -253,6 +255,7 @@ class HttpServer final : public Server {
     });
     http_.Post("/v1/chat/completions", [this](const Request& req, Response& res) { handle_chat(req, res); });
     http_.Post("/v1/embeddings", [this](const Request& req, Response& res) { handle_embeddings(req, res); });
+    add_knowledge_routes(http_, pipeline_ ? pipeline_->knowledge() : nullptr);
   }
 
   std::string http_error_message(const Request& req, int status) const {
@@ -310,7 +313,12 @@ class HttpServer final : public Server {
       routed.messages = request.generation.messages;
       routed.sampling = request.generation.sampling;
       routed.cancel = request.generation.cancel;
-      auto route = pipeline_->route(routed, *mode);
+      pipeline::RouteOptions route_options;
+      route_options.knowledge = request.knowledge == "always"  ? pipeline::KnowledgeUse::kAlways
+                                : request.knowledge == "never" ? pipeline::KnowledgeUse::kNever
+                                                               : pipeline::KnowledgeUse::kAuto;
+      route_options.collections = request.collections;
+      auto route = pipeline_->route(routed, *mode, route_options);
       if (!route) return reply_error(res, api_error(route.error(), "model"));
       set_route_headers(res, *route);
       meta.model = request.model;
@@ -348,7 +356,7 @@ class HttpServer final : public Server {
   // The decision travels in headers too, so a streaming client sees it before the first token.
   static void set_route_headers(Response& res, const pipeline::Route& route) {
     const auto& d = route.decision;
-    res.set_header("X-Tandem-Route", std::string(router::route_target_name(d.target)));
+    res.set_header("X-Tandem-Route", route.grounded ? "knowledge" : std::string(router::route_target_name(d.target)));
     res.set_header("X-Tandem-Mode", std::string(router::route_mode_name(d.mode)));
     if (!d.intent.empty()) {
       res.set_header("X-Tandem-Intent", header_safe(fmt::format("{};confidence={:.3f}", d.intent, d.intent_confidence)));

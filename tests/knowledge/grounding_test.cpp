@@ -31,11 +31,13 @@ TEST(GroundingTest, NumbersPassagesAndCitesTheirSource) {
   EXPECT_EQ(grounded.citations[1].number, 2);
   EXPECT_EQ(grounded.citations[0].page, 3);
   EXPECT_EQ(grounded.citations[0].char_start, 100);
-  ASSERT_EQ(grounded.messages.size(), 1u);
+  ASSERT_EQ(grounded.messages.size(), 2u);
+  EXPECT_EQ(grounded.messages[0].role, "system");
   const std::string& prompt = grounded.messages[0].content;
-  EXPECT_NE(prompt.find("[1] (lease.pdf, page 3)\nThe lease ends on 31 March 2027."), std::string::npos);
-  EXPECT_NE(prompt.find("[2] (lease.pdf, page 3)\nPets are allowed."), std::string::npos);
-  EXPECT_TRUE(prompt.ends_with("Question: When does the lease end?"));
+  EXPECT_NE(prompt.find("[1] (lease.pdf, page 3) The lease ends on 31 March 2027."), std::string::npos);
+  EXPECT_NE(prompt.find("[2] (lease.pdf, page 3) Pets are allowed."), std::string::npos);
+  EXPECT_EQ(grounded.messages[1].role, "user");
+  EXPECT_EQ(grounded.messages[1].content, "When does the lease end?");
 }
 
 TEST(GroundingTest, LowSimilarityWithoutSharedWordsIsNotFound) {

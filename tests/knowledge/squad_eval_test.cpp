@@ -77,7 +77,7 @@ TEST(SquadEvalTest, MeasuresRecallAndMrrOnARealBase) {
   }
   // A generator that echoes the passages contains the gold answer; one that says nothing does not.
   auto echo = evaluate_answers(*set, **kb, 3, {}, 0.3, [](const std::vector<engine::ChatMessage>& m) -> Result<std::string> {
-    return m.back().content;
+    return m.front().content;  // the passages
   });
   ASSERT_TRUE(echo);
   EXPECT_EQ(echo->n, 3u);

@@ -96,7 +96,7 @@ TEST_F(GroundedAnswerTest, AQuestionAboutMyDocumentsIsAnsweredFromThemWithCitati
   EXPECT_TRUE(first.path.ends_with("lease.md"));
   EXPECT_NE(first.snippet.find("31 March 2027"), std::string::npos);
   // The passage reaches the model: the prompt it answers holds it.
-  EXPECT_NE(route->grounded->messages.back().content.find("31 March 2027"), std::string::npos);
+  EXPECT_NE(route->grounded->messages.front().content.find("31 March 2027"), std::string::npos);
 
   std::string streamed;
   const providers::DeltaCallback collect = [&](std::string_view delta) {

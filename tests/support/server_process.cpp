@@ -45,9 +45,16 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(const std::string& bin
   // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
   std::vector<std::string> argv_strings{binary};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
-  env_strings.insert(env_strings.end(), env_overrides.begin(), env_overrides.end());
+  // The user's own data directory is never touched: the child keeps its data (knowledge base,
+  // learned examples) in its temporary directory unless the test names another.
+  std::vector<std::string> env_strings{"TANDEM_DATA=" + dir->file("data")};
+  for (char** e = environ; *e; ++e) {
+    if (!std::string_view(*e).starts_with("TANDEM_DATA=")) env_strings.emplace_back(*e);
+  }
+  for (const auto& entry : env_overrides) {
+    if (entry.starts_with("TANDEM_DATA=")) env_strings.front() = entry;
+    else env_strings.push_back(entry);
+  }
   auto argv = c_strings(argv_strings);
   auto envp = c_strings(env_strings);
 

@@ -30,7 +30,8 @@ namespace tandem::testing {
 // A child process with stdout on a pipe and stderr in a file.
 class ChildProcess {
  public:
-  // Starts `binary args...` with `env_overrides` ("NAME=value") added to this environment.
+  // Starts `binary args...` with `env_overrides` ("NAME=value") added to this environment, and
+  // TANDEM_DATA in its own temporary directory unless `env_overrides` sets it.
   static Result<std::unique_ptr<ChildProcess>> spawn(const std::string& binary, const std::vector<std::string>& args,
                                                      const std::vector<std::string>& env_overrides = {});
   ~ChildProcess();  // stop(): never leaves the process running
