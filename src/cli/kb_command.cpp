@@ -142,6 +142,7 @@ int run_search(const Config& config, const KbArgs& args) {
                       {"heading", h.chunk.heading}, {"text", h.chunk.text}});
     }
     std::cout << nlohmann::ordered_json{{"hits", hits}, {"top_similarity", found->top_similarity},
+                                        {"bm25_weight", found->bm25_weight}, {"dense_weight", found->dense_weight},
                                         {"search_ms", found->search_ms}}
                      .dump()
               << "\n";

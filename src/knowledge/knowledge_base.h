@@ -82,7 +82,7 @@ struct SearchOptions {
   int k = 5;
   SearchMode mode = SearchMode::kHybrid;
   std::vector<std::string> collections{};  // empty: all; applied inside both searches
-  double bm25_weight = 1.0;                // reciprocal rank fusion weights
+  double bm25_weight = 1.0;  // reciprocal rank fusion weights, scaled per query (SearchResult)
   double dense_weight = 1.0;
   int rrf_k = 60;
   int candidates = 50;  // taken from each list before fusion
@@ -100,6 +100,11 @@ struct SearchResult {
   std::vector<SearchHit> hits;
   double top_similarity = 0;  // best cosine among the dense candidates: how well anything matched
   bool lexical_match = false; // some chunk shares a word with the query
+  // The fusion weights used for this query: the configured ones scaled by how clearly each list
+  // separated its best passages from the rest (an English-only embedding model on Chinese text
+  // does not, and then counts for nothing).
+  double bm25_weight = 0;
+  double dense_weight = 0;
   double embed_ms = 0;
   double search_ms = 0;
 };

@@ -29,6 +29,8 @@ double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
+bool is_blank(std::string_view text) { return text.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+
 // "p17.txt" -> 17
 size_t paragraph_of(const std::string& path) {
   return static_cast<size_t>(std::stoul(path.substr(1)));
@@ -110,6 +112,7 @@ Status evaluate_retrieval(const SquadSet& set, KnowledgeBase& kb, const SearchOp
     for (size_t q = 0; q < set.questions.size(); ++q) {
       if (on_progress) on_progress(metrics.name, q, set.questions.size());
       const SquadQuestion& question = set.questions[q];
+      if (is_blank(question.question)) continue;  // counted as a miss: nothing to search for
       const auto start = std::chrono::steady_clock::now();
       auto found = kb.search(question.question, options);
       latencies.push_back(ms_since(start));
@@ -152,6 +155,7 @@ Result<AnswerMetrics> evaluate_answers(const SquadSet& set, KnowledgeBase& kb, s
   for (size_t q = 0; q < metrics.n; ++q) {
     if (on_progress) on_progress("answering", q, metrics.n);
     const SquadQuestion& question = set.questions[q];
+    if (is_blank(question.question)) continue;
     const auto start = std::chrono::steady_clock::now();
     auto found = kb.search(question.question, search);
     if (!found) return found.error();

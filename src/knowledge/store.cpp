@@ -180,10 +180,10 @@ std::string id_list(const std::vector<int64_t>& ids) {
 }
 
 // An FTS5 query that matches chunks holding any of the query's words: each word quoted, joined
-// by OR, so that no user text is read as FTS5 syntax.
+// by OR, so that no user text is read as FTS5 syntax; FTS5's tokenizer then analyses each one.
 std::string match_any_word(const std::string& query) {
   std::vector<std::string> words;
-  for_each_token(query, [&](std::string_view token) {
+  for_each_word(query, [&](std::string_view token) {  // FTS5 stems them with its tokenizer
     std::string word(token);
     if (std::find(words.begin(), words.end(), word) == words.end()) words.push_back(std::move(word));
     return true;
@@ -218,11 +218,30 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
     return st.error();
   }
   if (auto st = exec(db, kSchema, "creating the schema in " + path); !st) return st.error();
+  if (auto st = store->match_text_analysis(); !st) return st.error();
   return store;
 }
 
 Store::~Store() {
   sqlite3_close(db_);
+}
+
+// The full-text index holds analysed words: built by another analysis, it is rebuilt from the
+// stored chunk texts (FTS5 'rebuild'), in one transaction.
+Status Store::match_text_analysis() {
+  auto built_with = meta("text_analysis");
+  if (!built_with) return built_with.error();
+  const std::string current(text_analysis_version());
+  if (*built_with == current) return {};
+  if (*built_with) {
+    Transaction transaction(db_);
+    if (!transaction.began()) return sqlite_error(db_, "starting a transaction");
+    if (auto st = exec(db_, "INSERT INTO chunks_fts(chunks_fts) VALUES('rebuild')", "rebuilding the text index"); !st) {
+      return st;
+    }
+    if (auto st = transaction.commit(); !st) return st;
+  }
+  return set_meta("text_analysis", current);
 }
 
 Result<std::optional<std::string>> Store::meta(const std::string& key) {

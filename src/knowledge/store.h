@@ -111,6 +111,7 @@ class Store {
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}
+  Status match_text_analysis();
   Result<std::vector<int64_t>> delete_chunks_of(int64_t document_id);
 
   std::mutex mutex_;

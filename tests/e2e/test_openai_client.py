@@ -8,6 +8,7 @@ import os
 import selectors
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -51,12 +52,15 @@ def server(tmp_path_factory):
     assert binary, "set TANDEM_BIN to the tandem binary (CTest does)"
     if not CHAT_MODEL.exists():
         pytest.skip(f"no chat model at {CHAT_MODEL} (run scripts/setup.sh)")
-    stderr_path = tmp_path_factory.mktemp("serve") / "stderr.txt"
+    work = tmp_path_factory.mktemp("serve")
+    stderr_path = work / "stderr.txt"
+    # The server's data (its knowledge base) lives in the test's temporary directory.
+    env = dict(os.environ, TANDEM_DATA=str(work / "data"))
     with open(stderr_path, "w") as stderr:
         process = subprocess.Popen(
             [binary, "--set", f"engine.model={CHAT_MODEL}", "--set", f"engine.embedding_model={EMBEDDING_MODEL}",
              "serve", "--host", "127.0.0.1", "--port", "0"],
-            stdout=subprocess.PIPE, stderr=stderr, text=True)
+            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
     try:
         try:
             line = _read_listening_line(process, timeout_s=120)
@@ -156,3 +160,19 @@ def test_auto_routing_reports_its_decision(client):
     assert text == completion.choices[0].message.content
     last = [c for c in chunks if c.choices and c.choices[0].finish_reason][-1]
     assert last.model_extra["tandem"]["route"] == "local"
+
+
+def test_grounded_answer_carries_citations(server, client):
+    upload = urllib.request.Request(
+        f"http://127.0.0.1:{server}/tandem/v1/kb/documents?collection=e2e&name=lease.md",
+        data="# Lease\n\nThe lease of the flat at 12 Elm Street ends on 31 March 2027.\n".encode(), method="POST")
+    with urllib.request.urlopen(upload, timeout=120) as response:
+        assert response.status == 201
+    completion = client.chat.completions.create(
+        model="tandem/auto", messages=[{"role": "user", "content": "When does the lease end?"}], temperature=0,
+        max_tokens=24, extra_body={"tandem": {"knowledge": "always", "collections": ["e2e"]}})
+    knowledge = completion.model_extra["tandem"]["knowledge"]
+    assert knowledge["found"] is True
+    assert knowledge["citations"][0]["path"] == "lease.md"
+    assert "31 March 2027" in knowledge["citations"][0]["snippet"]
+    assert completion.choices[0].message.content

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "knowledge/text_analysis.h"
 #include "support/test_support.h"
 
 namespace tandem::knowledge {
@@ -124,6 +125,20 @@ TEST_F(StoreTest, ChunkIdsAreNeverReused) {
   int64_t next = 0;
   ASSERT_TRUE(store_->for_each_chunk([&](int64_t id, int64_t) { next = id; }));
   EXPECT_GT(next, highest);
+}
+
+TEST_F(StoreTest, AnIndexBuiltByAnotherTextAnalysisIsRebuilt) {
+  put("/a.txt", {"The leases ended in March."}, notes_);
+  ASSERT_TRUE(store_->set_meta("text_analysis", "an older analysis"));
+  // Words indexed by that older analysis would no longer match: simulate by emptying the index.
+  ASSERT_TRUE(store_->search_lexical("lease", 5, {})->size() == 1u);
+  store_.reset();
+  auto reopened = Store::open(dir_.file("kb.sqlite"));
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  EXPECT_EQ(*(*reopened)->meta("text_analysis"), std::string(text_analysis_version()));
+  auto hits = (*reopened)->search_lexical("lease ending", 5, {});
+  ASSERT_TRUE(hits);
+  EXPECT_EQ(hits->size(), 1u);
 }
 
 TEST_F(StoreTest, AFileThatIsNotADatabaseIsReportedAsDamaged) {

@@ -17,8 +17,16 @@ TEST(TextAnalysisTest, FoldsCaseAndWidthAndDropsPunctuation) {
   EXPECT_THAT(analyze_text("Résumé RÉSUMÉ"), ElementsAre("résumé", "résumé"));
 }
 
+TEST(TextAnalysisTest, StemsEnglishWordsSoInflectionsMatch) {
+  EXPECT_EQ(analyze_text("leases"), analyze_text("lease"));
+  EXPECT_EQ(analyze_text("ended"), analyze_text("ends"));
+  EXPECT_EQ(analyze_text("Running"), analyze_text("runs"));
+  EXPECT_THAT(analyze_text("合同生效"), ElementsAre("合同", "生效")) << "Chinese words are not stemmed";
+}
+
 TEST(TextAnalysisTest, KeepsNumbersAndMixedScripts) {
   EXPECT_THAT(analyze_text("2018年 GDP 增长 6.6%"), ElementsAre("2018", "年", "gdp", "增长", "6.6"));
+  EXPECT_TRUE(text_analysis_version().find("snowball-english") != std::string_view::npos);
 }
 
 TEST(TextAnalysisTest, InvalidUtf8AndEmptyInputAreHarmless) {
