@@ -98,8 +98,8 @@ Status write_text_file(const fs::path& path, const std::string& text) {
 // alike, and its ranks would only add noise to the fusion. Lists of fewer than 10 count fully.
 double list_confidence(const std::vector<ScoredId>& list) {
   constexpr size_t kDepth = 10;
-  constexpr double kNoise = 0.3;  // relative gap at or below which a list gets no weight
-  constexpr double kClear = 0.5;  // and at or above which it gets its full weight
+  constexpr double kNoise = 0.35;  // relative gap at or below which a list gets no weight
+  constexpr double kClear = 0.55;  // and at or above which it gets its full weight
   if (list.size() < kDepth || list.front().score <= 0) return 1.0;
   const double gap = (list.front().score - list[kDepth - 1].score) / list.front().score;
   return std::clamp((gap - kNoise) / (kClear - kNoise), 0.0, 1.0);
