@@ -20,6 +20,7 @@ constexpr const char* kStoreFile = "kb.sqlite";
 constexpr const char* kIndexFile = "vectors.hnsw";
 constexpr size_t kMaxHeadingBytesEmbedded = 200;
 constexpr size_t kSaveIndexEveryFiles = 500;
+constexpr size_t kChunksPerEmbeddingGroup = 256;  // documents are embedded together up to this many chunks
 constexpr size_t kVectorsPerRead = 5000;
 
 double ms_since(std::chrono::steady_clock::time_point start) {
@@ -239,20 +240,13 @@ Status KnowledgeBase::save_index() {
   return write_text_file(path.string() + ".sha256", *checksum + "\n");
 }
 
-Result<std::vector<std::vector<float>>> KnowledgeBase::embed_chunks(const std::vector<Chunk>& chunks,
-                                                                    const std::string& title) {
+Result<std::vector<std::vector<float>>> KnowledgeBase::embed_texts(const std::vector<std::string>& inputs) {
   std::vector<std::vector<float>> vectors;
-  vectors.reserve(chunks.size());
-  for (size_t first = 0; first < chunks.size(); first += static_cast<size_t>(options_.embed_batch)) {
-    const size_t end = std::min(chunks.size(), first + static_cast<size_t>(options_.embed_batch));
-    std::vector<std::string> inputs;
-    for (size_t i = first; i < end; ++i) {
-      // The heading (or title) tells the model what a passage is about when the passage does not.
-      const std::string& context = chunks[i].heading.empty() ? title : chunks[i].heading;
-      const bool repeat = context.empty() || chunks[i].text.compare(0, context.size(), context) == 0;
-      inputs.push_back(repeat ? chunks[i].text : cut_utf8(context, kMaxHeadingBytesEmbedded) + "\n" + chunks[i].text);
-    }
-    auto embedded = embedder_.embed(inputs);
+  vectors.reserve(inputs.size());
+  for (size_t first = 0; first < inputs.size(); first += static_cast<size_t>(options_.embed_batch)) {
+    const size_t end = std::min(inputs.size(), first + static_cast<size_t>(options_.embed_batch));
+    auto embedded = embedder_.embed({inputs.begin() + static_cast<std::ptrdiff_t>(first),
+                                     inputs.begin() + static_cast<std::ptrdiff_t>(end)});
     if (!embedded) return embedded.error();
     for (auto& vector : embedded->vectors) vectors.push_back(std::move(vector));
   }
@@ -277,15 +271,16 @@ Status KnowledgeBase::remember_chunks(const std::vector<int64_t>& ids, int64_t c
   return {};
 }
 
-Result<FileOutcome> KnowledgeBase::ingest(const std::string& path, std::string_view in_memory, int64_t collection_id,
-                                          int64_t* pages) {
-  FileOutcome outcome;
+Result<KnowledgeBase::Prepared> KnowledgeBase::prepare(const std::string& path, std::string_view in_memory,
+                                                       int64_t collection_id) {
+  Prepared prepared;
+  FileOutcome& outcome = prepared.outcome;
   outcome.path = path;
   const bool from_memory = in_memory.data() != nullptr;
   auto fail = [&](const Error& error) {
     outcome.status = FileStatus::kFailed;
     outcome.message = error.message;
-    return outcome;
+    return prepared;
   };
 
   auto hash = from_memory ? Result<std::string>(sha256_hex(in_memory)) : sha256_file(path);
@@ -296,7 +291,7 @@ Result<FileOutcome> KnowledgeBase::ingest(const std::string& path, std::string_v
     outcome.status = FileStatus::kUnchanged;
     outcome.document_id = (*existing)->id;
     outcome.chunks = (*existing)->chunks;
-    return outcome;
+    return prepared;
   }
   auto twin = store_->find_document_by_hash(collection_id, *hash);
   if (!twin) return twin.error();
@@ -304,7 +299,7 @@ Result<FileOutcome> KnowledgeBase::ingest(const std::string& path, std::string_v
     outcome.status = FileStatus::kDuplicate;
     outcome.message = "same content as " + (*twin)->path;
     outcome.document_id = (*twin)->id;
-    return outcome;
+    return prepared;
   }
 
   auto parsed = from_memory ? parse_bytes(in_memory, path, options_.limits) : parse_file(path, options_.limits);
@@ -316,12 +311,12 @@ Result<FileOutcome> KnowledgeBase::ingest(const std::string& path, std::string_v
     outcome.status = FileStatus::kSkipped;
     outcome.message =
         parsed->format == DocumentFormat::kPdf ? "no text layer (a scanned PDF needs OCR first)" : "no text";
-    return outcome;
+    return prepared;
   }
-  auto vectors = embed_chunks(*chunks, parsed->title);
-  if (!vectors) return fail(vectors.error());
-
-  DocumentRecord record;
+  prepared.ready = true;
+  prepared.replaces = existing->has_value();
+  prepared.chunks = std::move(*chunks);
+  DocumentRecord& record = prepared.record;
   record.collection_id = collection_id;
   record.path = path;
   record.format = std::string(format_name(parsed->format));
@@ -330,24 +325,74 @@ Result<FileOutcome> KnowledgeBase::ingest(const std::string& path, std::string_v
   record.pages = parsed->pages;
   std::error_code ec;
   record.bytes = from_memory ? static_cast<int64_t>(in_memory.size()) : static_cast<int64_t>(fs::file_size(path, ec));
+  return prepared;
+}
+
+std::vector<std::string> KnowledgeBase::embedding_inputs(const Prepared& prepared) {
+  std::vector<std::string> inputs;
+  for (const auto& chunk : prepared.chunks) {
+    // The heading (or title) tells the model what a passage is about when the passage does not.
+    const std::string& context = chunk.heading.empty() ? prepared.record.title : chunk.heading;
+    const bool repeat = context.empty() || chunk.text.compare(0, context.size(), context) == 0;
+    inputs.push_back(repeat ? chunk.text : cut_utf8(context, kMaxHeadingBytesEmbedded) + "\n" + chunk.text);
+  }
+  return inputs;
+}
+
+Result<FileOutcome> KnowledgeBase::commit(Prepared& prepared, const std::vector<std::vector<float>>& vectors) {
+  FileOutcome& outcome = prepared.outcome;
   std::vector<int64_t> replaced;
-  auto ids = store_->replace_document(record, *chunks, *vectors, &replaced);
+  auto ids = store_->replace_document(prepared.record, prepared.chunks, vectors, &replaced);
   if (!ids) {
     // A full disk or a broken store stops the ingest; the file's own problems do not.
     if (ids.error().code == ErrorCode::kResourceExhausted || ids.error().code == ErrorCode::kUnavailable ||
         ids.error().code == ErrorCode::kDataLoss) {
       return ids.error();
     }
-    return fail(ids.error());
+    outcome.status = FileStatus::kFailed;
+    outcome.message = ids.error().message;
+    return outcome;
   }
   forget_chunks(replaced);
-  if (auto st = remember_chunks(*ids, collection_id, *vectors); !st) return st.error();
-  outcome.status = *existing ? FileStatus::kReplaced : FileStatus::kAdded;
-  outcome.document_id = record.id;
+  if (auto st = remember_chunks(*ids, prepared.record.collection_id, vectors); !st) return st.error();
+  outcome.status = prepared.replaces ? FileStatus::kReplaced : FileStatus::kAdded;
+  outcome.document_id = prepared.record.id;
   outcome.chunks = static_cast<int64_t>(ids->size());
-  outcome.pages = parsed->pages;
-  if (pages) *pages += parsed->pages;
+  outcome.pages = prepared.record.pages;
   return outcome;
+}
+
+Status KnowledgeBase::embed_and_commit(std::vector<Prepared>& group, AddReport& report,
+                                       const std::function<void(const FileOutcome&)>& on_done) {
+  // One embedding pass over the chunks of every document in the group: full batches even when
+  // each document has only a few chunks.
+  std::vector<std::string> inputs;
+  for (const auto& prepared : group) {
+    if (!prepared.ready) continue;
+    auto more = embedding_inputs(prepared);
+    inputs.insert(inputs.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  }
+  auto vectors = embed_texts(inputs);
+  size_t next = 0;
+  for (auto& prepared : group) {
+    if (prepared.ready && !vectors) {
+      prepared.outcome.status = FileStatus::kFailed;
+      prepared.outcome.message = "embedding failed: " + vectors.error().message;
+    } else if (prepared.ready) {
+      const auto first = vectors->begin() + static_cast<std::ptrdiff_t>(next);
+      next += prepared.chunks.size();
+      auto outcome = commit(prepared, {first, first + static_cast<std::ptrdiff_t>(prepared.chunks.size())});
+      if (!outcome) return outcome.error();
+    }
+    if (prepared.outcome.status == FileStatus::kAdded || prepared.outcome.status == FileStatus::kReplaced) {
+      report.chunks += prepared.outcome.chunks;
+      report.pages += prepared.outcome.pages;
+    }
+    report.files.push_back(std::move(prepared.outcome));
+    if (on_done) on_done(report.files.back());
+  }
+  group.clear();
+  return {};
 }
 
 Result<AddReport> KnowledgeBase::add(const std::vector<std::string>& paths, const AddOptions& options,
@@ -375,23 +420,51 @@ Result<AddReport> KnowledgeBase::add(const std::vector<std::string>& paths, cons
   files.erase(std::unique(files.begin(), files.end()), files.end());
 
   AddProgress progress{0, files.size(), 0, ""};
+  std::vector<Prepared> group;
+  size_t group_chunks = 0;
+  std::unordered_map<std::string, std::string> group_hashes;  // content hash -> path, within the group
+  size_t saved_at = 0;
+  auto on_done = [&](const FileOutcome&) {
+    ++progress.files_done;
+    progress.chunks = report.chunks;
+    if (on_progress) on_progress(progress);
+  };
+  auto flush = [&]() -> Status {
+    if (auto st = embed_and_commit(group, report, on_done); !st) {
+      (void)save_index();  // keep what was committed quick to reopen
+      return st;
+    }
+    group_chunks = 0;
+    group_hashes.clear();
+    if (progress.files_done - saved_at >= kSaveIndexEveryFiles) {
+      saved_at = progress.files_done;
+      return save_index();
+    }
+    return {};
+  };
   for (const auto& file : files) {
     progress.current = file;
     if (on_progress) on_progress(progress);
-    auto outcome = ingest(file, {}, **collection, &report.pages);
-    if (!outcome) {
-      (void)save_index();  // keep what was committed quick to reopen
-      return outcome.error();
+    auto prepared = prepare(file, {}, **collection);
+    if (!prepared) {
+      (void)save_index();
+      return prepared.error();
     }
-    if (outcome->status == FileStatus::kAdded || outcome->status == FileStatus::kReplaced)
-      report.chunks += outcome->chunks;
-    report.files.push_back(std::move(*outcome));
-    ++progress.files_done;
-    progress.chunks = report.chunks;
-    if (progress.files_done % kSaveIndexEveryFiles == 0) {
-      if (auto st = save_index(); !st) return st.error();
+    if (prepared->ready) {
+      auto [twin, fresh] = group_hashes.emplace(prepared->record.content_hash, file);
+      if (!fresh) {  // the same bytes earlier in this group, not yet in the store
+        prepared->ready = false;
+        prepared->outcome.status = FileStatus::kDuplicate;
+        prepared->outcome.message = "same content as " + twin->second;
+      }
+      group_chunks += prepared->chunks.size();
+    }
+    group.push_back(std::move(*prepared));
+    if (group_chunks >= kChunksPerEmbeddingGroup) {
+      if (auto st = flush(); !st) return st.error();
     }
   }
+  if (auto st = flush(); !st) return st.error();
   progress.current.clear();
   if (on_progress) on_progress(progress);
   if (report.chunks > 0 || report.count(FileStatus::kReplaced) > 0) {
@@ -409,12 +482,16 @@ Result<FileOutcome> KnowledgeBase::add_bytes(std::string_view bytes, const std::
   auto collection_id = store_->collection_id(collection, /*create=*/true);
   if (!collection_id) return collection_id.error();
   // A non-null view even for an empty upload: it marks the bytes as in memory.
-  auto outcome = ingest(name, bytes.data() ? bytes : std::string_view("", 0), **collection_id, nullptr);
-  if (!outcome) return outcome.error();
-  if (outcome->status == FileStatus::kAdded || outcome->status == FileStatus::kReplaced) {
+  auto prepared = prepare(name, bytes.data() ? bytes : std::string_view("", 0), **collection_id);
+  if (!prepared) return prepared.error();
+  std::vector<Prepared> group;
+  group.push_back(std::move(*prepared));
+  AddReport report;
+  if (auto st = embed_and_commit(group, report, {}); !st) return st.error();
+  if (report.chunks > 0) {
     if (auto st = save_index(); !st) return st.error();
   }
-  return outcome;
+  return report.files.front();
 }
 
 Result<std::vector<CollectionInfo>> KnowledgeBase::collections() {

@@ -136,9 +136,23 @@ class KnowledgeBase {
   KnowledgeBase(const KnowledgeBaseOptions& options, engine::Embedder& embedder, std::unique_ptr<Store> store);
   Status reconcile_index();
   Status save_index();
-  Result<FileOutcome> ingest(const std::string& path, std::string_view in_memory, int64_t collection_id,
-                             int64_t* pages);
-  Result<std::vector<std::vector<float>>> embed_chunks(const std::vector<Chunk>& chunks, const std::string& title);
+  // A file hashed, checked against the store, parsed and chunked: `ready` when it still needs
+  // its vectors and a commit, else `outcome` is final (unchanged, duplicate, skipped, failed).
+  struct Prepared {
+    FileOutcome outcome;
+    bool ready = false;
+    bool replaces = false;
+    DocumentRecord record;
+    std::vector<Chunk> chunks;
+  };
+  Result<Prepared> prepare(const std::string& path, std::string_view in_memory, int64_t collection_id);
+  static std::vector<std::string> embedding_inputs(const Prepared& prepared);
+  Result<std::vector<std::vector<float>>> embed_texts(const std::vector<std::string>& inputs);
+  Result<FileOutcome> commit(Prepared& prepared, const std::vector<std::vector<float>>& vectors);
+  // Embeds the ready documents of `group` together, commits them in order and moves every
+  // outcome into `report`. Errors only for what stops the ingest.
+  Status embed_and_commit(std::vector<Prepared>& group, AddReport& report,
+                          const std::function<void(const FileOutcome&)>& on_done);
   void forget_chunks(const std::vector<int64_t>& ids);
   Status remember_chunks(const std::vector<int64_t>& ids, int64_t collection_id,
                          const std::vector<std::vector<float>>& vectors);

@@ -273,8 +273,7 @@ class HttpServer final : public Server {
 
   void handle_health(Response& res) {
     if (draining_) {
-      res.status = 503;
-      reply_json(res, {{"status", "draining"}});
+      reply_json(res, {{"status", "draining"}}, 503);
       return;
     }
     reply_json(res, {{"status", "ok"}, {"active_requests", chat_.active_requests()}, {"slots", chat_info_.slots}});
