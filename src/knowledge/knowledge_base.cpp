@@ -1,6 +1,7 @@
 #include "knowledge/knowledge_base.h"
 
 #include <fnmatch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -81,7 +82,7 @@ std::string cut_utf8(const std::string& text, size_t max_bytes) {
 }
 
 Status write_text_file(const fs::path& path, const std::string& text) {
-  const fs::path temporary = path.string() + ".tmp";
+  const fs::path temporary = path.string() + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
     out << text;

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include <unistd.h>
+
 namespace tandem::knowledge {
 namespace {
 
@@ -106,7 +108,8 @@ std::vector<ScoredId> VectorIndex::search(std::span<const float> query, int k, c
 }
 
 Status VectorIndex::save(const std::string& path) const {
-  const std::string temporary = path + ".tmp";
+  // Another process may save the same index at the same time: each writes its own file.
+  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
   try {
     graph_->saveIndex(temporary);
   } catch (const std::exception& e) {

@@ -58,7 +58,7 @@ class VectorIndex {
   std::vector<ScoredId> search(std::span<const float> query, int k, const ChunkFilter& allowed = {},
                                int64_t allowed_count = -1) const;
 
-  Status save(const std::string& path) const;  // written to path.tmp, then renamed
+  Status save(const std::string& path) const;  // written to path.tmp.<pid>, then renamed
   static Result<std::unique_ptr<VectorIndex>> load(const std::string& path, int32_t dimensions,
                                                    const VectorIndexOptions& options);
 

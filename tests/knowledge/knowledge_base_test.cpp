@@ -115,7 +115,9 @@ TEST_F(KnowledgeBaseTest, ABadFileFailsAloneAndTheOthersGoOn) {
   EXPECT_EQ(report->count(FileStatus::kAdded), 2);
   EXPECT_EQ(report->count(FileStatus::kFailed), 3);
   for (const auto& file : report->files) {
-    if (file.status == FileStatus::kFailed) EXPECT_FALSE(file.message.empty()) << file.path;
+    if (file.status == FileStatus::kFailed) {
+      EXPECT_FALSE(file.message.empty()) << file.path;
+    }
   }
   EXPECT_EQ(kb->documents()->size(), 2u);
 }

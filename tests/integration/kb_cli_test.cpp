@@ -1,0 +1,124 @@
+// `tandem kb` as a user runs it: add a folder with a progress bar, list, search, remove, and an
+// ingest killed with SIGKILL in the middle that leaves only whole documents and resumes.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/server_process.h"
+#include "support/test_support.h"
+
+namespace tandem::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+class KbCliTest : public ::testing::Test {
+ protected:
+  // Small chunks, so that a folder of small files makes several embedding groups.
+  std::vector<std::string> settings(const std::string& kb_dir) const {
+    return {"--set", "engine.embedding_model=" + embedding_model_path(), "--set", "knowledge.dir=" + kb_dir,
+            "--set", "knowledge.chunk_tokens=32", "--set", "knowledge.chunk_overlap=0"};
+  }
+  ProcessOutput kb(const std::string& kb_dir, const std::vector<std::string>& args) const {
+    auto all = settings(kb_dir);
+    all.push_back("kb");
+    all.insert(all.end(), args.begin(), args.end());
+    return run_tandem(all);
+  }
+  json list(const std::string& kb_dir) const {
+    auto listed = kb(kb_dir, {"list", "--json"});
+    EXPECT_EQ(listed.exit_code, 0) << listed.stderr_text;
+    return json::parse(listed.stdout_text, nullptr, false);
+  }
+  static int64_t total_chunks(const json& documents) {
+    int64_t total = 0;
+    for (const auto& d : documents) total += d["chunks"].get<int64_t>();
+    return total;
+  }
+  // `count` notes of ~5 small chunks each, every one different.
+  void write_notes(int count) const {
+    std::filesystem::create_directories(dir_.path() / "notes");
+    for (int i = 0; i < count; ++i) {
+      std::ofstream out(dir_.path() / "notes" / ("note-" + std::to_string(1000 + i) + ".txt"));
+      for (int s = 0; s < 10; ++s) out << "Note " << i << " says that item " << s << " of the list weighs " << (i * 10 + s) << " grams. ";
+    }
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(KbCliTest, AddListSearchRemove) {
+  write_notes(3);
+  const std::string kb_dir = dir_.file("kb");
+  auto added = kb(kb_dir, {"add", (dir_.path() / "notes").string(), "--collection", "notes"});
+  ASSERT_EQ(added.exit_code, 0) << added.stderr_text;
+  EXPECT_NE(added.stdout_text.find("collection 'notes': 3 added"), std::string::npos) << added.stdout_text;
+  EXPECT_NE(added.stderr_text.find("ingesting ["), std::string::npos) << "a progress bar on stderr";
+
+  auto documents = list(kb_dir);
+  ASSERT_EQ(documents.size(), 3u);
+  auto found = kb(kb_dir, {"search", "which item weighs 27 grams?", "--json", "-k", "1", "--mode", "bm25"});
+  ASSERT_EQ(found.exit_code, 0) << found.stderr_text;
+  const auto hits = json::parse(found.stdout_text)["hits"];
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_NE(hits[0]["path"].get<std::string>().find("note-1002.txt"), std::string::npos) << found.stdout_text;
+
+  auto removed = kb(kb_dir, {"rm", std::to_string(documents[0]["id"].get<int64_t>())});
+  ASSERT_EQ(removed.exit_code, 0) << removed.stderr_text;
+  EXPECT_EQ(list(kb_dir).size(), 2u);
+  auto missing = kb(kb_dir, {"rm", "99999"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.stderr_text.find("no document with id 99999"), std::string::npos) << missing.stderr_text;
+  auto bad = kb(kb_dir, {"add", dir_.file("nowhere")});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.stderr_text.find("no such file or folder"), std::string::npos) << bad.stderr_text;
+}
+
+TEST_F(KbCliTest, AKilledIngestKeepsWholeDocumentsAndResumes) {
+  constexpr int kNotes = 200;
+  write_notes(kNotes);
+  // The reference: the same folder ingested without interruption.
+  auto clean = kb(dir_.file("clean"), {"add", (dir_.path() / "notes").string()});
+  ASSERT_EQ(clean.exit_code, 0) << clean.stderr_text;
+  const int64_t expected_chunks = total_chunks(list(dir_.file("clean")));
+
+  const std::string kb_dir = dir_.file("kb");
+  auto args = settings(kb_dir);
+  args.insert(args.end(), {"kb", "add", (dir_.path() / "notes").string()});
+  auto adding = ChildProcess::spawn(tandem_binary(), args);
+  ASSERT_TRUE(adding) << adding.error().message;
+  // Kill it as soon as some documents are committed.
+  json documents = json::array();
+  for (auto deadline = std::chrono::steady_clock::now() + 120s;
+       documents.empty() && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::sleep_for(100ms);
+    if (std::filesystem::exists(kb_dir + "/kb.sqlite")) documents = list(kb_dir);
+  }
+  (*adding)->send_signal(SIGKILL);
+  (*adding)->wait(10s);
+  ASSERT_FALSE(documents.empty()) << (*adding)->stderr_text();
+
+  documents = list(kb_dir);
+  const auto committed = documents.size();
+  auto resumed = kb(kb_dir, {"add", (dir_.path() / "notes").string()});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.stderr_text;
+  EXPECT_NE(resumed.stdout_text.find(std::to_string(kNotes - committed) + " added, 0 replaced, " +
+                                     std::to_string(committed) + " unchanged"),
+            std::string::npos)
+      << resumed.stdout_text;
+  // A half-stored document would be "unchanged" with too few chunks: the totals would differ.
+  const json all = list(kb_dir);
+  EXPECT_EQ(all.size(), static_cast<size_t>(kNotes));
+  EXPECT_EQ(total_chunks(all), expected_chunks);
+  auto found = kb(kb_dir, {"search", "note 150 item 3", "--json", "-k", "1", "--mode", "bm25"});
+  ASSERT_EQ(found.exit_code, 0) << found.stderr_text;
+  EXPECT_NE(json::parse(found.stdout_text)["hits"][0]["path"].get<std::string>().find("note-1150.txt"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tandem::testing
