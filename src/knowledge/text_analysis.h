@@ -6,7 +6,8 @@
 //   analyze_text("北京大学的学生 The QUICK foxes")  // {"北京", "大学", "的", "学生", "the", "quick", "fox"}
 //
 // The same analysis serves indexing (the SQLite FTS5 tokenizer "tandem") and queries, so both
-// sides always agree. Thread-safety: any thread (ICU iterators are per thread).
+// sides always agree. Thread-safety: any thread (ICU iterators are per thread), but not
+// re-entrant: the callbacks must not analyse text themselves.
 #pragma once
 
 #include <functional>

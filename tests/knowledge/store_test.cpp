@@ -87,6 +87,18 @@ TEST_F(StoreTest, CollectionFilterIsPartOfTheQuery) {
   EXPECT_EQ(store_->chunks({hits->front().id})->front().path, "/n.txt");
 }
 
+TEST_F(StoreTest, InALargeBaseWordsInMostChunksAreLeftOutOfTheQuery) {
+  std::vector<std::string> texts;
+  for (int i = 0; i < 10050; ++i) texts.push_back("common filler text number " + std::to_string(i) + (i % 4000 == 7 ? " rare" : ""));
+  put("/big.txt", texts, notes_);
+  auto hits = store_->search_lexical("common rare", 50, {});
+  ASSERT_TRUE(hits) << hits.error().message;
+  EXPECT_EQ(hits->size(), 3u) << "only the rare word is searched: 'common' is in every chunk";
+  auto only_common = store_->search_lexical("common filler", 5, {});
+  ASSERT_TRUE(only_common);
+  EXPECT_EQ(only_common->size(), 5u) << "when every word is common, the rarest are still searched";
+}
+
 TEST_F(StoreTest, ReplacingADocumentRemovesItsOldChunksFromTheIndex) {
   put("/a.txt", {"old words here"}, notes_);
   std::vector<int64_t> replaced;
