@@ -1,7 +1,7 @@
 // Knowledge-base scale benchmarks, printed as one JSON object per run:
 //   tandem_knowledge_bench vectors N [queries]      HNSW build and query over N synthetic
-//       384-dimensional vectors (clustered, like sentence embeddings), recall@10 against exact
-//       search at several ef values, and bytes per vector.
+//       384-dimensional vectors (topics with low intrinsic dimension, like sentence embeddings),
+//       recall@10 against exact search at several ef values, and bytes per vector.
 //   tandem_knowledge_bench query-latency N TEXT_FILE EMBEDDING_MODEL [queries]
 //       a knowledge base of N chunks (sentences of TEXT_FILE, repeated with variations, each with
 //       a synthetic vector), then hybrid queries end to end (query embedding, FTS5 BM25, HNSW,
@@ -32,28 +32,47 @@ constexpr int kDims = 384;
 
 double ms_since(Clock::time_point start) { return std::chrono::duration<double, std::milli>(Clock::now() - start).count(); }
 
-// Unit vectors around 1000 random centres: nearest-neighbour structure like real embeddings.
+// Unit vectors with the structure of sentence embeddings: 1000 topics, each a centre plus a
+// 16-dimensional subspace of its own along which its passages vary, plus a little isotropic
+// noise (low intrinsic dimension, unlike uniform random vectors, on which no ANN index works).
 class SyntheticVectors {
  public:
   explicit SyntheticVectors(uint32_t seed) : rng_(seed) {
     std::normal_distribution<float> normal;
-    for (int c = 0; c < 1000; ++c) {
-      std::vector<float> centre(kDims);
-      for (auto& x : centre) x = normal(rng_);
-      normalise(centre);
-      centres_.push_back(std::move(centre));
+    for (int t = 0; t < kTopics; ++t) {
+      Topic topic;
+      topic.centre = random_unit(normal);
+      for (int d = 0; d < kTopicDims; ++d) topic.directions.push_back(random_unit(normal));
+      topics_.push_back(std::move(topic));
     }
   }
   std::vector<float> next() {
-    std::normal_distribution<float> normal(0, 0.06F);
-    std::uniform_int_distribution<size_t> pick(0, centres_.size() - 1);
-    std::vector<float> v = centres_[pick(rng_)];
-    for (auto& x : v) x += normal(rng_);
+    std::normal_distribution<float> normal;
+    std::uniform_int_distribution<size_t> pick(0, topics_.size() - 1);
+    const Topic& topic = topics_[pick(rng_)];
+    std::vector<float> v = topic.centre;
+    for (const auto& direction : topic.directions) {
+      const float weight = 0.25F * normal(rng_);
+      for (int i = 0; i < kDims; ++i) v[i] += weight * direction[i];
+    }
+    for (auto& x : v) x += 0.01F * normal(rng_);
     normalise(v);
     return v;
   }
 
  private:
+  static constexpr int kTopics = 1000;
+  static constexpr int kTopicDims = 16;
+  struct Topic {
+    std::vector<float> centre;
+    std::vector<std::vector<float>> directions;
+  };
+  std::vector<float> random_unit(std::normal_distribution<float>& normal) {
+    std::vector<float> v(kDims);
+    for (auto& x : v) x = normal(rng_);
+    normalise(v);
+    return v;
+  }
   static void normalise(std::vector<float>& v) {
     double norm = 0;
     for (float x : v) norm += static_cast<double>(x) * x;
@@ -61,7 +80,7 @@ class SyntheticVectors {
     for (auto& x : v) x *= inv;
   }
   std::mt19937 rng_;
-  std::vector<std::vector<float>> centres_;
+  std::vector<Topic> topics_;
 };
 
 int bench_vectors(size_t n, size_t queries) {
