@@ -1,4 +1,5 @@
-// `tandem kb add | list | rm | search | eval`: the private knowledge base from the command line.
+// `tandem kb add | list | collections | rm | search | eval`: the private knowledge base from the
+// command line.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -94,6 +95,22 @@ int run_list(const Config& config, const KbArgs& args) {
   for (const auto& d : *documents) {
     std::cout << fmt::format("{:>6}  {:<12} {:<8} {:>6} {:>5}  {}\n", d.id, d.collection, d.format, d.chunks, d.pages, d.path);
   }
+  return 0;
+}
+
+int run_collections(const Config& config, const KbArgs& args) {
+  auto base = open_knowledge_base(config);
+  if (!base) return fail("collections", base.error());
+  auto collections = (*base)->collections();
+  if (!collections) return fail("collections", collections.error());
+  if (args.json) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const auto& c : *collections) out.push_back({{"name", c.name}, {"documents", c.documents}, {"chunks", c.chunks}});
+    std::cout << out.dump() << "\n";
+    return 0;
+  }
+  std::cout << fmt::format("{:<20} {:>9} {:>8}\n", "collection", "documents", "chunks");
+  for (const auto& c : *collections) std::cout << fmt::format("{:<20} {:>9} {:>8}\n", c.name, c.documents, c.chunks);
   return 0;
 }
 
@@ -247,7 +264,7 @@ int run_eval(const Config& config, const KbArgs& args) {
 
 void add_kb_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto args = std::make_shared<KbArgs>();
-  auto* kb = app.add_subcommand("kb", "The private knowledge base: add, list, rm, search, eval");
+  auto* kb = app.add_subcommand("kb", "The private knowledge base: add, list, collections, rm, search, eval");
   kb->require_subcommand(1);
   using Runner = int (*)(const Config&, const KbArgs&);
   auto on_run = [&global, &exit_code](Runner runner, const std::shared_ptr<KbArgs>& a) {
@@ -269,6 +286,10 @@ void add_kb_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   list->add_option("--collection", args->collection, "only this collection");
   list->add_flag("--json", args->json, "one JSON array");
   list->callback(on_run(run_list, args));
+
+  auto* collections = kb->add_subcommand("collections", "List the collections with their documents and chunks");
+  collections->add_flag("--json", args->json, "one JSON array");
+  collections->callback(on_run(run_collections, args));
 
   auto* rm = kb->add_subcommand("rm", "Remove documents by id, or a whole collection");
   rm->add_option("ids", args->ids, "document ids, as `tandem kb list` shows them");

@@ -62,6 +62,13 @@ TEST_F(KbCliTest, AddListSearchRemove) {
 
   auto documents = list(kb_dir);
   ASSERT_EQ(documents.size(), 3u);
+  auto collections = kb(kb_dir, {"collections", "--json"});
+  ASSERT_EQ(collections.exit_code, 0) << collections.stderr_text;
+  const auto named = json::parse(collections.stdout_text);
+  ASSERT_EQ(named.size(), 1u);
+  EXPECT_EQ(named[0]["name"], "notes");
+  EXPECT_EQ(named[0]["documents"], 3);
+  EXPECT_EQ(named[0]["chunks"], total_chunks(documents));
   auto found = kb(kb_dir, {"search", "which item weighs 27 grams?", "--json", "-k", "1", "--mode", "bm25"});
   ASSERT_EQ(found.exit_code, 0) << found.stderr_text;
   const auto hits = json::parse(found.stdout_text)["hits"];
