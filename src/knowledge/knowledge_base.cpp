@@ -172,9 +172,16 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(const KnowledgeBaseOp
                                                        "; use that model or a new knowledge base directory");
   }
 
-  std::unique_ptr<KnowledgeBase> kb(new KnowledgeBase(options, embedder, std::move(*store)));
-  if (auto st = kb->reconcile_index(); !st) return st.error();
-  return kb;
+  return std::unique_ptr<KnowledgeBase>(new KnowledgeBase(options, embedder, std::move(*store)));
+}
+
+// Listing documents does not need the vectors: the index is loaded on the first search or change.
+Status KnowledgeBase::ensure_index() {
+  {
+    std::shared_lock lock(index_mutex_);
+    if (vectors_) return {};
+  }
+  return reconcile_index();
 }
 
 // The saved index is a cache of the store's vectors: load it when its checksum holds, then add
@@ -183,6 +190,7 @@ Status KnowledgeBase::reconcile_index() {
   const fs::path path = fs::path(options_.dir) / kIndexFile;
   const fs::path checksum_path = path.string() + ".sha256";
   std::unique_lock lock(index_mutex_);
+  if (vectors_) return {};  // another thread got here first
   std::error_code ec;
   if (fs::exists(path, ec) && fs::exists(checksum_path, ec)) {
     std::ifstream in(checksum_path);
@@ -401,6 +409,7 @@ Result<AddReport> KnowledgeBase::add(const std::vector<std::string>& paths, cons
   const auto start = std::chrono::steady_clock::now();
   if (options.collection.empty()) return make_error(ErrorCode::kInvalidArgument, "the collection name is empty");
   std::lock_guard write(write_mutex_);
+  if (auto st = ensure_index(); !st) return st.error();
   auto collection = store_->collection_id(options.collection, /*create=*/true);
   if (!collection) return collection.error();
 
@@ -480,6 +489,7 @@ Result<FileOutcome> KnowledgeBase::add_bytes(std::string_view bytes, const std::
   if (name.empty() || collection.empty())
     return make_error(ErrorCode::kInvalidArgument, "a name and a collection are needed");
   std::lock_guard write(write_mutex_);
+  if (auto st = ensure_index(); !st) return st.error();
   auto collection_id = store_->collection_id(collection, /*create=*/true);
   if (!collection_id) return collection_id.error();
   // A non-null view even for an empty upload: it marks the bytes as in memory.
@@ -526,6 +536,7 @@ Result<DocumentRecord> KnowledgeBase::document(int64_t id) {
 
 Result<DocumentRecord> KnowledgeBase::remove_document(int64_t id) {
   std::lock_guard write(write_mutex_);
+  if (auto st = ensure_index(); !st) return st.error();
   auto found = document(id);
   if (!found) return found.error();
   auto removed = store_->remove_document(id);
@@ -537,6 +548,7 @@ Result<DocumentRecord> KnowledgeBase::remove_document(int64_t id) {
 
 Status KnowledgeBase::remove_collection(const std::string& name) {
   std::lock_guard write(write_mutex_);
+  if (auto st = ensure_index(); !st) return st;
   auto ids = collection_ids({name});
   if (!ids) return ids.error();
   auto removed = store_->remove_collection(ids->front());
@@ -564,6 +576,7 @@ Result<SearchResult> KnowledgeBase::search(std::string_view query, const SearchO
     lexical = std::move(*found);
   }
   if (options.mode != SearchMode::kBm25) {
+    if (auto st = ensure_index(); !st) return st.error();
     const auto embed_start = std::chrono::steady_clock::now();
     // Over-long queries are cut to what the model reads rather than refused.
     auto embedded =
@@ -584,7 +597,6 @@ Result<SearchResult> KnowledgeBase::search(std::string_view query, const SearchO
     }
     dense = vectors_->search(embedded->vectors.front(), candidates, allowed, allowed_count);
   }
-  result.lexical_match = !lexical.empty();
   result.top_similarity = dense.empty() ? 0 : dense.front().score;
 
   // Fusion: each list contributes weight / (rrf_k + rank) to a chunk's score.

@@ -99,7 +99,6 @@ struct SearchHit {
 struct SearchResult {
   std::vector<SearchHit> hits;
   double top_similarity = 0;  // best cosine among the dense candidates: how well anything matched
-  bool lexical_match = false; // some chunk shares a word with the query
   // The fusion weights used for this query: the configured ones scaled by how clearly each list
   // separated its best passages from the rest (an English-only embedding model on Chinese text
   // does not, and then counts for nothing).
@@ -111,8 +110,9 @@ struct SearchResult {
 
 class KnowledgeBase {
  public:
-  // Opens (or creates) the base and brings the vector index in line with the store. The embedder
-  // must be the model the base was built with (checked); it is borrowed, not owned.
+  // Opens (or creates) the base. The vector index is loaded and brought in line with the store on
+  // the first search or change. The embedder must be the model the base was built with (checked);
+  // it is borrowed, not owned.
   static Result<std::unique_ptr<KnowledgeBase>> open(const KnowledgeBaseOptions& options, engine::Embedder& embedder);
   ~KnowledgeBase();
 
@@ -134,6 +134,7 @@ class KnowledgeBase {
 
  private:
   KnowledgeBase(const KnowledgeBaseOptions& options, engine::Embedder& embedder, std::unique_ptr<Store> store);
+  Status ensure_index();
   Status reconcile_index();
   Status save_index();
   // A file hashed, checked against the store, parsed and chunked: `ready` when it still needs

@@ -50,8 +50,6 @@ class VectorIndex {
   void remove(int64_t id);
   bool contains(int64_t id) const;
   std::vector<int64_t> ids() const;
-  size_t size() const { return alive_.size(); }
-  int32_t dimensions() const { return dimensions_; }
 
   // Best first; score = cosine similarity. `allowed` may be empty (no filter); `allowed_count`,
   // when known, is how many ids pass it.

@@ -184,10 +184,13 @@ TEST_F(KnowledgeBaseTest, TheVectorIndexIsRebuiltWhenMissingOrDamaged) {
     }
     auto kb = open_kb();
     ASSERT_TRUE(kb);
+    ASSERT_EQ(kb->documents()->size(), 3u);
+    if (round == 0) EXPECT_FALSE(fs::exists(index)) << "listing documents does not load the vector index";
     auto found = kb->search("When does the lease end?", {.k = 1, .mode = SearchMode::kDense});
     ASSERT_TRUE(found);
     ASSERT_EQ(found->hits.size(), 1u) << "round " << round;
     EXPECT_TRUE(found->hits.front().chunk.path.ends_with("lease.md"));
+    EXPECT_TRUE(fs::exists(index)) << "the search rebuilt and saved it";
   }
 }
 
