@@ -8,7 +8,7 @@
 // Filters run inside the search: when few chunks pass the filter they are scanned exactly; else the
 // graph is searched with a growing candidate list until k chunks that pass are found. The index is
 // a cache of the vectors in the Store: save()/load() keep it across runs, and the knowledge base
-// reconciles it with the store when it opens. Thread-safety: search may run concurrently with
+// reconciles it with the store on first use. Thread-safety: search may run concurrently with
 // other searches; add/remove/save need exclusive access (the knowledge base holds a lock).
 #pragma once
 
