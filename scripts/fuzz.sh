@@ -12,11 +12,13 @@ mkdir -p "$OUT"
 CXX="clang++"
 command -v ccache > /dev/null && CXX="ccache clang++"
 FLAGS=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$ROOT/src")
-DEPS=$(pkg-config --cflags --libs poppler-cpp gumbo libzip libxml-2.0 icu-uc)
+DEPS=$(pkg-config --cflags --libs poppler-cpp gumbo libzip libxml-2.0 icu-uc re2)
 
 # target name -> the sources it needs besides its own file
 declare -A SOURCES=(
   [document]="$(ls "$ROOT"/src/knowledge/document.cpp "$ROOT"/src/knowledge/parse_*.cpp) $ROOT/src/core/status.cpp"
+  [pii_detector]="$ROOT/src/privacy/pattern_detector.cpp $ROOT/src/privacy/checksums.cpp $ROOT/src/privacy/pii.cpp"
+  [stream_restorer]="$ROOT/src/privacy/vault.cpp $ROOT/src/privacy/pii.cpp"
 )
 
 for target in "${!SOURCES[@]}"; do

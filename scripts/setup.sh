@@ -43,7 +43,7 @@ pip_fetch() {
 APT_PACKAGES=(build-essential cmake ninja-build ccache git pkg-config python3-venv unzip
   libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libtomlplusplus-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev libhnswlib-dev libpoppler-cpp-dev libgumbo-dev libzip-dev libxml2-dev libicu-dev libstemmer-dev clang)
+  libsqlite3-dev libhnswlib-dev libpoppler-cpp-dev libgumbo-dev libzip-dev libxml2-dev libicu-dev libstemmer-dev libre2-dev clang)
 
 install_packages() {
   local missing=()
@@ -105,6 +105,18 @@ fetch_embedding_source() {
   rm -rf "$tmp"
 }
 
+# Rebuilt when the script that writes it changes; Faker's wheel is only read, never installed.
+build_gazetteer() {
+  local out="$MODELS/pii-gazetteer.tsv" script="$ROOT/scripts/build_gazetteer.py"
+  if [[ -f "$out" && "$out" -nt "$script" ]]; then echo "PII gazetteer present: $out"; return; fi
+  step "building the PII gazetteer from Faker $FAKER_VERSION"
+  local whl
+  whl=$(pip_fetch faker "$FAKER_VERSION" "$FAKER_SHA256")
+  mkdir -p "$MODELS"
+  python3 "$script" "$whl" "$out.partial"
+  mv "$out.partial" "$out"
+}
+
 build() {
   step "building (llama.cpp as a subproject, $JOBS jobs, ccache in $CACHE/ccache)"
   export CCACHE_DIR="$CACHE/ccache" CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE=5G
@@ -145,6 +157,6 @@ train_default_router() {
 
 step "system packages"; install_packages
 step "sources";        fetch_llama_cpp
-step "models";         fetch_chat_model; fetch_embedding_source
+step "models";         fetch_chat_model; fetch_embedding_source; build_gazetteer
 if ((DO_BUILD)); then build; convert_embedding_model; train_default_router; fi
 step "done: models in $MODELS"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test on the real models: setup (packages, sources, models, build), the e2e Python
 # environment, then CTest (unit, integration, e2e) and the unit tests again under
-# AddressSanitizer + UBSan, then the parser fuzzers for a bounded time. Extra arguments go to
-# ctest, e.g. scripts/test.sh -L unit
+# AddressSanitizer + UBSan, then the fuzzers (parsers, PII detectors, stream restorer) for a
+# bounded time. Extra arguments go to ctest, e.g. scripts/test.sh -L unit
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,12 +29,12 @@ if [[ "${TANDEM_SKIP_SANITIZERS:-0}" != 1 && $# -eq 0 ]]; then
   [[ -f "$SAN_DIR/CMakeCache.txt" ]] || cmake -S "$ROOT" -B "$SAN_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DTANDEM_SANITIZE=address,undefined -DTANDEM_BUILD_BENCH=OFF
   cmake --build "$SAN_DIR" -j "$(nproc)" --target tandem_core_tests tandem_engine_tests tandem_server_tests tandem_router_tests \
-    tandem_knowledge_tests
+    tandem_knowledge_tests tandem_privacy_tests
   cd "$SAN_DIR"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -L unit --timeout 900
 fi
 if [[ "${TANDEM_SKIP_FUZZ:-0}" != 1 && $# -eq 0 ]]; then
-  step "fuzzing the parsers (libFuzzer, bounded time)"
+  step "fuzzing (libFuzzer, bounded time)"
   "$ROOT/scripts/fuzz.sh" "${TANDEM_FUZZ_SECONDS:-30}"
 fi
 step "all tests passed"

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   tandem::cli::add_config_command(app, global, exit_code);
   tandem::cli::add_kb_command(app, global, exit_code);
   tandem::cli::add_router_command(app, global, exit_code);
+  tandem::cli::add_pii_command(app, global, exit_code);
+  tandem::cli::add_audit_command(app, global, exit_code);
   tandem::cli::add_version_command(app, exit_code);
 
   CLI11_PARSE(app, argc, argv);

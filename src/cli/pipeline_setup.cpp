@@ -4,6 +4,7 @@
 
 #include "cli/engine_options.h"
 #include "core/log.h"
+#include "privacy/name_detector.h"
 #include "providers/local_provider.h"
 #include "providers/remote_provider.h"
 
@@ -82,7 +83,40 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
     parts.knowledge_search = knowledge_search_options(config);
     parts.grounding.min_similarity = config.knowledge_min_similarity;
   }
+
+  auto scanner = make_pii_scanner(config);
+  if (!scanner) return scanner.error();
+  parts.pii = std::move(*scanner);
+  auto policy = privacy_policy(config);
+  if (!policy) return policy.error();
+  parts.privacy_policy = *policy;
+  if (parts.cloud) {  // no cloud, no egress: the log is opened only when something can leave
+    auto audit = privacy::AuditLog::open(config.privacy_audit_log);
+    if (!audit) return audit.error();
+    parts.audit = std::make_shared<privacy::AuditLog>(std::move(*audit));
+  }
   return std::make_unique<pipeline::Pipeline>(std::move(parts));
+}
+
+Result<std::shared_ptr<const privacy::PiiScanner>> make_pii_scanner(const Config& config) {
+  std::shared_ptr<const privacy::Gazetteer> gazetteer;
+  if (std::filesystem::exists(config.privacy_gazetteer)) {
+    auto loaded = privacy::Gazetteer::load(config.privacy_gazetteer);
+    if (!loaded) return loaded.error();
+    gazetteer = std::make_shared<const privacy::Gazetteer>(std::move(*loaded));
+  } else if (config.privacy_gazetteer != default_gazetteer_path()) {
+    return make_error(ErrorCode::kNotFound, "privacy.gazetteer: no file at " + config.privacy_gazetteer);
+  } else {
+    TANDEM_LOG(kWarn, "privacy",
+               "no gazetteer at {} (scripts/setup.sh builds it): names, organisations and places "
+               "are not detected",
+               config.privacy_gazetteer);
+  }
+  return std::make_shared<const privacy::PiiScanner>(std::move(gazetteer));
+}
+
+Result<privacy::PrivacyPolicy> privacy_policy(const Config& config) {
+  return privacy::PrivacyPolicy::from_lists(config.privacy_block, config.privacy_allow);
 }
 
 knowledge::KnowledgeBaseOptions knowledge_base_options(const Config& config) {
@@ -112,7 +146,8 @@ Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Conf
   auto kb = knowledge::KnowledgeBase::open(options, *embedder);
   if (!kb) return kb.error();
   // The base borrows the embedder: the deleter keeps it alive as long as the base.
-  return std::shared_ptr<knowledge::KnowledgeBase>(kb->release(), [embedder](knowledge::KnowledgeBase* base) { delete base; });
+  return std::shared_ptr<knowledge::KnowledgeBase>(kb->release(),
+                                                   [embedder](knowledge::KnowledgeBase* base) { delete base; });
 }
 
 }  // namespace tandem::cli

@@ -10,6 +10,8 @@
 #include "engine/engine.h"
 #include "knowledge/knowledge_base.h"
 #include "pipeline/pipeline.h"
+#include "privacy/pii_scanner.h"
+#include "privacy/policy.h"
 #include "providers/provider.h"
 
 namespace tandem::cli {
@@ -30,7 +32,14 @@ Result<LoadedRouter> load_router(const Config& config);
 // overrides knowledge.dir. Creates the base when it does not exist.
 knowledge::KnowledgeBaseOptions knowledge_base_options(const Config& config);
 knowledge::SearchOptions knowledge_search_options(const Config& config);
-Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config, const std::string& dir = "");
+Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config,
+                                                                      const std::string& dir = "");
+
+// The PII scanner of [privacy]: names and places join when the gazetteer file exists (a missing
+// default one is a warning: structured types only); a configured file that cannot be read is an error.
+Result<std::shared_ptr<const privacy::PiiScanner>> make_pii_scanner(const Config& config);
+// privacy.block / privacy.allow; kInvalidArgument for an unknown type name.
+Result<privacy::PrivacyPolicy> privacy_policy(const Config& config);
 
 // `chat` must outlive the pipeline. The knowledge base joins when knowledge.dir holds one, or is
 // created there with `create_knowledge_base` (a server accepts uploads from the start). A missing

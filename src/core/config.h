@@ -80,6 +80,12 @@ struct Config {
   double knowledge_min_similarity = 0.35;    // below (and no shared word): "not found in your documents"
   int64_t knowledge_max_file_mb = 256;       // larger files are refused with a message
 
+  // [privacy]: what happens to personal data in text that would go to the cloud
+  std::string privacy_gazetteer = "";        // names/places list; empty = <cache>/models/pii-gazetteer.tsv
+  std::string privacy_block = "secret";      // types that keep a request on this device
+  std::string privacy_allow = "location,date_time";  // types sent as they are; all others pseudonymized
+  std::string privacy_audit_log = "";        // one entry per egress; empty = <data>/audit.log
+
   // [log]
   std::string log_level = "info";
 };
@@ -106,6 +112,7 @@ std::string default_cache_dir();        // $TANDEM_CACHE or ~/.cache/tandem
 std::string default_chat_model_path();  // <cache>/models/gemma-3-270m-q4_k_m.gguf
 std::string default_embedding_model_path();
 std::string default_intent_model_dir();  // <cache>/router/intents (trained by scripts/setup.sh)
+std::string default_gazetteer_path();    // <cache>/models/pii-gazetteer.tsv (built by scripts/setup.sh)
 std::string default_data_dir();         // $TANDEM_DATA or ~/.local/share/tandem: the user's own data
 
 }  // namespace tandem

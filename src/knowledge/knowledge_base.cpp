@@ -10,8 +10,8 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "core/sha256.h"
 #include "core/log.h"
-#include "knowledge/file_hash.h"
 
 namespace tandem::knowledge {
 namespace fs = std::filesystem;

@@ -1,9 +1,11 @@
 #include "pipeline/pipeline.h"
 
-#include <chrono>
 #include <fmt/format.h>
+#include <chrono>
+#include <nlohmann/json.hpp>
 
 #include "core/log.h"
+#include "privacy/vault.h"
 
 namespace tandem::pipeline {
 namespace {
@@ -24,7 +26,25 @@ int64_t estimated_tokens(const providers::ChatRequest& request) {
   return static_cast<int64_t>((bytes + 3) / 4);
 }
 
+std::string type_list(const std::vector<privacy::EntityType>& types) {
+  std::string out;
+  for (auto type : types) out += (out.empty() ? "" : ", ") + std::string(privacy::entity_type_name(type));
+  return out;
+}
+
+// The exact messages that leave, as the audit log hashes them.
+std::string messages_json(const providers::ChatRequest& request) {
+  nlohmann::json messages = nlohmann::json::array();
+  for (const auto& m : request.messages) messages.push_back({{"role", m.role}, {"content", m.content}});
+  return messages.dump();
+}
+
 }  // namespace
+
+void Egress::add(const Egress& other) {
+  sent = sent || other.sent;
+  for (size_t i = 0; i < pseudonymized.size(); ++i) pseudonymized[i] += other.pseudonymized[i];
+}
 
 Pipeline::Pipeline(PipelineParts parts) : parts_(std::move(parts)) {
   if (!parts_.learned_examples_path.empty()) learned_ = std::make_unique<LearnedExamples>(parts_.learned_examples_path);
@@ -33,7 +53,7 @@ Pipeline::Pipeline(PipelineParts parts) : parts_(std::move(parts)) {
 bool Pipeline::ask_cloud_for_intent(const std::string& text, router::IntentPrediction& intent, Route& route,
                                     std::vector<std::string>& notes) const {
   const auto& labels = parts_.router->intents()->labels();
-  auto answer = parts_.cloud->complete(classification_request(text, labels));
+  auto answer = ask_cloud(classification_request(text, labels), route.tenant, nullptr, route.intent_egress);
   if (!answer) {
     notes.push_back("asking the large model for the intent failed: " + answer.error().message);
     return false;
@@ -69,7 +89,8 @@ Status Pipeline::ground(const providers::ChatRequest& request, router::RouteMode
                       (!route.decision.intent.empty() && route.decision.intent == parts_.documents_intent);
   if (!wanted) return {};
   if (mode == router::RouteMode::kCloud) {
-    route.decision.reasons.push_back("tandem/cloud: the documents stay on this device, so the cloud answers without them");
+    route.decision.reasons.push_back(
+        "tandem/cloud: the documents stay on this device, so the cloud answers without them");
     return {};
   }
   const auto start = std::chrono::steady_clock::now();
@@ -84,8 +105,9 @@ Status Pipeline::ground(const providers::ChatRequest& request, router::RouteMode
   route.decision.cascade = false;
   route.decision.reasons.push_back(
       route.grounded->found
-          ? fmt::format("answered from {} passages of your documents (best similarity {:.2f}), which stay on this device",
-                        route.grounded->citations.size(), found->top_similarity)
+          ? fmt::format(
+                "answered from {} passages of your documents (best similarity {:.2f}), which stay on this device",
+                route.grounded->citations.size(), found->top_similarity)
           : fmt::format("your documents hold no answer (best similarity {:.2f}), so none is invented",
                         found->top_similarity));
   return {};
@@ -104,6 +126,15 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
   signals.cloud_available = parts_.cloud && parts_.cloud->available();
   std::vector<std::string> notes;
   Route route;
+  route.tenant = options.tenant;
+  route.blocked = blocked_types(request);
+  if (!route.blocked.empty() && mode == router::RouteMode::kCloud) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("the request holds {}, which the privacy policy (privacy.block) never sends to a "
+                                  "public model; ask tandem/local or tandem/auto",
+                                  type_list(route.blocked)));
+  }
+  if (!route.blocked.empty()) signals.cloud_available = false;
   bool intent_from_cloud = false;
   if (mode == router::RouteMode::kAuto || mode == router::RouteMode::kCascade) {
     if (parts_.router) {
@@ -129,6 +160,12 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
   route.decision = router::decide(mode, signals, policy);
   route.decision.intent_from_cloud = intent_from_cloud;
   route.decision.reasons.insert(route.decision.reasons.begin(), notes.begin(), notes.end());
+  if (!route.blocked.empty()) {
+    route.decision.target = router::RouteTarget::kLocal;
+    route.decision.cascade = false;
+    route.decision.reasons.push_back(
+        fmt::format("the request holds {}, which the privacy policy keeps on this device", type_list(route.blocked)));
+  }
   if (auto st = ground(request, mode, options, route); !st) return st.error();
   route.estimated_prompt_tokens = estimated_tokens(request);
   if (parts_.cloud) {
@@ -142,6 +179,7 @@ Result<Answer> Pipeline::cascade(const providers::ChatRequest& request, const Ro
                                  const providers::DeltaCallback* on_delta) const {
   Answer answer;
   answer.route = route;
+  answer.egress = route.intent_egress;
   auto scored = request;
   scored.sampling.score_tokens = true;
   auto local = parts_.local->complete(scored);
@@ -161,7 +199,7 @@ Result<Answer> Pipeline::cascade(const providers::ChatRequest& request, const Ro
     Attempt second;
     second.target = router::RouteTarget::kCloud;
     second.provider = parts_.cloud->name();
-    auto cloud = on_delta ? parts_.cloud->stream(request, *on_delta) : parts_.cloud->complete(request);
+    auto cloud = ask_cloud(request, route.tenant, on_delta, answer.egress);
     if (cloud) {
       second.accepted = true;
       second.cost_usd = cloud->cost_usd;
@@ -181,6 +219,73 @@ Result<Answer> Pipeline::cascade(const providers::ChatRequest& request, const Ro
   if (on_delta && !local->text.empty()) (*on_delta)(local->text);
   answer.result = std::move(*local);
   return answer;
+}
+
+std::vector<privacy::EntityType> Pipeline::blocked_types(const providers::ChatRequest& request) const {
+  std::vector<privacy::EntityType> blocked;
+  if (!parts_.pii) return blocked;
+  for (const auto& message : request.messages) {
+    for (auto type : parts_.privacy_policy.inspect(parts_.pii->scan(message.content)).blocked) {
+      if (std::find(blocked.begin(), blocked.end(), type) == blocked.end()) blocked.push_back(type);
+    }
+  }
+  return blocked;
+}
+
+Result<providers::ChatResult> Pipeline::ask_cloud(const providers::ChatRequest& request, const std::string& tenant,
+                                                  const providers::DeltaCallback* on_delta, Egress& egress) const {
+  // One vault for the whole conversation: a value gets the same placeholder in every turn.
+  privacy::Vault vault;
+  providers::ChatRequest outgoing = request;
+  if (parts_.pii) {
+    for (auto& message : outgoing.messages) {
+      const auto inspection = parts_.privacy_policy.inspect(parts_.pii->scan(message.content));
+      if (!inspection.blocked.empty()) {  // route() keeps such requests local; this guards any other path
+        return make_error(ErrorCode::kInvalidArgument, fmt::format("the request holds {}, which the privacy "
+                                                                   "policy never sends to a public model",
+                                                                   type_list(inspection.blocked)));
+      }
+      message.content = vault.pseudonymize(message.content, inspection.pseudonymize);
+    }
+  }
+  if (parts_.audit) {
+    privacy::AuditEntry entry;
+    entry.tenant = tenant;
+    entry.provider = parts_.cloud->name();
+    entry.model = parts_.cloud->model();
+    const auto counts = vault.counts();
+    for (size_t i = 0; i < counts.size(); ++i) {
+      if (counts[i] > 0)
+        entry.pseudonymized[std::string(privacy::entity_type_name(static_cast<privacy::EntityType>(i)))] = counts[i];
+    }
+    const std::string sent = messages_json(outgoing);
+    entry.sent_sha256 = sha256_hex(sent);
+    entry.sent_bytes = static_cast<int64_t>(sent.size());
+    // No entry, no egress: a log that cannot be written keeps the text here.
+    if (auto st = parts_.audit->append(std::move(entry)); !st) {
+      return make_error(ErrorCode::kUnavailable,
+                        "the audit log could not record the request, so it was not sent: " + st.error().message);
+    }
+  }
+  egress.sent = true;
+  const auto counts = vault.counts();
+  for (size_t i = 0; i < counts.size(); ++i) egress.pseudonymized[i] += counts[i];
+  Result<providers::ChatResult> result = make_error(ErrorCode::kInternal, "unreachable");
+  if (on_delta) {
+    privacy::StreamRestorer restorer(vault);
+    bool go_on = true;
+    providers::DeltaCallback restoring = [&](std::string_view delta) {
+      const std::string ready = restorer.push(delta);
+      if (!ready.empty()) go_on = (*on_delta)(ready);
+      return go_on;
+    };
+    result = parts_.cloud->stream(outgoing, restoring);
+    if (const std::string rest = restorer.finish(); go_on && !rest.empty()) (*on_delta)(rest);
+  } else {
+    result = parts_.cloud->complete(outgoing);
+  }
+  if (result) result->text = vault.restore(result->text);
+  return result;
 }
 
 Result<Answer> Pipeline::answer_grounded(const providers::ChatRequest& request, const Route& route,
@@ -217,15 +322,16 @@ Result<Answer> Pipeline::answer(const providers::ChatRequest& request, const Rou
     ++deltas;
     return (*on_delta)(delta);
   };
-  auto generate = [&](providers::Provider& provider) {
-    return on_delta ? provider.stream(request, counting) : provider.complete(request);
-  };
-
   Answer answer;
   answer.route = route;
+  answer.egress = route.intent_egress;
   const bool to_cloud = route.decision.target == router::RouteTarget::kCloud;
   answer.answered_by = route.decision.target;
-  auto result = generate(to_cloud ? *parts_.cloud : *parts_.local);
+  auto generate_locally = [&] {
+    return on_delta ? parts_.local->stream(request, counting) : parts_.local->complete(request);
+  };
+  auto result =
+      to_cloud ? ask_cloud(request, route.tenant, on_delta ? &counting : nullptr, answer.egress) : generate_locally();
   const bool cancelled = request.cancel && request.cancel->load();
   if (!result && to_cloud && deltas == 0 && !cancelled) {
     // Nothing reached the client yet, so the local model can still answer the whole request.
@@ -233,7 +339,7 @@ Result<Answer> Pipeline::answer(const providers::ChatRequest& request, const Rou
     answer.fallback_reason = fmt::format("the cloud failed ({}), so the local model answered", result.error().message);
     TANDEM_LOG(kWarn, "pipeline", "{}", answer.fallback_reason);
     answer.answered_by = router::RouteTarget::kLocal;
-    result = generate(*parts_.local);
+    result = generate_locally();
   }
   if (!result) return result.error();
   answer.result = std::move(*result);

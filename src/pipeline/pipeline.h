@@ -1,8 +1,10 @@
 // The one place that knows the whole request flow: understand (router models), decide (policy),
 // generate (the local engine or the cloud provider), and fall back to the local model when the
 // cloud fails before it said anything. Questions about the user's documents are grounded in the
-// knowledge base and answered locally with citations. Privacy and the energy ledger join here as
-// their modules land.
+// knowledge base and answered locally with citations. Whatever goes to the cloud passes the
+// privacy stage first: personal data is pseudonymized (and restored in the answer, also in a
+// stream), types the policy blocks keep the request on this device, and every egress is written
+// to the audit log. The energy ledger joins here when its module lands.
 //
 //   pipeline::Pipeline pipeline({.local = local, .cloud = cloud, .router = router});
 //   auto route = pipeline.route(request, router::RouteMode::kAuto);   // fast: no generation
@@ -14,6 +16,7 @@
 // Thread-safety: any number of threads at once (the parts are thread-safe and never change).
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 
@@ -21,6 +24,9 @@
 #include "knowledge/grounding.h"
 #include "knowledge/knowledge_base.h"
 #include "pipeline/intent_escalation.h"
+#include "privacy/audit_log.h"
+#include "privacy/pii_scanner.h"
+#include "privacy/policy.h"
 #include "providers/provider.h"
 #include "router/cloud_share.h"
 #include "router/policy.h"
@@ -30,9 +36,9 @@ namespace tandem::pipeline {
 
 // Every member has an initializer, so designated initializers may name only what they set.
 struct PipelineParts {
-  std::shared_ptr<providers::Provider> local{};                 // required
-  std::shared_ptr<providers::Provider> cloud{};                 // null: no cloud configured
-  std::shared_ptr<const router::Router> router{};               // null: the policy decides without models
+  std::shared_ptr<providers::Provider> local{};    // required
+  std::shared_ptr<providers::Provider> cloud{};    // null: no cloud configured
+  std::shared_ptr<const router::Router> router{};  // null: the policy decides without models
   router::PolicyOptions policy{};
   // With a quality-gap model: keeps the cloud's share of tandem/auto at the knob (router.cloud_share).
   std::shared_ptr<router::CloudShareController> cloud_share{};
@@ -44,27 +50,45 @@ struct PipelineParts {
   knowledge::SearchOptions knowledge_search{};
   knowledge::GroundingOptions grounding{};
   std::string documents_intent = "documents";  // the router's label for questions about the user's documents
+  // The privacy stage, enforced in code on everything sent to the cloud. Null scanner: nothing is
+  // pseudonymized (only for tests of other stages; the CLI and server always set one).
+  std::shared_ptr<const privacy::PiiScanner> pii{};
+  privacy::PrivacyPolicy privacy_policy{};
+  std::shared_ptr<privacy::AuditLog> audit{};  // one entry per egress; null: not logged
 };
 
 // Whether a request is answered from the knowledge base: when the router says it asks about the
 // user's documents (kAuto), always, or never.
 enum class KnowledgeUse { kAuto, kAlways, kNever };
 
+// What left the device for the cloud: whether any text did, and how many distinct values of each
+// personal data type were replaced by placeholders first.
+struct Egress {
+  bool sent = false;
+  std::array<int, privacy::kEntityTypeCount> pseudonymized{};
+  void add(const Egress& other);
+};
+
 struct RouteOptions {
   KnowledgeUse knowledge = KnowledgeUse::kAuto;
   std::vector<std::string> collections{};  // empty: all
+  std::string tenant = "default";          // who asks, for the audit log
 };
 
 struct Route {
   router::Decision decision;
-  double router_ms = 0;                // understanding and deciding
-  int64_t estimated_prompt_tokens = 0;  // ~4 bytes per token, before the provider counts
-  double estimated_cloud_cost_usd = 0;  // prompt + max_tokens at the cloud's prices (0: no cloud)
+  double router_ms = 0;                   // understanding and deciding
+  int64_t estimated_prompt_tokens = 0;    // ~4 bytes per token, before the provider counts
+  double estimated_cloud_cost_usd = 0;    // prompt + max_tokens at the cloud's prices (0: no cloud)
   double intent_from_cloud_cost_usd = 0;  // asking the large model to classify, when it was asked
   // Set when the request is answered from the knowledge base: the passages and their citations,
   // or found == false with the honest "not found" answer.
   std::optional<knowledge::Grounded> grounded;
   double retrieval_ms = 0;
+  // Personal data types the privacy policy blocks that the request holds: it stays on this device.
+  std::vector<privacy::EntityType> blocked;
+  std::string tenant = "default";
+  Egress intent_egress;  // asking the large model for the intent
 };
 
 // One generation a request went through (a cascade makes up to two).
@@ -85,6 +109,7 @@ struct Answer {
   bool fallback = false;  // the cloud was chosen, failed before any output, and the local model answered
   std::string fallback_reason;
   std::vector<Attempt> attempts;  // cascades only
+  Egress egress;                  // what left for the cloud, the route's intent question included
 };
 
 class Pipeline {
@@ -118,6 +143,12 @@ class Pipeline {
                                  const providers::DeltaCallback* on_delta) const;
   Result<Answer> cascade(const providers::ChatRequest& request, const Route& route,
                          const providers::DeltaCallback* on_delta) const;
+  // The privacy stage: the request pseudonymized, the egress audited (no audit entry, no egress),
+  // then the cloud's answer restored, deltas included.
+  Result<providers::ChatResult> ask_cloud(const providers::ChatRequest& request, const std::string& tenant,
+                                          const providers::DeltaCallback* on_delta, Egress& egress) const;
+  // The distinct types in `request` that the privacy policy blocks.
+  std::vector<privacy::EntityType> blocked_types(const providers::ChatRequest& request) const;
 
   PipelineParts parts_;
   std::unique_ptr<LearnedExamples> learned_;

@@ -18,6 +18,7 @@ class LocalProvider final : public Provider {
   explicit LocalProvider(engine::ChatEngine& engine, std::string name = {});
 
   const std::string& name() const override { return name_; }
+  const std::string& model() const override { return model_; }
   ProviderKind kind() const override { return ProviderKind::kLocal; }
   Result<ChatResult> complete(const ChatRequest& request) override;
   Result<ChatResult> stream(const ChatRequest& request, const DeltaCallback& on_delta) override;

@@ -71,6 +71,7 @@ class Provider {
   virtual ~Provider() = default;
 
   virtual const std::string& name() const = 0;
+  virtual const std::string& model() const = 0;  // the model it asks for, as its server names it
   virtual ProviderKind kind() const = 0;
 
   // False while the provider is known to be down (a remote one's circuit breaker is open).

@@ -69,6 +69,7 @@ class RemoteProvider final : public Provider {
   static Result<std::unique_ptr<RemoteProvider>> create(RemoteProviderOptions options);
 
   const std::string& name() const override { return options_.name; }
+  const std::string& model() const override { return options_.model; }
   ProviderKind kind() const override { return ProviderKind::kRemote; }
   Result<ChatResult> complete(const ChatRequest& request) override;
   Result<ChatResult> stream(const ChatRequest& request, const DeltaCallback& on_delta) override;

@@ -93,6 +93,14 @@ nlohmann::json answer_json(const pipeline::Answer& answer) {
   if (d.local_good_enough) out["local_good_enough"] = *d.local_good_enough;
   if (answer.fallback) out["reasons"].push_back(answer.fallback_reason);
   if (!answer.attempts.empty()) out["attempts"] = attempts_json(answer.attempts);
+  nlohmann::json pseudonymized = nlohmann::json::object();
+  for (int i = 0; i < privacy::kEntityTypeCount; ++i) {
+    const int n = answer.egress.pseudonymized[static_cast<size_t>(i)];
+    if (n > 0) pseudonymized[std::string(privacy::entity_type_name(static_cast<privacy::EntityType>(i)))] = n;
+  }
+  nlohmann::json blocked = nlohmann::json::array();
+  for (auto type : answer.route.blocked) blocked.push_back(privacy::entity_type_name(type));
+  out["privacy"] = {{"sent_to_cloud", answer.egress.sent}, {"pseudonymized", pseudonymized}, {"blocked", blocked}};
   if (const auto& grounded = answer.route.grounded) {
     nlohmann::json citations = nlohmann::json::array();
     for (const auto& c : grounded->citations) {

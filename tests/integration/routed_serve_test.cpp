@@ -39,6 +39,7 @@ class RoutedServeTest : public ::testing::Test {
     data_ = new TempDir();
     auto tandem = ServerProcess::start({"--model", chat_model_path(), "--set", "router.intent_model=" + intent_model_dir(),
                                         "--set", "router.learned_examples=" + data_->file("learned.jsonl"),
+                                        "--set", "privacy.audit_log=" + data_->file("audit.log"),
                                         "--set", "cloud.base_url=" + proxy_->base_url(), "--set", "cloud.model=big",
                                         "--set", "cloud.api_key_env=TANDEM_TEST_CLOUD_KEY", "--set",
                                         "cloud.input_usd_per_mtok=2.5", "--set", "cloud.output_usd_per_mtok=10",
@@ -114,6 +115,31 @@ TEST_F(RoutedServeTest, ForcedCloudAnswersFromTheCloudWithItsCost) {
   ASSERT_GE(events.size(), 2U);
   EXPECT_EQ(events.back(), "[DONE]");
   EXPECT_EQ(json::parse(events[events.size() - 2])["tandem"]["route"], "cloud");
+}
+
+TEST_F(RoutedServeTest, PersonalDataLeavesOnlyAsPlaceholdersAndEveryEgressIsAudited) {
+  const std::string email = "li.na@example.cn";
+  const std::string resident_id = "11010519491231002X";
+  const size_t before = proxy_->request_bodies().size();
+  auto reply = post(chat("tandem/cloud", "My e-mail is " + email + " and my ID is " + resident_id + ". Say hello."));
+  const auto bodies = proxy_->request_bodies();
+  ASSERT_GT(bodies.size(), before);
+  for (size_t i = before; i < bodies.size(); ++i) {
+    EXPECT_EQ(bodies[i].find(email), std::string::npos) << bodies[i];
+    EXPECT_EQ(bodies[i].find(resident_id), std::string::npos) << bodies[i];
+    EXPECT_NE(bodies[i].find("<EMAIL_1>"), std::string::npos) << bodies[i];
+  }
+  const auto& privacy = reply["tandem"]["privacy"];
+  EXPECT_TRUE(privacy["sent_to_cloud"].get<bool>());
+  EXPECT_EQ(privacy["pseudonymized"]["email"], 1);
+  EXPECT_EQ(privacy["pseudonymized"]["cn_resident_id"], 1);
+
+  auto verify = run_tandem({"--set", "privacy.audit_log=" + data_->file("audit.log"), "audit", "verify"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+  auto show = run_tandem({"--set", "privacy.audit_log=" + data_->file("audit.log"), "audit", "show", "--json"});
+  ASSERT_EQ(show.exit_code, 0) << show.stderr_text;
+  EXPECT_NE(show.stdout_text.find("cn_resident_id"), std::string::npos) << show.stdout_text;
+  EXPECT_EQ(show.stdout_text.find(resident_id), std::string::npos);
 }
 
 TEST_F(RoutedServeTest, AutoKeepsSensitiveRequestsLocalAndExplainsWhy) {

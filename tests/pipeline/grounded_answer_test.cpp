@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/engine.h"
 #include "knowledge/knowledge_base.h"
+#include "pipeline/local_models.h"
 #include "pipeline/pipeline.h"
 #include "providers/local_provider.h"
 #include "support/test_support.h"
@@ -21,32 +21,14 @@ using router::RouteTarget;
 class GroundedAnswerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    engine::ChatEngineOptions options;
-    options.model_path = tandem::testing::chat_model_path();
-    options.context = 2048;
-    options.slots = 1;
-    auto loaded = engine::ChatEngine::load(options);
-    ASSERT_TRUE(loaded) << loaded.error().to_string();
-    engine_ = loaded->release();
-
-    engine::EmbedderOptions embed;
-    embed.model_path = tandem::testing::embedding_model_path();
-    auto embedder = engine::Embedder::load(embed);
-    ASSERT_TRUE(embedder) << embedder.error().to_string();
-    embedder_ = std::move(*embedder);
-    auto intents = router::IntentClassifier::load(tandem::testing::intent_model_dir(), embedder_);
-    ASSERT_TRUE(intents) << intents.error().to_string() << " (run scripts/setup.sh)";
-    router_ = std::make_shared<const router::Router>(
-        embedder_, std::make_shared<const router::IntentClassifier>(std::move(*intents)), nullptr);
+    auto loaded = load_local_models({.context = 2048});
+    ASSERT_TRUE(loaded) << loaded.error().message;
+    models_ = new LocalModels(std::move(*loaded));
   }
-  static void TearDownTestSuite() {
-    router_.reset();
-    embedder_.reset();
-    delete engine_;
-  }
+  static void TearDownTestSuite() { delete models_; }
 
   void SetUp() override {
-    auto kb = knowledge::KnowledgeBase::open({.dir = dir_.file("kb")}, *embedder_);
+    auto kb = knowledge::KnowledgeBase::open({.dir = dir_.file("kb")}, *models_->embedder);
     ASSERT_TRUE(kb) << kb.error().message;
     kb_ = std::move(*kb);
     std::filesystem::create_directories(dir_.path() / "docs");
@@ -57,9 +39,10 @@ class GroundedAnswerTest : public ::testing::Test {
   }
 
   std::unique_ptr<Pipeline> pipeline() {
-    return std::make_unique<Pipeline>(PipelineParts{.local = std::make_shared<providers::LocalProvider>(*engine_),
-                                                    .router = router_,
-                                                    .knowledge = kb_});
+    return std::make_unique<Pipeline>(
+        PipelineParts{.local = std::make_shared<providers::LocalProvider>(*models_->engine),
+                      .router = models_->router,
+                      .knowledge = kb_});
   }
 
   static providers::ChatRequest ask(const std::string& text) {
@@ -70,16 +53,12 @@ class GroundedAnswerTest : public ::testing::Test {
     return request;
   }
 
-  static engine::ChatEngine* engine_;
-  static std::shared_ptr<engine::Embedder> embedder_;
-  static std::shared_ptr<const router::Router> router_;
+  static LocalModels* models_;
   tandem::testing::TempDir dir_;
   std::shared_ptr<knowledge::KnowledgeBase> kb_;
 };
 
-engine::ChatEngine* GroundedAnswerTest::engine_ = nullptr;
-std::shared_ptr<engine::Embedder> GroundedAnswerTest::embedder_;
-std::shared_ptr<const router::Router> GroundedAnswerTest::router_;
+LocalModels* GroundedAnswerTest::models_ = nullptr;
 
 TEST_F(GroundedAnswerTest, AQuestionAboutMyDocumentsIsAnsweredFromThemWithCitations) {
   auto p = pipeline();
@@ -142,10 +121,11 @@ TEST_F(GroundedAnswerTest, OtherQuestionsAndNeverAreNotGrounded) {
 
 TEST_F(GroundedAnswerTest, UnknownCollectionsAndAMissingBaseAreErrors) {
   auto p = pipeline();
-  auto unknown = p->route(ask("lease end"), RouteMode::kAuto, {.knowledge = KnowledgeUse::kAlways, .collections = {"work"}});
+  auto unknown =
+      p->route(ask("lease end"), RouteMode::kAuto, {.knowledge = KnowledgeUse::kAlways, .collections = {"work"}});
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
-  Pipeline without({.local = std::make_shared<providers::LocalProvider>(*engine_), .router = router_});
+  Pipeline without({.local = std::make_shared<providers::LocalProvider>(*models_->engine), .router = models_->router});
   auto none = without.route(ask("lease end"), RouteMode::kAuto, {.knowledge = KnowledgeUse::kAlways});
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().code, ErrorCode::kNotFound);

@@ -3,7 +3,7 @@
 // RemoteProvider aimed at a loopback port nobody listens on).
 #include <gtest/gtest.h>
 
-#include "engine/engine.h"
+#include "pipeline/local_models.h"
 #include "pipeline/pipeline.h"
 #include "providers/llama_server.h"
 #include "providers/local_provider.h"
@@ -19,46 +19,29 @@ using router::RouteTarget;
 class PipelineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    engine::ChatEngineOptions options;
-    options.model_path = tandem::testing::chat_model_path();
-    options.context = 1024;
-    options.slots = 1;
-    auto loaded = engine::ChatEngine::load(options);
-    ASSERT_TRUE(loaded) << loaded.error().to_string();
-    engine_ = loaded->release();
-
-    engine::EmbedderOptions embed;
-    embed.model_path = tandem::testing::embedding_model_path();
-    embed.truncate_to = 128;
-    auto embedder = engine::Embedder::load(embed);
-    ASSERT_TRUE(embedder) << embedder.error().to_string();
-    std::shared_ptr<engine::Embedder> shared = std::move(*embedder);
-    auto intents = router::IntentClassifier::load(tandem::testing::intent_model_dir(), shared);
-    ASSERT_TRUE(intents) << intents.error().to_string() << " (run scripts/setup.sh)";
-    router_ = new std::shared_ptr<const router::Router>(std::make_shared<const router::Router>(
-        shared, std::make_shared<const router::IntentClassifier>(std::move(*intents)), nullptr));
+    auto loaded = load_local_models({.context = 1024, .embedding_truncate_to = 128});
+    ASSERT_TRUE(loaded) << loaded.error().message;
+    models_ = new LocalModels(std::move(*loaded));
   }
-  static void TearDownTestSuite() {
-    delete router_;
-    delete engine_;
-  }
+  static void TearDownTestSuite() { delete models_; }
 
   // A cloud that is down: connection refused on every attempt.
   static std::shared_ptr<providers::Provider> dead_cloud(int32_t circuit_failures = 5) {
-    auto cloud = providers::RemoteProvider::create({.base_url = "http://127.0.0.1:" +
-                                                                std::to_string(tandem::testing::unused_loopback_port()) +
-                                                                "/v1",
-                                                    .model = "big-model",
-                                                    .input_usd_per_mtok = 1.0,
-                                                    .output_usd_per_mtok = 2.0,
-                                                    .max_retries = 0,
-                                                    .circuit = {.failure_threshold = circuit_failures}});
+    auto cloud = providers::RemoteProvider::create(
+        {.base_url = "http://127.0.0.1:" + std::to_string(tandem::testing::unused_loopback_port()) + "/v1",
+         .model = "big-model",
+         .input_usd_per_mtok = 1.0,
+         .output_usd_per_mtok = 2.0,
+         .max_retries = 0,
+         .circuit = {.failure_threshold = circuit_failures}});
     EXPECT_TRUE(cloud) << cloud.error().message;
     return std::shared_ptr<providers::Provider>(std::move(*cloud));
   }
 
   static PipelineParts parts(std::shared_ptr<providers::Provider> cloud) {
-    return {.local = std::make_shared<providers::LocalProvider>(*engine_), .cloud = std::move(cloud), .router = *router_};
+    return {.local = std::make_shared<providers::LocalProvider>(*models_->engine),
+            .cloud = std::move(cloud),
+            .router = models_->router};
   }
 
   static providers::ChatRequest ask(const std::string& text, int32_t max_tokens = 8) {
@@ -69,12 +52,10 @@ class PipelineTest : public ::testing::Test {
     return request;
   }
 
-  static engine::ChatEngine* engine_;
-  static std::shared_ptr<const router::Router>* router_;
+  static LocalModels* models_;
 };
 
-engine::ChatEngine* PipelineTest::engine_ = nullptr;
-std::shared_ptr<const router::Router>* PipelineTest::router_ = nullptr;
+LocalModels* PipelineTest::models_ = nullptr;
 
 TEST_F(PipelineTest, SensitiveRequestsStayLocalWithTheirReason) {
   Pipeline pipeline(parts(dead_cloud()));
@@ -119,7 +100,7 @@ TEST_F(PipelineTest, ADeadCloudFallsBackToTheLocalModelAndSaysSo) {
   ASSERT_TRUE(answer) << answer.error().to_string();
   EXPECT_TRUE(answer->fallback);
   EXPECT_NE(answer->fallback_reason.find("the cloud failed"), std::string::npos) << answer->fallback_reason;
-  EXPECT_EQ(answer->result.provider, "local/" + engine_->info().name);
+  EXPECT_EQ(answer->result.provider, "local/" + models_->engine->info().name);
   EXPECT_FALSE(answer->result.text.empty());
 
   std::string streamed;
@@ -173,8 +154,8 @@ TEST_F(PipelineTest, CascadeKeepsAConfidentLocalAnswerAndEscalatesAnUnsureOne) {
   EXPECT_FALSE(escalated->attempts[0].accepted);
   EXPECT_EQ(escalated->attempts[1].target, RouteTarget::kCloud);
   EXPECT_FALSE(escalated->attempts[1].error.empty());  // the cloud is down...
-  EXPECT_TRUE(escalated->fallback);                     // ...so the local answer stands
-  EXPECT_EQ(streamed, kept->result.text);               // held back, then sent once accepted
+  EXPECT_TRUE(escalated->fallback);                    // ...so the local answer stands
+  EXPECT_EQ(streamed, kept->result.text);              // held back, then sent once accepted
   EXPECT_EQ(escalated->result.text, kept->result.text);
 }
 

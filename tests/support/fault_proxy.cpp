@@ -158,6 +158,11 @@ std::string FaultProxy::last_authorization() const {
   return last_authorization_;
 }
 
+std::vector<std::string> FaultProxy::request_bodies() const {
+  std::lock_guard lock(mutex_);
+  return request_bodies_;
+}
+
 Fault FaultProxy::next_fault() {
   std::lock_guard lock(mutex_);
   if (fault_.times == 0) return Fault{};
@@ -191,6 +196,7 @@ void FaultProxy::serve(int fd) {
   {
     std::lock_guard lock(mutex_);
     last_authorization_ = request->authorization;
+    request_bodies_.push_back(request->body);
   }
   const auto parsed = nlohmann::json::parse(request->body, nullptr, false);
   const bool streaming = parsed.is_object() && parsed.value("stream", false);

@@ -1,5 +1,6 @@
 // A fault-injecting HTTP proxy on loopback for provider tests: it relays requests to a real
-// upstream (llama-server) and, on demand, answers with the failures a public cloud produces.
+// upstream (llama-server), records what it received and, on demand, answers with the failures a
+// public cloud produces.
 //
 //   auto proxy = FaultProxy::start(llama_server_port);
 //   ASSERT_TRUE(proxy) << proxy.error().message;
@@ -55,6 +56,8 @@ class FaultProxy {
   void set_fault(const Fault& fault);
   int connections() const { return connections_.load(); }  // every attempt opens one
   std::string last_authorization() const;
+  // Every request body received, in order: what left the device.
+  std::vector<std::string> request_bodies() const;
 
  private:
   FaultProxy(int listen_fd, int port, int upstream_port);
@@ -69,9 +72,10 @@ class FaultProxy {
   const int upstream_port_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> connections_{0};
-  mutable std::mutex mutex_;  // guards fault_, last_authorization_, workers_
+  mutable std::mutex mutex_;  // guards fault_, last_authorization_, request_bodies_, workers_
   Fault fault_;
   std::string last_authorization_;
+  std::vector<std::string> request_bodies_;
   std::vector<std::thread> workers_;
   std::thread acceptor_;
 };

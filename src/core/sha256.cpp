@@ -1,4 +1,4 @@
-#include "knowledge/file_hash.h"
+#include "core/sha256.h"
 
 #include <openssl/evp.h>
 
@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-namespace tandem::knowledge {
+namespace tandem {
 namespace {
 
 std::string to_hex(const unsigned char* digest, unsigned length) {
@@ -49,4 +49,4 @@ Result<std::string> sha256_file(const std::string& path) {
   return to_hex(out, length);
 }
 
-}  // namespace tandem::knowledge
+}  // namespace tandem

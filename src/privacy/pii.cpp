@@ -1,0 +1,27 @@
+#include "privacy/pii.h"
+
+#include <array>
+
+namespace tandem::privacy {
+namespace {
+
+constexpr std::array<std::string_view, kEntityTypeCount> kNames = {
+    "email",        "phone",      "cn_resident_id", "cn_credit_code",  "bank_card", "iban",
+    "us_ssn",       "ip_address", "mac_address",    "url_credentials", "secret",    "person",
+    "organization", "location",   "address",        "date_time",
+};
+
+}  // namespace
+
+std::string_view entity_type_name(EntityType type) {
+  return kNames[static_cast<size_t>(type)];
+}
+
+std::optional<EntityType> entity_type_from_name(std::string_view name) {
+  for (size_t i = 0; i < kNames.size(); ++i) {
+    if (kNames[i] == name) return static_cast<EntityType>(i);
+  }
+  return std::nullopt;
+}
+
+}  // namespace tandem::privacy
