@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   tandem::cli::add_router_command(app, global, exit_code);
   tandem::cli::add_pii_command(app, global, exit_code);
   tandem::cli::add_audit_command(app, global, exit_code);
+  tandem::cli::add_keys_command(app, global, exit_code);
   tandem::cli::add_version_command(app, exit_code);
 
   CLI11_PARSE(app, argc, argv);

@@ -60,7 +60,7 @@ int serve(const Config& config) {
   auto server = server::Server::create(config, **chat, embedder.get(), pipeline->get());
   if (!server) {
     std::cerr << "tandem serve: " << server.error().message << "\n";
-    return 1;
+    return server.error().code == ErrorCode::kInvalidArgument ? 2 : 1;
   }
   if (auto started = (*server)->start(); !started) {
     std::cerr << "tandem serve: " << started.error().message << "\n";
@@ -83,6 +83,7 @@ void add_serve_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
     std::optional<std::string> host;
     std::optional<int64_t> port;
     std::optional<std::string> model;
+    bool single_user = false;
   };
   auto options = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("serve", "Serve the OpenAI-compatible API (until SIGTERM or Ctrl-C)");
@@ -90,6 +91,8 @@ void add_serve_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   cmd->add_option("--port", options->port, "TCP port, 0 = any free port (overrides server.port)")
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--model", options->model, "chat model GGUF (overrides engine.model)");
+  cmd->add_flag("--single-user", options->single_user,
+                "no API keys: one local user sees everything (server.auth = none; loopback hosts only)");
   cmd->callback([&global, &exit_code, options] {
     auto config = global.load();
     if (!config) {
@@ -99,6 +102,7 @@ void add_serve_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
     if (options->host) config->server_host = *options->host;
     if (options->port) config->server_port = *options->port;
     if (options->model) config->engine_model = *options->model;
+    if (options->single_user) config->server_auth = "none";
     exit_code = serve(*config);
   });
 }

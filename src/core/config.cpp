@@ -31,6 +31,8 @@ const std::vector<Setting>& settings() {
       {"server.request_timeout_s", &Config::server_request_timeout_s, "deadline for one request", 1, 86400},
       {"server.read_timeout_s", &Config::server_read_timeout_s, "drop clients that send slower than this", 1, 3600},
       {"server.drain_timeout_s", &Config::server_drain_timeout_s, "how long SIGTERM waits for running requests", 0, 3600},
+      {"server.auth", &Config::server_auth, "keys: every request needs an API key (tandem keys create); none: single-user local mode, only on a loopback host", 0, 0, {"keys", "none"}},
+      {"server.keys_file", &Config::server_keys_file, "API keys, stored as salted hashes (empty: <data>/keys.json)"},
       {"engine.model", &Config::engine_model, "chat model GGUF path (empty: the default Gemma 3 270M)"},
       {"engine.model_name", &Config::engine_model_name, "model id in the API (empty: the file name)"},
       {"engine.embedding_model", &Config::engine_embedding_model, "embedding model GGUF path (empty: default MiniLM)"},
@@ -256,6 +258,7 @@ Result<Config> load_config(const std::string& path, const std::map<std::string, 
   if (config.knowledge_dir.empty()) config.knowledge_dir = default_data_dir() + "/kb";
   if (config.privacy_gazetteer.empty()) config.privacy_gazetteer = default_gazetteer_path();
   if (config.privacy_audit_log.empty()) config.privacy_audit_log = default_data_dir() + "/audit.log";
+  if (config.server_keys_file.empty()) config.server_keys_file = default_data_dir() + "/keys.json";
   if (config.knowledge_chunk_overlap >= config.knowledge_chunk_tokens) {
     return make_error(ErrorCode::kInvalidArgument, "knowledge.chunk_overlap must be smaller than knowledge.chunk_tokens");
   }

@@ -28,6 +28,8 @@ struct Config {
   int64_t server_request_timeout_s = 300;    // whole-request deadline, generation included
   int64_t server_read_timeout_s = 30;        // slow clients are dropped
   int64_t server_drain_timeout_s = 30;       // graceful drain on SIGTERM
+  std::string server_auth = "keys";          // "keys": every request needs an API key; "none": single-user, loopback only
+  std::string server_keys_file = "";         // API keys (salted hashes); empty = <data>/keys.json
 
   // [engine]
   std::string engine_model = "";             // chat GGUF; empty = the default downloaded model

@@ -6,6 +6,8 @@ std::string_view error_code_name(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidArgument: return "invalid_argument";
     case ErrorCode::kNotFound: return "not_found";
+    case ErrorCode::kUnauthenticated: return "unauthenticated";
+    case ErrorCode::kPermissionDenied: return "permission_denied";
     case ErrorCode::kContextOverflow: return "context_overflow";
     case ErrorCode::kResourceExhausted: return "resource_exhausted";
     case ErrorCode::kUnavailable: return "unavailable";

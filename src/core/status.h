@@ -20,6 +20,8 @@ namespace tandem {
 enum class ErrorCode {
   kInvalidArgument,    // the caller sent something malformed or out of range
   kNotFound,           // unknown model, missing file
+  kUnauthenticated,    // no API key, or one that is unknown or revoked
+  kPermissionDenied,   // a valid key whose scope does not allow this
   kContextOverflow,    // prompt + max_tokens do not fit the context window
   kResourceExhausted,  // queue full, rate limited: retry later
   kUnavailable,        // shutting down, dependency down

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "core/file_io.h"
 #include "core/sha256.h"
 #include "core/log.h"
 
@@ -81,18 +82,6 @@ std::string cut_utf8(const std::string& text, size_t max_bytes) {
   return text.substr(0, end);
 }
 
-Status write_text_file(const fs::path& path, const std::string& text) {
-  const fs::path temporary = path.string() + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.flush()) return make_error(ErrorCode::kUnavailable, "cannot write " + temporary.string());
-  }
-  std::error_code ec;
-  fs::rename(temporary, path, ec);
-  if (ec) return make_error(ErrorCode::kUnavailable, "cannot replace " + path.string() + ": " + ec.message());
-  return {};
-}
 
 // How much a ranked list can be trusted for this query: a retriever that tells passages apart
 // scores its best far above its tenth (relative gap 0.4-0.7 for MiniLM on English, BM25 on
@@ -246,7 +235,7 @@ Status KnowledgeBase::save_index() {
   if (auto st = vectors_->save(path.string()); !st) return st;
   auto checksum = sha256_file(path.string());
   if (!checksum) return checksum.error();
-  return write_text_file(path.string() + ".sha256", *checksum + "\n");
+  return replace_file_atomically(path.string() + ".sha256", *checksum + "\n");
 }
 
 Result<std::vector<std::vector<float>>> KnowledgeBase::embed_texts(const std::vector<std::string>& inputs) {

@@ -72,7 +72,7 @@ struct Egress {
 struct RouteOptions {
   KnowledgeUse knowledge = KnowledgeUse::kAuto;
   std::vector<std::string> collections{};  // empty: all
-  std::string tenant = "default";          // who asks, for the audit log
+  std::string tenant = "local";             // who asks, for the audit log ("local": the single local user)
 };
 
 struct Route {
@@ -87,7 +87,7 @@ struct Route {
   double retrieval_ms = 0;
   // Personal data types the privacy policy blocks that the request holds: it stays on this device.
   std::vector<privacy::EntityType> blocked;
-  std::string tenant = "default";
+  std::string tenant = "local";
   Egress intent_egress;  // asking the large model for the intent
 };
 

@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "core/file_io.h"
+
 namespace tandem::privacy {
 namespace {
 
@@ -23,9 +25,6 @@ using nlohmann::json;
 
 const std::string kGenesisHash(64, '0');
 
-std::string io_error(const std::string& what, const std::string& path, int error_number) {
-  return what + " " + path + ": " + std::strerror(error_number);
-}
 
 // ---- File IO: the only code that touches the disk, so that encryption at rest can wrap it. ----
 
@@ -90,38 +89,6 @@ Status append_line(int fd, const std::string& path, std::string_view line, int64
   return {};
 }
 
-// Replaces `path` atomically: a reader sees the old content or the new, never a mix.
-Status replace_file(const std::string& path, std::string_view content) {
-  const std::string temp = path + ".tmp";
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return make_error(ErrorCode::kUnavailable, io_error("cannot create", temp, errno));
-  size_t done = 0;
-  int error_number = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      error_number = n < 0 ? errno : EIO;
-      break;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (error_number == 0 && ::fsync(fd) != 0) error_number = errno;
-  ::close(fd);
-  if (error_number == 0 && ::rename(temp.c_str(), path.c_str()) != 0) error_number = errno;
-  if (error_number != 0) {
-    ::unlink(temp.c_str());
-    return make_error(ErrorCode::kUnavailable, io_error("cannot write", path, error_number));
-  }
-  // The rename itself is durable only once the folder is synced.
-  const std::string folder = std::filesystem::path(path).parent_path().string();
-  int dir_fd = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-  return {};
-}
 
 // ---- Hashing and the canonical form ----
 
@@ -257,7 +224,7 @@ std::string head_path(const std::string& log_path) {
 }
 
 Status write_head(const std::string& log_path, const ChainState& head) {
-  return replace_file(head_path(log_path), json{{"sequence", head.sequence}, {"hash", head.hash}}.dump() + "\n");
+  return replace_file_atomically(head_path(log_path), json{{"sequence", head.sequence}, {"hash", head.hash}}.dump() + "\n");
 }
 
 // nullopt when there is no head file.

@@ -24,6 +24,16 @@ ApiError api_error(const Error& error, std::string param) {
       out.type = "invalid_request_error";
       out.code = out.param == "model" ? "model_not_found" : "not_found";
       break;
+    case ErrorCode::kUnauthenticated:
+      out.status = 401;
+      out.type = "invalid_request_error";
+      out.code = "invalid_api_key";
+      break;
+    case ErrorCode::kPermissionDenied:
+      out.status = 403;
+      out.type = "invalid_request_error";
+      out.code = "permission_denied";
+      break;
     case ErrorCode::kResourceExhausted:
       out.status = 429;
       out.type = "rate_limit_error";

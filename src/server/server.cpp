@@ -19,6 +19,7 @@
 #include "server/http_errors.h"
 #include "server/http_reply.h"
 #include "server/knowledge_api.h"
+#include "server/tenancy.h"
 #include "server/openai_protocol.h"
 
 namespace tandem::server {
@@ -140,8 +141,10 @@ int64_t unix_now() {
 class HttpServer final : public Server {
  public:
   HttpServer(const Config& config, engine::ChatEngine& chat, engine::Embedder* embedder,
-             const pipeline::Pipeline* pipeline)
+             const pipeline::Pipeline* pipeline, std::unique_ptr<ApiKeyStore> keys)
       : config_(config),
+        keys_(std::move(keys)),
+        auth_(keys_.get()),
         chat_(chat),
         embedder_(embedder),
         pipeline_(pipeline),
@@ -229,11 +232,19 @@ class HttpServer final : public Server {
       setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
     });
 
-    // Runs before the body is read: a draining server refuses new work at once.
+    // Runs before the body is read: a draining server refuses new work at once, and a request
+    // without a valid API key goes no further (only /health is open).
     http_.set_pre_routing_handler([this](const Request& req, Response& res) {
-      if (!draining_ || req.path == "/health") return HandlerResponse::Unhandled;
-      reply_error(res, api_error(make_error(ErrorCode::kUnavailable, "the server is shutting down")));
-      return HandlerResponse::Handled;
+      if (req.path == "/health") return HandlerResponse::Unhandled;
+      if (draining_) {
+        reply_error(res, api_error(make_error(ErrorCode::kUnavailable, "the server is shutting down")));
+        return HandlerResponse::Handled;
+      }
+      if (auto caller = auth_.authenticate(req); !caller) {
+        reply_error(res, api_error(caller.error()));
+        return HandlerResponse::Handled;
+      }
+      return HandlerResponse::Unhandled;
     });
     // Errors httplib produces itself (413, 404, malformed HTTP) get the OpenAI error shape too.
     http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const Request& req, Response& res) {
@@ -263,7 +274,7 @@ class HttpServer final : public Server {
     });
     http_.Post("/v1/chat/completions", [this](const Request& req, Response& res) { handle_chat(req, res); });
     http_.Post("/v1/embeddings", [this](const Request& req, Response& res) { handle_embeddings(req, res); });
-    add_knowledge_routes(http_, pipeline_ ? pipeline_->knowledge() : nullptr);
+    add_knowledge_routes(http_, pipeline_ ? pipeline_->knowledge() : nullptr, auth_);
   }
 
   std::string http_error_message(const Request& req, int status) const {
@@ -324,7 +335,12 @@ class HttpServer final : public Server {
       route_options.knowledge = request.knowledge == "always"  ? pipeline::KnowledgeUse::kAlways
                                 : request.knowledge == "never" ? pipeline::KnowledgeUse::kNever
                                                                : pipeline::KnowledgeUse::kAuto;
-      route_options.collections = request.collections;
+      auto caller = auth_.authenticate(req);
+      if (!caller) return reply_error(res, api_error(caller.error()));
+      route_options.tenant = caller->audit_name();
+      if (auto st = tenant_knowledge(*caller, request.collections, route_options); !st) {
+        return reply_error(res, api_error(st.error(), "tandem.collections"));
+      }
       auto route = pipeline_->route(routed, *mode, route_options);
       if (!route) return reply_error(res, api_error(route.error(), "model"));
       set_route_headers(res, *route);
@@ -345,6 +361,31 @@ class HttpServer final : public Server {
     if (deadline.expired()) return reply_error(res, timeout_error());
     if (!generated) return reply_error(res, api_error(generated.error()));
     reply_json(res, chat_completion_json(meta, generated->result, generated->route));
+  }
+
+  // The caller's collections for grounding: the ones asked for, under the tenant's prefix, or all
+  // of the tenant's. A tenant without any has nothing to ground in.
+  Status tenant_knowledge(const Caller& caller, const std::vector<std::string>& asked,
+                          pipeline::RouteOptions& options) const {
+    knowledge::KnowledgeBase* kb = pipeline_->knowledge();
+    if (!kb || caller.tenant.empty()) {
+      options.collections = asked;
+      return {};
+    }
+    for (const auto& name : asked) options.collections.push_back(tenant_collection(caller, name));
+    if (!asked.empty()) return {};
+    auto all = kb->collections();
+    if (!all) return all.error();
+    for (const auto& c : *all) {
+      if (visible_collection(caller, c.name)) options.collections.push_back(c.name);
+    }
+    if (options.collections.empty()) {
+      if (options.knowledge == pipeline::KnowledgeUse::kAlways) {
+        return make_error(ErrorCode::kNotFound, "you have no documents in the knowledge base yet");
+      }
+      options.knowledge = pipeline::KnowledgeUse::kNever;
+    }
+    return {};
   }
 
   // The model ids the pipeline answers here: tandem/auto, and the cloud's when one is configured.
@@ -451,6 +492,8 @@ class HttpServer final : public Server {
   }
 
   const Config config_;
+  const std::unique_ptr<ApiKeyStore> keys_;  // null: single-user local mode
+  const Authenticator auth_;
   engine::ChatEngine& chat_;
   engine::Embedder* embedder_;
   const pipeline::Pipeline* pipeline_;  // null: only the local model is served
@@ -470,12 +513,37 @@ class HttpServer final : public Server {
   int port_ = 0;
 };
 
+// 127.0.0.0/8, ::1 and localhost: the addresses no other machine can reach.
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Server>> Server::create(const Config& config, engine::ChatEngine& chat,
                                                engine::Embedder* embedder, const pipeline::Pipeline* pipeline) {
   if (config.server_threads < 1) return make_error(ErrorCode::kInvalidArgument, "server.threads must be at least 1");
-  return std::unique_ptr<Server>(std::make_unique<HttpServer>(config, chat, embedder, pipeline));
+  std::unique_ptr<ApiKeyStore> keys;
+  if (config.server_auth == "none") {
+    if (!is_loopback_host(config.server_host)) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("server.auth = none (single-user local mode) is only allowed on a loopback host, "
+                                    "not '{}'; create API keys with `tandem keys create` instead",
+                                    config.server_host));
+    }
+    TANDEM_LOG(kInfo, "server", "single-user local mode: no API keys are asked for (server.auth = none)");
+  } else {
+    auto opened = ApiKeyStore::open(config.server_keys_file);
+    if (!opened) return opened.error();
+    keys = std::move(*opened);
+    if (keys->active_keys() == 0) {
+      TANDEM_LOG(kWarn, "server",
+                 "no API keys in {}: every request will be refused until one is created (tandem keys create "
+                 "--tenant NAME --scope admin), or run with --set server.auth=none for single-user local mode",
+                 config.server_keys_file);
+    }
+  }
+  return std::unique_ptr<Server>(std::make_unique<HttpServer>(config, chat, embedder, pipeline, std::move(keys)));
 }
 
 }  // namespace tandem::server

@@ -4,6 +4,7 @@ Runs $TANDEM_BIN (set by CTest) with the chat model from TANDEM_TEST_CHAT_MODEL 
 setup.sh location) and the embedding model from TANDEM_TEST_EMBEDDING_MODEL.
 """
 
+import json
 import os
 import selectors
 import subprocess
@@ -54,8 +55,11 @@ def server(tmp_path_factory):
         pytest.skip(f"no chat model at {CHAT_MODEL} (run scripts/setup.sh)")
     work = tmp_path_factory.mktemp("serve")
     stderr_path = work / "stderr.txt"
-    # The server's data (its knowledge base) lives in the test's temporary directory.
+    # The server's data (its knowledge base, its API keys) lives in the test's temporary directory.
     env = dict(os.environ, TANDEM_DATA=str(work / "data"))
+    created = subprocess.run([binary, "keys", "create", "--tenant", "e2e", "--scope", "admin", "--json"],
+                             env=env, capture_output=True, text=True, check=True)
+    key = json.loads(created.stdout)["key"]
     with open(stderr_path, "w") as stderr:
         process = subprocess.Popen(
             [binary, "--set", f"engine.model={CHAT_MODEL}", "--set", f"engine.embedding_model={EMBEDDING_MODEL}",
@@ -66,7 +70,7 @@ def server(tmp_path_factory):
             line = _read_listening_line(process, timeout_s=120)
         except RuntimeError as e:
             raise RuntimeError(f"{e}; stderr:\n{stderr_path.read_text()}") from None
-        yield int(line.rsplit(":", 1)[1])
+        yield {"port": int(line.rsplit(":", 1)[1]), "key": key}
     finally:
         process.terminate()
         try:
@@ -79,7 +83,15 @@ def server(tmp_path_factory):
 
 @pytest.fixture()
 def client(server):
-    return openai.OpenAI(base_url=f"http://127.0.0.1:{server}/v1", api_key="unused", timeout=300, max_retries=0)
+    return openai.OpenAI(base_url=f"http://127.0.0.1:{server['port']}/v1", api_key=server["key"], timeout=300,
+                         max_retries=0)
+
+
+def test_a_wrong_api_key_is_refused(server):
+    intruder = openai.OpenAI(base_url=f"http://127.0.0.1:{server['port']}/v1", api_key="tdm_000000000000_wrong",
+                             max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        intruder.models.list()
 
 
 def _greedy(client, prompt, **kwargs):
@@ -164,8 +176,9 @@ def test_auto_routing_reports_its_decision(client):
 
 def test_grounded_answer_carries_citations(server, client):
     upload = urllib.request.Request(
-        f"http://127.0.0.1:{server}/tandem/v1/kb/documents?collection=e2e&name=lease.md",
-        data="# Lease\n\nThe lease of the flat at 12 Elm Street ends on 31 March 2027.\n".encode(), method="POST")
+        f"http://127.0.0.1:{server['port']}/tandem/v1/kb/documents?collection=e2e&name=lease.md",
+        data="# Lease\n\nThe lease of the flat at 12 Elm Street ends on 31 March 2027.\n".encode(), method="POST",
+        headers={"Authorization": f"Bearer {server['key']}"})
     with urllib.request.urlopen(upload, timeout=120) as response:
         assert response.status == 201
     completion = client.chat.completions.create(

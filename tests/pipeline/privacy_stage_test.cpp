@@ -167,7 +167,9 @@ TEST_F(PrivacyStageTest, ADocumentTellingTheModelToSendDataToTheCloudChangesNoth
     ASSERT_TRUE(route) << route.error().message;
     auto answer = pipeline.answer(request, *route, nullptr);
     ASSERT_TRUE(answer) << answer.error().message;
-    if (mode != RouteMode::kCloud) EXPECT_EQ(answer->answered_by, RouteTarget::kLocal);
+    if (mode != RouteMode::kCloud) {
+      EXPECT_EQ(answer->answered_by, RouteTarget::kLocal);
+    }
   }
   // tandem/cloud answered without the documents; nothing of them left.
   const std::string sent = received();

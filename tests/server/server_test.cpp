@@ -114,6 +114,7 @@ class ServerTest : public ::testing::Test {
     config_.server_port = 0;
     config_.server_threads = 8;
     config_.server_max_body_bytes = 4096;
+    config_.server_auth = "none";  // API keys have tests of their own (tests/integration)
   }
   void start(engine::Embedder* embedder = nullptr) {
     auto created = Server::create(config_, chat_, embedder);

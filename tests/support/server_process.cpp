@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -173,7 +174,12 @@ Result<std::unique_ptr<ServerProcess>> ServerProcess::start(const std::vector<st
                                                             std::chrono::seconds timeout) {
   std::vector<std::string> all{"serve", "--host", "127.0.0.1", "--port", "0"};
   all.insert(all.end(), args.begin(), args.end());
-  auto child = ChildProcess::spawn(tandem_binary(), all, env);
+  // Single-user local mode unless the test asks for API keys (TANDEM_SERVER_AUTH=keys).
+  std::vector<std::string> with_auth = env;
+  if (std::none_of(env.begin(), env.end(), [](const std::string& e) { return e.starts_with("TANDEM_SERVER_AUTH="); })) {
+    with_auth.emplace_back("TANDEM_SERVER_AUTH=none");
+  }
+  auto child = ChildProcess::spawn(tandem_binary(), all, with_auth);
   if (!child) return child.error();
   constexpr std::string_view kListening = "tandem: listening on http://";
   auto line = (*child)->read_line_containing(kListening, timeout);

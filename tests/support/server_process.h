@@ -72,7 +72,8 @@ ProcessOutput run_tandem(const std::vector<std::string>& args,
                          std::chrono::seconds timeout = std::chrono::seconds(120));
 
 // `tandem serve --host 127.0.0.1 --port 0 args...`, started and listening. Settings go through
-// `env` ("TANDEM_SERVER_DRAIN_TIMEOUT_S=60"), as global options cannot follow the subcommand.
+// `env` ("TANDEM_SERVER_DRAIN_TIMEOUT_S=60"), as global options cannot follow the subcommand. It
+// runs in single-user local mode unless `env` sets TANDEM_SERVER_AUTH=keys.
 class ServerProcess {
  public:
   static Result<std::unique_ptr<ServerProcess>> start(const std::vector<std::string>& args = {},

@@ -1,0 +1,35 @@
+#include "server/tenancy.h"
+
+#include <httplib.h>
+
+namespace tandem::server {
+
+Result<Caller> Authenticator::authenticate(const httplib::Request& req) const {
+  if (!keys_) return Caller{};
+  const std::string header = req.get_header_value("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.empty()) {
+    return make_error(ErrorCode::kUnauthenticated,
+                      "this server needs an API key: send 'Authorization: Bearer <key>' (tandem keys create)");
+  }
+  const std::string_view key = std::string_view(header).substr(header.starts_with(kBearer) ? kBearer.size() : 0);
+  auto known = keys_->authenticate(key);
+  // The key is never echoed: not even a rejected one.
+  if (!known)
+    return make_error(ErrorCode::kUnauthenticated, "the API key is not valid (unknown, malformed or revoked)");
+  return Caller{.tenant = known->tenant, .scope = known->scope};
+}
+
+std::string tenant_collection(const Caller& caller, std::string_view name) {
+  if (caller.tenant.empty()) return std::string(name);
+  return "@" + caller.tenant + "/" + std::string(name);
+}
+
+std::optional<std::string> visible_collection(const Caller& caller, std::string_view stored) {
+  if (caller.tenant.empty()) return std::string(stored);
+  const std::string prefix = "@" + caller.tenant + "/";
+  if (!stored.starts_with(prefix)) return std::nullopt;
+  return std::string(stored.substr(prefix.size()));
+}
+
+}  // namespace tandem::server
