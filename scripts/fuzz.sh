@@ -19,6 +19,7 @@ declare -A SOURCES=(
   [document]="$(ls "$ROOT"/src/knowledge/document.cpp "$ROOT"/src/knowledge/parse_*.cpp) $ROOT/src/core/status.cpp"
   [pii_detector]="$ROOT/src/privacy/pattern_detector.cpp $ROOT/src/privacy/checksums.cpp $ROOT/src/privacy/pii.cpp"
   [stream_restorer]="$ROOT/src/privacy/vault.cpp $ROOT/src/privacy/pii.cpp"
+  [chat_request]="$ROOT/src/server/openai_protocol.cpp $ROOT/src/engine/engine_types.cpp $ROOT/src/core/status.cpp"
 )
 
 for target in "${!SOURCES[@]}"; do

@@ -67,7 +67,8 @@ int serve(const Config& config) {
     return 1;
   }
   // The one line on stdout: scripts and tests read the real port from it.
-  std::cout << "tandem: listening on http://" << config.server_host << ":" << (*server)->port() << std::endl;
+  const char* scheme = config.server_tls_cert.empty() ? "http" : "https";
+  std::cout << "tandem: listening on " << scheme << "://" << config.server_host << ":" << (*server)->port() << std::endl;
 
   int received = 0;
   sigwait(&stop_signals, &received);

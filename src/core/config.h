@@ -30,6 +30,10 @@ struct Config {
   int64_t server_drain_timeout_s = 30;       // graceful drain on SIGTERM
   std::string server_auth = "keys";          // "keys": every request needs an API key; "none": single-user, loopback only
   std::string server_keys_file = "";         // API keys (salted hashes); empty = <data>/keys.json
+  int64_t server_rate_limit_rpm = 0;         // requests per minute per API key (0: no limit)
+  int64_t server_rate_limit_tpm = 0;         // chat tokens (prompt estimate + max_tokens) per minute per key
+  std::string server_tls_cert = "";          // PEM certificate (chain); with tls_key: serve HTTPS only
+  std::string server_tls_key = "";           // PEM private key of tls_cert
 
   // [engine]
   std::string engine_model = "";             // chat GGUF; empty = the default downloaded model

@@ -631,15 +631,6 @@ class LlamaChatEngine final : public ChatEngine {
 
 }  // namespace
 
-std::string_view finish_reason_name(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kCancelled: return "cancelled";
-  }
-  return "stop";
-}
-
 Result<std::unique_ptr<ChatEngine>> ChatEngine::load(const ChatEngineOptions& options) {
   return LlamaChatEngine::create(options);
 }

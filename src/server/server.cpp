@@ -19,6 +19,7 @@
 #include "server/http_errors.h"
 #include "server/http_reply.h"
 #include "server/knowledge_api.h"
+#include "server/rate_limiter.h"
 #include "server/tenancy.h"
 #include "server/openai_protocol.h"
 
@@ -134,6 +135,14 @@ struct Generated {
 };
 using Generate = std::function<Result<Generated>(const engine::DeltaCallback* on_delta)>;
 
+// What a chat request may use, charged against tokens per minute before it runs: ~4 bytes per
+// prompt token, plus max_tokens.
+int64_t estimated_tokens(const ChatCompletionRequest& request) {
+  size_t bytes = 0;
+  for (const auto& m : request.generation.messages) bytes += m.content.size();
+  return static_cast<int64_t>((bytes + 3) / 4) + request.generation.sampling.max_tokens;
+}
+
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -141,10 +150,13 @@ int64_t unix_now() {
 class HttpServer final : public Server {
  public:
   HttpServer(const Config& config, engine::ChatEngine& chat, engine::Embedder* embedder,
-             const pipeline::Pipeline* pipeline, std::unique_ptr<ApiKeyStore> keys)
+             const pipeline::Pipeline* pipeline, std::unique_ptr<ApiKeyStore> keys,
+             std::unique_ptr<httplib::Server> http)
       : config_(config),
         keys_(std::move(keys)),
         auth_(keys_.get()),
+        limiter_({.requests_per_minute = config.server_rate_limit_rpm,
+                  .tokens_per_minute = config.server_rate_limit_tpm}),
         chat_(chat),
         embedder_(embedder),
         pipeline_(pipeline),
@@ -153,7 +165,8 @@ class HttpServer final : public Server {
                 .default_max_tokens = static_cast<int32_t>(config.engine_default_max_tokens),
                 .overflow = config.engine_overflow == "truncate" ? engine::OverflowPolicy::kTruncate
                                                                  : engine::OverflowPolicy::kError},
-        started_at_(unix_now()) {
+        started_at_(unix_now()),
+        http_(std::move(http)) {
     if (embedder_) embedding_info_ = embedder_->info();
     configure();
   }
@@ -164,8 +177,8 @@ class HttpServer final : public Server {
     const std::string& host = config_.server_host;
     int port = static_cast<int>(config_.server_port);
     if (port == 0) {
-      port = http_.bind_to_any_port(host);
-    } else if (!http_.bind_to_port(host, port)) {
+      port = http_->bind_to_any_port(host);
+    } else if (!http_->bind_to_port(host, port)) {
       port = -1;
     }
     if (port < 0) {
@@ -173,7 +186,7 @@ class HttpServer final : public Server {
                                                              host, config_.server_port));
     }
     port_ = port;
-    listener_ = std::thread([this] { http_.listen_after_bind(); });
+    listener_ = std::thread([this] { http_->listen_after_bind(); });
     TANDEM_LOG(kInfo, "server", "serving {} on {}:{} with {} threads", chat_info_.name, host, port_,
                config_.server_threads);
     return {};
@@ -219,14 +232,14 @@ class HttpServer final : public Server {
 
   void configure() {
     const auto threads = static_cast<size_t>(config_.server_threads);
-    http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    http_.set_read_timeout(std::chrono::seconds(config_.server_read_timeout_s));
-    http_.set_write_timeout(std::chrono::seconds(config_.server_read_timeout_s));
-    http_.set_payload_max_length(static_cast<size_t>(config_.server_max_body_bytes));
+    http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    http_->set_read_timeout(std::chrono::seconds(config_.server_read_timeout_s));
+    http_->set_write_timeout(std::chrono::seconds(config_.server_read_timeout_s));
+    http_->set_payload_max_length(static_cast<size_t>(config_.server_max_body_bytes));
     // httplib's default adds SO_REUSEPORT, which would let a second server share a busy port
     // silently; SO_REUSEADDR alone still allows a quick restart. TCP_NODELAY (inherited by the
     // accepted sockets) sends each small SSE chunk at once instead of waiting for Nagle.
-    http_.set_socket_options([](socket_t sock) {
+    http_->set_socket_options([](socket_t sock) {
       int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
       setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
@@ -234,25 +247,28 @@ class HttpServer final : public Server {
 
     // Runs before the body is read: a draining server refuses new work at once, and a request
     // without a valid API key goes no further (only /health is open).
-    http_.set_pre_routing_handler([this](const Request& req, Response& res) {
+    http_->set_pre_routing_handler([this](const Request& req, Response& res) {
       if (req.path == "/health") return HandlerResponse::Unhandled;
       if (draining_) {
         reply_error(res, api_error(make_error(ErrorCode::kUnavailable, "the server is shutting down")));
         return HandlerResponse::Handled;
       }
-      if (auto caller = auth_.authenticate(req); !caller) {
+      auto caller = auth_.authenticate(req);
+      if (!caller) {
         reply_error(res, api_error(caller.error()));
         return HandlerResponse::Handled;
       }
+      // A chat request is admitted by its handler, which knows how many tokens it may use.
+      if (req.path != "/v1/chat/completions" && !admit(*caller, 0, res)) return HandlerResponse::Handled;
       return HandlerResponse::Unhandled;
     });
     // Errors httplib produces itself (413, 404, malformed HTTP) get the OpenAI error shape too.
-    http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const Request& req, Response& res) {
+    http_->set_error_handler(httplib::Server::HandlerWithResponse([this](const Request& req, Response& res) {
       if (!res.body.empty()) return HandlerResponse::Unhandled;  // already an API error
       reply_error(res, api_error_for_status(res.status, http_error_message(req, res.status)));
       return HandlerResponse::Handled;
     }));
-    http_.set_exception_handler([](const Request& req, Response& res, std::exception_ptr error) {
+    http_->set_exception_handler([](const Request& req, Response& res, std::exception_ptr error) {
       std::string what = "unknown exception";
       try {
         std::rethrow_exception(error);
@@ -263,18 +279,29 @@ class HttpServer final : public Server {
       TANDEM_LOG(kError, "server", "{} {} failed: {}", req.method, req.path, what);
       reply_error(res, api_error(make_error(ErrorCode::kInternal, "internal server error")));
     });
-    http_.set_logger([](const Request& req, const Response& res) {
+    http_->set_logger([](const Request& req, const Response& res) {
       TANDEM_LOG(kDebug, "server", "{} {} -> {}", req.method, req.path, res.status);
     });
 
-    http_.Get("/health", [this](const Request&, Response& res) { handle_health(res); });
-    http_.Get("/v1/models", [this](const Request&, Response& res) {
+    http_->Get("/health", [this](const Request&, Response& res) { handle_health(res); });
+    http_->Get("/v1/models", [this](const Request&, Response& res) {
       reply_json(res, models_json(chat_info_, embedding_info_ ? &*embedding_info_ : nullptr, started_at_,
                                   routed_model_ids()));
     });
-    http_.Post("/v1/chat/completions", [this](const Request& req, Response& res) { handle_chat(req, res); });
-    http_.Post("/v1/embeddings", [this](const Request& req, Response& res) { handle_embeddings(req, res); });
-    add_knowledge_routes(http_, pipeline_ ? pipeline_->knowledge() : nullptr, auth_);
+    http_->Post("/v1/chat/completions", [this](const Request& req, Response& res) { handle_chat(req, res); });
+    http_->Post("/v1/embeddings", [this](const Request& req, Response& res) { handle_embeddings(req, res); });
+    add_knowledge_routes(*http_, pipeline_ ? pipeline_->knowledge() : nullptr, auth_);
+  }
+
+  // False (with the 429 written) when the caller's key is over its per-minute limits.
+  bool admit(const Caller& caller, int64_t tokens, Response& res) {
+    if (caller.key_id.empty()) return true;
+    auto refusal = limiter_.admit(caller.key_id, tokens);
+    if (!refusal) return true;
+    ApiError error = api_error(make_error(ErrorCode::kResourceExhausted, refusal->message));
+    error.retry_after_s = refusal->retry_after_s;
+    reply_error(res, error);
+    return false;
   }
 
   std::string http_error_message(const Request& req, int status) const {
@@ -304,6 +331,9 @@ class HttpServer final : public Server {
     if (auto* rejected = std::get_if<RequestError>(&parsed))
       return reply_error(res, api_error(rejected->error, rejected->param));
     auto& request = std::get<ChatCompletionRequest>(parsed);
+    auto caller = auth_.authenticate(req);
+    if (!caller) return reply_error(res, api_error(caller.error()));
+    if (!admit(*caller, estimated_tokens(request), res)) return;
     const auto mode = routed_mode(request.model);
     const bool local = request.model.empty() || request.model == chat_info_.name || request.model == kLocalModelAlias;
     // A routed id without a cloud still reaches the pipeline, which says what is missing.
@@ -335,8 +365,6 @@ class HttpServer final : public Server {
       route_options.knowledge = request.knowledge == "always"  ? pipeline::KnowledgeUse::kAlways
                                 : request.knowledge == "never" ? pipeline::KnowledgeUse::kNever
                                                                : pipeline::KnowledgeUse::kAuto;
-      auto caller = auth_.authenticate(req);
-      if (!caller) return reply_error(res, api_error(caller.error()));
       route_options.tenant = caller->audit_name();
       if (auto st = tenant_knowledge(*caller, request.collections, route_options); !st) {
         return reply_error(res, api_error(st.error(), "tandem.collections"));
@@ -487,13 +515,14 @@ class HttpServer final : public Server {
   }
 
   void stop_listener() {
-    http_.stop();
+    http_->stop();
     if (listener_.joinable()) listener_.join();
   }
 
   const Config config_;
   const std::unique_ptr<ApiKeyStore> keys_;  // null: single-user local mode
   const Authenticator auth_;
+  RateLimiter limiter_;
   engine::ChatEngine& chat_;
   engine::Embedder* embedder_;
   const pipeline::Pipeline* pipeline_;  // null: only the local model is served
@@ -508,7 +537,8 @@ class HttpServer final : public Server {
   int in_flight_ = 0;
   DeadlineWatch deadlines_;
 
-  httplib::Server http_;  // last: its threads use everything above
+  // Last: its threads use everything above. An httplib::SSLServer when server.tls_cert is set.
+  const std::unique_ptr<httplib::Server> http_;
   std::thread listener_;
   int port_ = 0;
 };
@@ -543,7 +573,24 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, engine::Cha
                  config.server_keys_file);
     }
   }
-  return std::unique_ptr<Server>(std::make_unique<HttpServer>(config, chat, embedder, pipeline, std::move(keys)));
+  std::unique_ptr<httplib::Server> http;
+  if (config.server_tls_cert.empty() != config.server_tls_key.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "TLS needs both server.tls_cert and server.tls_key");
+  }
+  if (config.server_tls_cert.empty()) {
+    http = std::make_unique<httplib::Server>();
+  } else {
+    auto tls = std::make_unique<httplib::SSLServer>(config.server_tls_cert.c_str(), config.server_tls_key.c_str());
+    if (!tls->is_valid()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("cannot use the TLS certificate {} with the key {} (missing, unreadable, not PEM, "
+                                    "or not a pair)",
+                                    config.server_tls_cert, config.server_tls_key));
+    }
+    http = std::move(tls);
+  }
+  return std::unique_ptr<Server>(
+      std::make_unique<HttpServer>(config, chat, embedder, pipeline, std::move(keys), std::move(http)));
 }
 
 }  // namespace tandem::server

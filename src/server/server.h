@@ -31,7 +31,9 @@ class Server {
  public:
   // `embedder` may be null: /v1/embeddings then answers 503. `pipeline` may be null: only the
   // local model is served; with it, `tandem/auto` (and `tandem/cloud` when a cloud is
-  // configured) are routed by it.
+  // configured) are routed by it. server.auth = "keys" opens server.keys_file (kDataLoss when it
+  // is damaged); "none" on a host other than loopback is kInvalidArgument, and so is half a TLS
+  // pair or a certificate that cannot be used.
   static Result<std::unique_ptr<Server>> create(const Config& config, engine::ChatEngine& chat,
                                                 engine::Embedder* embedder,
                                                 const pipeline::Pipeline* pipeline = nullptr);

@@ -17,7 +17,7 @@ Result<Caller> Authenticator::authenticate(const httplib::Request& req) const {
   // The key is never echoed: not even a rejected one.
   if (!known)
     return make_error(ErrorCode::kUnauthenticated, "the API key is not valid (unknown, malformed or revoked)");
-  return Caller{.tenant = known->tenant, .scope = known->scope};
+  return Caller{.key_id = known->id, .tenant = known->tenant, .scope = known->scope};
 }
 
 std::string tenant_collection(const Caller& caller, std::string_view name) {

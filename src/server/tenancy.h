@@ -29,6 +29,7 @@ struct Request;
 namespace tandem::server {
 
 struct Caller {
+  std::string key_id;  // empty: the single local user, who has no key and no rate limits
   std::string tenant;  // empty: the single local user
   KeyScope scope = KeyScope::kAdmin;
   // The tenant as the audit log and the logs name it.

@@ -158,6 +158,34 @@ TEST_F(TenancyTest, ARevokedKeyStopsWorkingWithoutARestart) {
   EXPECT_EQ(stored.str().find(temporary.key.substr(temporary.key.rfind('_') + 1)), std::string::npos);
 }
 
+TEST_F(TenancyTest, EachKeyHasItsOwnRateLimitAnsweredWith429AndRetryAfter) {
+  // A server of its own, limited to 3 requests and 2,000 chat tokens per minute per key.
+  auto limited = ServerProcess::start({"--model", chat_model_path()},
+                                      {"TANDEM_SERVER_AUTH=keys", "TANDEM_SERVER_KEYS_FILE=" + keys_file(),
+                                       "TANDEM_SERVER_RATE_LIMIT_RPM=3", "TANDEM_SERVER_RATE_LIMIT_TPM=2000"});
+  ASSERT_TRUE(limited) << limited.error().message;
+  auto acme = loopback_client((*limited)->port());
+  acme.set_default_headers({{"Authorization", "Bearer " + acme_->key}});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(acme.Get("/v1/models")->status, 200) << i;
+  auto refused = acme.Get("/v1/models");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 429);
+  EXPECT_EQ(json::parse(refused->body)["error"]["code"], "rate_limit_exceeded");
+  EXPECT_GE(std::stoi(refused->get_header_value("Retry-After")), 1);
+  EXPECT_EQ(refused->body.find(acme_->key), std::string::npos);
+
+  // Another key is not affected, and a chat asking for more than a minute's tokens never fits.
+  auto globex = loopback_client((*limited)->port());
+  globex.set_default_headers({{"Authorization", "Bearer " + globex_->key}});
+  const json huge = {
+      {"model", "tandem/local"}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}, {"max_tokens", 4000}};
+  auto too_big = post_json(globex, "/v1/chat/completions", huge);
+  ASSERT_TRUE(too_big);
+  EXPECT_EQ(too_big->status, 429);
+  EXPECT_EQ(too_big->get_header_value("Retry-After"), "60");
+  EXPECT_EQ(globex.Get("/v1/models")->status, 200);
+}
+
 TEST(SingleUserModeTest, IsRefusedOnAHostOtherMachinesCanReach) {
   auto out =
       run_tandem({"--set", "server.auth=none", "serve", "--host", "0.0.0.0", "--port", "0"}, std::chrono::seconds(30));

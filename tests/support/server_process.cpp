@@ -181,7 +181,7 @@ Result<std::unique_ptr<ServerProcess>> ServerProcess::start(const std::vector<st
   }
   auto child = ChildProcess::spawn(tandem_binary(), all, with_auth);
   if (!child) return child.error();
-  constexpr std::string_view kListening = "tandem: listening on http://";
+  constexpr std::string_view kListening = "tandem: listening on ";
   auto line = (*child)->read_line_containing(kListening, timeout);
   if (!line) {
     (*child)->stop(5s);
