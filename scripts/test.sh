@@ -29,7 +29,7 @@ if [[ "${TANDEM_SKIP_SANITIZERS:-0}" != 1 && $# -eq 0 ]]; then
   [[ -f "$SAN_DIR/CMakeCache.txt" ]] || cmake -S "$ROOT" -B "$SAN_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DTANDEM_SANITIZE=address,undefined -DTANDEM_BUILD_BENCH=OFF
   cmake --build "$SAN_DIR" -j "$(nproc)" --target tandem_core_tests tandem_engine_tests tandem_server_tests tandem_router_tests \
-    tandem_knowledge_tests tandem_privacy_tests
+    tandem_knowledge_tests tandem_privacy_tests tandem_devices_tests tandem_energy_tests
   cd "$SAN_DIR"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -L unit --timeout 900
 fi

@@ -81,6 +81,7 @@ const std::vector<Setting>& settings() {
       {"privacy.block", &Config::privacy_block, "comma-separated PII types that keep a request on this device (`tandem pii types`)"},
       {"privacy.allow", &Config::privacy_allow, "comma-separated PII types sent to the cloud as they are; every other type is pseudonymized"},
       {"privacy.audit_log", &Config::privacy_audit_log, "audit log of every request sent to the cloud (empty: <data>/audit.log)"},
+      {"energy.cpu_tdp_w", &Config::energy_cpu_tdp_w, "the CPU's TDP in watts, used by the TDP x utilisation estimate when RAPL cannot be read", 1, 2000},
       {"log.level", &Config::log_level, "log level", 0, 0, {"debug", "info", "warn", "error", "off"}},
   };
   return kSettings;

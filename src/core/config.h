@@ -92,6 +92,9 @@ struct Config {
   std::string privacy_allow = "location,date_time";  // types sent as they are; all others pseudonymized
   std::string privacy_audit_log = "";        // one entry per egress; empty = <data>/audit.log
 
+  // [energy]
+  double energy_cpu_tdp_w = 65;              // the CPU's thermal design power, for the estimate when RAPL cannot be read
+
   // [log]
   std::string log_level = "info";
 };

@@ -1,5 +1,6 @@
 // The CLI as a user runs it: `tandem router` (train on a file, evaluate with --json, classify,
-// clear errors with exit code 2 for data it cannot use), `tandem ask` and `tandem config check`.
+// clear errors with exit code 2 for data it cannot use), `tandem ask`, `tandem config check`,
+// `tandem devices` and `tandem energy meter`.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -109,6 +110,34 @@ TEST(RouterCliTest, UnusableDataIsAClearErrorWithExitCodeTwo) {
   auto missing_model = tandem({"router", "eval-intents", "--model", dir.file("nope"), "--data", dir.file("unknown.jsonl")});
   EXPECT_EQ(missing_model.exit_code, 1);
   EXPECT_NE(missing_model.stderr_text.find("no router model at"), std::string::npos) << missing_model.stderr_text;
+}
+
+TEST(DevicesCliTest, ListsTheCpuWithMemoryAndFeatures) {
+  auto out = tandem({"devices", "--json"});
+  ASSERT_EQ(out.exit_code, 0) << out.stderr_text;
+  auto devices = json::parse(out.stdout_text);
+  ASSERT_FALSE(devices.empty());
+  EXPECT_EQ(devices[0]["kind"], "cpu");
+  EXPECT_GT(devices[0]["memory_total"].get<uint64_t>(), 0U);
+  EXPECT_LE(devices[0]["memory_free"].get<uint64_t>(), devices[0]["memory_total"].get<uint64_t>());
+  EXPECT_FALSE(devices[0]["features"].empty());
+}
+
+TEST(EnergyCliTest, SaysHowEachFigureWasObtained) {
+  auto out = tandem({"--set", "energy.cpu_tdp_w=40", "energy", "meter", "--seconds", "0.3", "--json"});
+  ASSERT_EQ(out.exit_code, 0) << out.stderr_text;
+  auto meters = json::parse(out.stdout_text);
+  ASSERT_EQ(meters.size(), 2U);  // the CPU's, and NVML's (here: not available, and why)
+  const auto& cpu = meters[0];
+  ASSERT_FALSE(cpu.contains("error")) << cpu.dump();
+  EXPECT_TRUE(cpu["method"] == "rapl" || cpu["method"] == "estimate") << cpu.dump();
+  EXPECT_FALSE(cpu["why"].get<std::string>().empty());
+  EXPECT_GE(cpu["watts"].get<double>(), 0.0);
+  if (cpu["method"] == "estimate") {
+    EXPECT_LE(cpu["watts"].get<double>(), 40.0 + 1e-9);
+  }
+  EXPECT_EQ(meters[1]["method"], "nvml");
+  EXPECT_TRUE(meters[1].contains("error") || meters[1].contains("watts")) << meters[1].dump();
 }
 
 }  // namespace
