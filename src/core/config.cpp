@@ -82,6 +82,8 @@ const std::vector<Setting>& settings() {
       {"privacy.allow", &Config::privacy_allow, "comma-separated PII types sent to the cloud as they are; every other type is pseudonymized"},
       {"privacy.audit_log", &Config::privacy_audit_log, "audit log of every request sent to the cloud (empty: <data>/audit.log)"},
       {"energy.cpu_tdp_w", &Config::energy_cpu_tdp_w, "the CPU's TDP in watts, used by the TDP x utilisation estimate when RAPL cannot be read", 1, 2000},
+      {"energy.cloud_wh_per_1k_tokens", &Config::energy_cloud_wh_per_1k_tokens, "estimated Wh per 1,000 tokens of a cloud answer (default from Epoch AI's ~0.3 Wh per typical GPT-4o query; Google reports 0.24 Wh per median Gemini prompt, 2.9 Wh per ChatGPT request is an often-quoted upper bound)", 0, 1000},
+      {"energy.grid_gco2_per_kwh", &Config::energy_grid_gco2_per_kwh, "grams of CO2 per kWh of the electricity used (default: world average, IEA 2023)", 0, 2000},
       {"log.level", &Config::log_level, "log level", 0, 0, {"debug", "info", "warn", "error", "off"}},
   };
   return kSettings;

@@ -215,7 +215,7 @@ json tandem_json(const std::string& model, const engine::GenerationResult& resul
           {"usage",
            {{"cached_prompt_tokens", result.usage.cached_prompt_tokens},
             {"truncated_messages", result.usage.truncated_messages}}}};
-  out.update(route);
+  out.update(route, /*merge_objects=*/true);  // the route's "usage" adds to the engine's
   return out;
 }
 

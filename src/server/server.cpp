@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "core/log.h"
+#include "energy/meters.h"
+#include "energy/tracker.h"
 #include "pipeline/pipeline.h"
 #include "server/deadline_watch.h"
 #include "server/http_errors.h"
@@ -151,12 +153,13 @@ class HttpServer final : public Server {
  public:
   HttpServer(const Config& config, engine::ChatEngine& chat, engine::Embedder* embedder,
              const pipeline::Pipeline* pipeline, std::unique_ptr<ApiKeyStore> keys,
-             std::unique_ptr<httplib::Server> http)
+             std::unique_ptr<energy::EnergyTracker> energy, std::unique_ptr<httplib::Server> http)
       : config_(config),
         keys_(std::move(keys)),
         auth_(keys_.get()),
         limiter_({.requests_per_minute = config.server_rate_limit_rpm,
                   .tokens_per_minute = config.server_rate_limit_tpm}),
+        energy_(std::move(energy)),
         chat_(chat),
         embedder_(embedder),
         pipeline_(pipeline),
@@ -380,6 +383,13 @@ class HttpServer final : public Server {
         return Generated{generation_result(answer->result), answer_json(*answer)};
       };
     }
+    generate = [this, inner = std::move(generate)](const engine::DeltaCallback* on_delta) -> Result<Generated> {
+      const uint64_t ticket = energy_->begin();
+      auto generated = inner(on_delta);
+      const auto measured = energy_->end(ticket);
+      if (generated) add_energy_usage(*generated, measured);
+      return generated;
+    };
     if (request.stream) {
       stream_chat(res, request.include_usage, std::move(generate), std::move(meta), std::move(deadline),
                   std::move(request.generation.cancel), std::move(in_flight));
@@ -414,6 +424,34 @@ class HttpServer final : public Server {
       options.knowledge = pipeline::KnowledgeUse::kNever;
     }
     return {};
+  }
+
+  // `tandem.usage`'s energy, carbon and cost: measured on this machine for local answers (the
+  // device's energy while the request ran, shared with the requests that ran with it), estimated
+  // from tokens for cloud answers. Every figure says how it was obtained.
+  void add_energy_usage(Generated& generated, const energy::Attribution& measured) const {
+    nlohmann::json& usage = generated.route["usage"];
+    const bool cloud = generated.route.value("route", "local") == "cloud";
+    double wh = measured.watt_hours();
+    if (cloud) {
+      const auto& u = generated.result.usage;
+      int64_t tokens = u.prompt_tokens + u.completion_tokens;
+      if (tokens == 0) {  // the cloud reported no usage: ~4 bytes per token
+        tokens = static_cast<int64_t>((generated.result.text.size() + 3) / 4) +
+                 generated.route["estimates"].value("prompt_tokens", int64_t{0});
+      }
+      wh = static_cast<double>(tokens) / 1000.0 * config_.energy_cloud_wh_per_1k_tokens;
+      usage["energy_method"] = "estimate";
+      usage["energy_scope"] = fmt::format("cloud: {} tokens x {} Wh per 1k tokens (energy.cloud_wh_per_1k_tokens)",
+                                          tokens, config_.energy_cloud_wh_per_1k_tokens);
+    } else {
+      usage["energy_method"] = energy::energy_method_name(measured.method);
+      usage["energy_scope"] = measured.scope;
+      if (!measured.complete) usage["energy_complete"] = false;
+    }
+    usage["energy_wh"] = wh;
+    usage["co2_g"] = wh * config_.energy_grid_gco2_per_kwh / 1000.0;
+    usage["cost_usd"] = generated.route.value("cost_usd", 0.0);
   }
 
   // The model ids the pipeline answers here: tandem/auto, and the cloud's when one is configured.
@@ -523,6 +561,7 @@ class HttpServer final : public Server {
   const std::unique_ptr<ApiKeyStore> keys_;  // null: single-user local mode
   const Authenticator auth_;
   RateLimiter limiter_;
+  const std::unique_ptr<energy::EnergyTracker> energy_;
   engine::ChatEngine& chat_;
   engine::Embedder* embedder_;
   const pipeline::Pipeline* pipeline_;  // null: only the local model is served
@@ -589,8 +628,12 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, engine::Cha
     }
     http = std::move(tls);
   }
-  return std::unique_ptr<Server>(
-      std::make_unique<HttpServer>(config, chat, embedder, pipeline, std::move(keys), std::move(http)));
+  std::string why;
+  auto meter = energy::best_cpu_meter(config.energy_cpu_tdp_w, &why);
+  TANDEM_LOG(kInfo, "server", "energy: {}", why);
+  auto tracker = std::make_unique<energy::EnergyTracker>(std::move(meter));
+  return std::unique_ptr<Server>(std::make_unique<HttpServer>(config, chat, embedder, pipeline, std::move(keys),
+                                                              std::move(tracker), std::move(http)));
 }
 
 }  // namespace tandem::server

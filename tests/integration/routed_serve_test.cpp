@@ -142,6 +142,25 @@ TEST_F(RoutedServeTest, PersonalDataLeavesOnlyAsPlaceholdersAndEveryEgressIsAudi
   EXPECT_EQ(show.stdout_text.find(resident_id), std::string::npos);
 }
 
+TEST_F(RoutedServeTest, EveryAnswerSaysWhatItCostInEnergyAndHowThatWasObtained) {
+  auto local = post(chat("tandem/local", "Say hi."));
+  const auto& mine = local["tandem"]["usage"];
+  const std::string method = mine["energy_method"];
+  EXPECT_TRUE(method == "rapl" || method == "estimate") << mine.dump();
+  EXPECT_FALSE(mine["energy_scope"].get<std::string>().empty());
+  EXPECT_GE(mine["energy_wh"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(mine["cost_usd"].get<double>(), 0.0);
+  EXPECT_TRUE(mine.contains("cached_prompt_tokens"));  // the engine's usage is kept
+
+  auto cloud = post(chat("tandem/cloud", "Say hi."));
+  const auto& theirs = cloud["tandem"]["usage"];
+  EXPECT_EQ(theirs["energy_method"], "estimate") << theirs.dump();
+  EXPECT_NE(theirs["energy_scope"].get<std::string>().find("cloud"), std::string::npos);
+  EXPECT_GT(theirs["energy_wh"].get<double>(), 0.0);
+  EXPECT_NEAR(theirs["co2_g"].get<double>(), theirs["energy_wh"].get<double>() * 445 / 1000, 1e-9);
+  EXPECT_GT(theirs["cost_usd"].get<double>(), 0.0);
+}
+
 TEST_F(RoutedServeTest, AutoKeepsSensitiveRequestsLocalAndExplainsWhy) {
   httplib::Headers headers;
   const int cloud_calls = proxy_->connections();
