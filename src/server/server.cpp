@@ -21,6 +21,7 @@
 #include "server/http_errors.h"
 #include "server/http_reply.h"
 #include "server/knowledge_api.h"
+#include "server/metrics.h"
 #include "server/rate_limiter.h"
 #include "server/tenancy.h"
 #include "server/openai_protocol.h"
@@ -292,6 +293,14 @@ class HttpServer final : public Server {
                                   routed_model_ids()));
     });
     http_->Post("/v1/chat/completions", [this](const Request& req, Response& res) { handle_chat(req, res); });
+    http_->Get("/metrics", [this](const Request& req, Response& res) {
+      auto caller = auth_.authenticate(req);
+      if (!caller) return reply_error(res, api_error(caller.error()));
+      if (caller->scope != KeyScope::kAdmin) {
+        return reply_error(res, api_error(make_error(ErrorCode::kPermissionDenied, "/metrics needs an admin key")));
+      }
+      res.set_content(metrics_.prometheus_text(), "text/plain; version=0.0.4; charset=utf-8");
+    });
     http_->Post("/v1/embeddings", [this](const Request& req, Response& res) { handle_embeddings(req, res); });
     add_knowledge_routes(*http_, pipeline_ ? pipeline_->knowledge() : nullptr, auth_);
   }
@@ -383,11 +392,20 @@ class HttpServer final : public Server {
         return Generated{generation_result(answer->result), answer_json(*answer)};
       };
     }
-    generate = [this, inner = std::move(generate)](const engine::DeltaCallback* on_delta) -> Result<Generated> {
+    generate = [this, inner = std::move(generate), arrived = std::chrono::steady_clock::now()](
+                   const engine::DeltaCallback* on_delta) -> Result<Generated> {
       const uint64_t ticket = energy_->begin();
       auto generated = inner(on_delta);
       const auto measured = energy_->end(ticket);
-      if (generated) add_energy_usage(*generated, measured);
+      if (!generated) return generated;
+      add_energy_usage(*generated, measured);
+      const auto& usage = generated->route["usage"];
+      metrics_.record({.route = generated->route.value("route", "local"),
+                       .prompt_tokens = generated->result.usage.prompt_tokens,
+                       .completion_tokens = generated->result.usage.completion_tokens,
+                       .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count(),
+                       .energy_wh = usage.value("energy_wh", 0.0),
+                       .cost_usd = usage.value("cost_usd", 0.0)});
       return generated;
     };
     if (request.stream) {
@@ -562,6 +580,7 @@ class HttpServer final : public Server {
   const Authenticator auth_;
   RateLimiter limiter_;
   const std::unique_ptr<energy::EnergyTracker> energy_;
+  Metrics metrics_;
   engine::ChatEngine& chat_;
   engine::Embedder* embedder_;
   const pipeline::Pipeline* pipeline_;  // null: only the local model is served

@@ -159,6 +159,18 @@ TEST_F(RoutedServeTest, EveryAnswerSaysWhatItCostInEnergyAndHowThatWasObtained) 
   EXPECT_GT(theirs["energy_wh"].get<double>(), 0.0);
   EXPECT_NEAR(theirs["co2_g"].get<double>(), theirs["energy_wh"].get<double>() * 445 / 1000, 1e-9);
   EXPECT_GT(theirs["cost_usd"].get<double>(), 0.0);
+
+  // The same answers, counted for Prometheus.
+  auto client = loopback_client(tandem_->port());
+  auto metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->get_header_value("Content-Type").find("text/plain"), std::string::npos);
+  for (const char* line : {"tandem_requests_total{route=\"local\"}", "tandem_requests_total{route=\"cloud\"}",
+                           "tandem_energy_wh_total{route=\"cloud\"}", "tandem_cost_usd_total{route=\"cloud\"}",
+                           "tandem_request_duration_seconds_count{route=\"local\"}", "tandem_cloud_share "}) {
+    EXPECT_NE(metrics->body.find(line), std::string::npos) << line << "\n" << metrics->body;
+  }
 }
 
 TEST_F(RoutedServeTest, AutoKeepsSensitiveRequestsLocalAndExplainsWhy) {

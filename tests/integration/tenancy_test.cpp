@@ -98,6 +98,7 @@ TEST_F(TenancyTest, EveryRouteButHealthNeedsAValidKeyAndNoKeyIsEchoed) {
     EXPECT_EQ(res->body.find(wrong), std::string::npos);
   }
   EXPECT_EQ(client(acme_->key).Get("/v1/models")->status, 200);
+  EXPECT_EQ(client(acme_->key).Get("/metrics")->status, 403);  // a user key, not an admin's
 }
 
 TEST_F(TenancyTest, ATenantCannotSeeReadDeleteSearchOrAskOverAnotherTenantsDocuments) {
