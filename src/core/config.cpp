@@ -84,6 +84,7 @@ const std::vector<Setting>& settings() {
       {"energy.cpu_tdp_w", &Config::energy_cpu_tdp_w, "the CPU's TDP in watts, used by the TDP x utilisation estimate when RAPL cannot be read", 1, 2000},
       {"energy.cloud_wh_per_1k_tokens", &Config::energy_cloud_wh_per_1k_tokens, "estimated Wh per 1,000 tokens of a cloud answer (default from Epoch AI's ~0.3 Wh per typical GPT-4o query; Google reports 0.24 Wh per median Gemini prompt, 2.9 Wh per ChatGPT request is an often-quoted upper bound)", 0, 1000},
       {"energy.grid_gco2_per_kwh", &Config::energy_grid_gco2_per_kwh, "grams of CO2 per kWh of the electricity used (default: world average, IEA 2023)", 0, 2000},
+      {"energy.usage_log", &Config::energy_usage_log, "every answer's tokens, energy, CO2 and cost, for tandem energy report (empty: <data>/usage.jsonl)"},
       {"log.level", &Config::log_level, "log level", 0, 0, {"debug", "info", "warn", "error", "off"}},
   };
   return kSettings;
@@ -266,6 +267,7 @@ Result<Config> load_config(const std::string& path, const std::map<std::string, 
   if (config.privacy_gazetteer.empty()) config.privacy_gazetteer = default_gazetteer_path();
   if (config.privacy_audit_log.empty()) config.privacy_audit_log = default_data_dir() + "/audit.log";
   if (config.server_keys_file.empty()) config.server_keys_file = default_data_dir() + "/keys.json";
+  if (config.energy_usage_log.empty()) config.energy_usage_log = default_data_dir() + "/usage.jsonl";
   if (config.knowledge_chunk_overlap >= config.knowledge_chunk_tokens) {
     return make_error(ErrorCode::kInvalidArgument, "knowledge.chunk_overlap must be smaller than knowledge.chunk_tokens");
   }

@@ -96,6 +96,7 @@ struct Config {
   double energy_cpu_tdp_w = 65;              // the CPU's thermal design power, for the estimate when RAPL cannot be read
   double energy_cloud_wh_per_1k_tokens = 0.6;  // cloud answers: ~0.3 Wh per typical ~500-token GPT-4o answer (Epoch AI, 2025)
   double energy_grid_gco2_per_kwh = 445;     // carbon intensity of the electricity (world average, IEA 2023)
+  std::string energy_usage_log = "";         // every answer's usage; empty = <data>/usage.jsonl
 
   // [log]
   std::string log_level = "info";

@@ -18,8 +18,9 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "core/log.h"
+#include "core/clock.h"
 #include "core/file_io.h"
+#include "core/log.h"
 #include "core/sha256.h"
 
 namespace tandem::server {
@@ -108,14 +109,6 @@ std::optional<ParsedKey> parse_key(std::string_view key) {
   ParsedKey parsed{key.substr(kKeyPrefix.size(), kIdChars), key.substr(kKeyChars - kSecretChars)};
   if (!all_of_chars(parsed.id, kHexDigits) || !all_of_chars(parsed.secret, kBase62)) return std::nullopt;
   return parsed;
-}
-
-std::string utc_now_rfc3339() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
-                     utc.tm_hour, utc.tm_min, utc.tm_sec);
 }
 
 

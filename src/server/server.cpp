@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "energy/meters.h"
 #include "energy/tracker.h"
+#include "energy/usage_ledger.h"
 #include "pipeline/pipeline.h"
 #include "server/deadline_watch.h"
 #include "server/http_errors.h"
@@ -154,13 +155,15 @@ class HttpServer final : public Server {
  public:
   HttpServer(const Config& config, engine::ChatEngine& chat, engine::Embedder* embedder,
              const pipeline::Pipeline* pipeline, std::unique_ptr<ApiKeyStore> keys,
-             std::unique_ptr<energy::EnergyTracker> energy, std::unique_ptr<httplib::Server> http)
+             std::unique_ptr<energy::EnergyTracker> energy, std::unique_ptr<energy::UsageLedger> usage_log,
+             std::unique_ptr<httplib::Server> http)
       : config_(config),
         keys_(std::move(keys)),
         auth_(keys_.get()),
         limiter_({.requests_per_minute = config.server_rate_limit_rpm,
                   .tokens_per_minute = config.server_rate_limit_tpm}),
         energy_(std::move(energy)),
+        usage_log_(std::move(usage_log)),
         chat_(chat),
         embedder_(embedder),
         pipeline_(pipeline),
@@ -392,20 +395,14 @@ class HttpServer final : public Server {
         return Generated{generation_result(answer->result), answer_json(*answer)};
       };
     }
-    generate = [this, inner = std::move(generate), arrived = std::chrono::steady_clock::now()](
-                   const engine::DeltaCallback* on_delta) -> Result<Generated> {
+    generate = [this, inner = std::move(generate), arrived = std::chrono::steady_clock::now(),
+                tenant = caller->audit_name()](const engine::DeltaCallback* on_delta) -> Result<Generated> {
       const uint64_t ticket = energy_->begin();
       auto generated = inner(on_delta);
       const auto measured = energy_->end(ticket);
       if (!generated) return generated;
       add_energy_usage(*generated, measured);
-      const auto& usage = generated->route["usage"];
-      metrics_.record({.route = generated->route.value("route", "local"),
-                       .prompt_tokens = generated->result.usage.prompt_tokens,
-                       .completion_tokens = generated->result.usage.completion_tokens,
-                       .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count(),
-                       .energy_wh = usage.value("energy_wh", 0.0),
-                       .cost_usd = usage.value("cost_usd", 0.0)});
+      record_usage(*generated, tenant, std::chrono::steady_clock::now() - arrived);
       return generated;
     };
     if (request.stream) {
@@ -470,6 +467,30 @@ class HttpServer final : public Server {
     usage["energy_wh"] = wh;
     usage["co2_g"] = wh * config_.energy_grid_gco2_per_kwh / 1000.0;
     usage["cost_usd"] = generated.route.value("cost_usd", 0.0);
+  }
+
+  // Counts the answer for /metrics and keeps it in the usage log for `tandem energy report`.
+  void record_usage(const Generated& generated, const std::string& tenant, std::chrono::steady_clock::duration took) {
+    const auto& usage = generated.route["usage"];
+    const std::string route = generated.route.value("route", "local");
+    const double energy_wh = usage.value("energy_wh", 0.0);
+    const double cost_usd = usage.value("cost_usd", 0.0);
+    metrics_.record({.route = route,
+                     .prompt_tokens = generated.result.usage.prompt_tokens,
+                     .completion_tokens = generated.result.usage.completion_tokens,
+                     .seconds = std::chrono::duration<double>(took).count(),
+                     .energy_wh = energy_wh,
+                     .cost_usd = cost_usd});
+    if (!usage_log_) return;
+    auto kept = usage_log_->append({.tenant = tenant,
+                                    .route = route,
+                                    .prompt_tokens = generated.result.usage.prompt_tokens,
+                                    .completion_tokens = generated.result.usage.completion_tokens,
+                                    .energy_wh = energy_wh,
+                                    .energy_method = usage.value("energy_method", ""),
+                                    .co2_g = usage.value("co2_g", 0.0),
+                                    .cost_usd = cost_usd});
+    if (!kept) TANDEM_LOG(kWarn, "server", "usage not recorded: {}", kept.error().message);
   }
 
   // The model ids the pipeline answers here: tandem/auto, and the cloud's when one is configured.
@@ -581,6 +602,7 @@ class HttpServer final : public Server {
   RateLimiter limiter_;
   const std::unique_ptr<energy::EnergyTracker> energy_;
   Metrics metrics_;
+  const std::unique_ptr<energy::UsageLedger> usage_log_;  // null: it could not be opened (logged)
   engine::ChatEngine& chat_;
   engine::Embedder* embedder_;
   const pipeline::Pipeline* pipeline_;  // null: only the local model is served
@@ -651,8 +673,11 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, engine::Cha
   auto meter = energy::best_cpu_meter(config.energy_cpu_tdp_w, &why);
   TANDEM_LOG(kInfo, "server", "energy: {}", why);
   auto tracker = std::make_unique<energy::EnergyTracker>(std::move(meter));
-  return std::unique_ptr<Server>(std::make_unique<HttpServer>(config, chat, embedder, pipeline, std::move(keys),
-                                                              std::move(tracker), std::move(http)));
+  auto usage_log = energy::UsageLedger::open(config.energy_usage_log);
+  if (!usage_log) TANDEM_LOG(kWarn, "server", "{}: usage is not recorded", usage_log.error().message);
+  return std::unique_ptr<Server>(std::make_unique<HttpServer>(
+      config, chat, embedder, pipeline, std::move(keys), std::move(tracker),
+      usage_log ? std::move(*usage_log) : nullptr, std::move(http)));
 }
 
 }  // namespace tandem::server

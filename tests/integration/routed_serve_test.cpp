@@ -40,6 +40,7 @@ class RoutedServeTest : public ::testing::Test {
     auto tandem = ServerProcess::start({"--model", chat_model_path(), "--set", "router.intent_model=" + intent_model_dir(),
                                         "--set", "router.learned_examples=" + data_->file("learned.jsonl"),
                                         "--set", "privacy.audit_log=" + data_->file("audit.log"),
+                                        "--set", "energy.usage_log=" + data_->file("usage.jsonl"),
                                         "--set", "cloud.base_url=" + proxy_->base_url(), "--set", "cloud.model=big",
                                         "--set", "cloud.api_key_env=TANDEM_TEST_CLOUD_KEY", "--set",
                                         "cloud.input_usd_per_mtok=2.5", "--set", "cloud.output_usd_per_mtok=10",
@@ -171,6 +172,17 @@ TEST_F(RoutedServeTest, EveryAnswerSaysWhatItCostInEnergyAndHowThatWasObtained) 
                            "tandem_request_duration_seconds_count{route=\"local\"}", "tandem_cloud_share "}) {
     EXPECT_NE(metrics->body.find(line), std::string::npos) << line << "\n" << metrics->body;
   }
+
+  // And kept for the report, next to the all-cloud baseline.
+  auto report = run_tandem({"--set", "energy.usage_log=" + data_->file("usage.jsonl"), "--set",
+                            "cloud.input_usd_per_mtok=2.5", "--set", "cloud.output_usd_per_mtok=10", "energy",
+                            "report", "--json"});
+  ASSERT_EQ(report.exit_code, 0) << report.stderr_text;
+  const auto totals = json::parse(report.stdout_text);
+  EXPECT_GE(totals["by_route"]["local"]["answers"].get<int>(), 1) << totals.dump();
+  EXPECT_GE(totals["by_route"]["cloud"]["answers"].get<int>(), 1);
+  EXPECT_GE(totals["all_cloud"]["cost_usd"].get<double>(), totals["by_route"]["cloud"]["cost_usd"].get<double>());
+  EXPECT_TRUE(totals["saved"].contains("energy_wh"));
 }
 
 TEST_F(RoutedServeTest, AutoKeepsSensitiveRequestsLocalAndExplainsWhy) {

@@ -1,0 +1,117 @@
+#include "energy/usage_ledger.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/clock.h"
+#include "core/file_io.h"
+
+namespace tandem::energy {
+namespace {
+
+using nlohmann::json;
+
+json to_json(const UsageRecord& r) {
+  return {{"time", r.time},
+          {"tenant", r.tenant},
+          {"route", r.route},
+          {"prompt_tokens", r.prompt_tokens},
+          {"completion_tokens", r.completion_tokens},
+          {"energy_wh", r.energy_wh},
+          {"energy_method", r.energy_method},
+          {"co2_g", r.co2_g},
+          {"cost_usd", r.cost_usd}};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<UsageLedger>> UsageLedger::open(const std::string& path) {
+  std::error_code ec;
+  const auto folder = std::filesystem::path(path).parent_path();
+  if (!folder.empty()) std::filesystem::create_directories(folder, ec);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error(ErrorCode::kUnavailable, io_error("cannot open", path, errno));
+  return std::unique_ptr<UsageLedger>(new UsageLedger(path, fd));
+}
+
+UsageLedger::~UsageLedger() {
+  ::close(fd_);
+}
+
+Status UsageLedger::append(UsageRecord record) {
+  if (record.time.empty()) record.time = utc_now_rfc3339();
+  const std::string line = to_json(record).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  std::lock_guard lock(mutex_);
+  const ssize_t written = ::write(fd_, line.data(), line.size());
+  if (written != static_cast<ssize_t>(line.size())) {
+    return make_error(ErrorCode::kUnavailable, io_error("cannot append to", path_, written < 0 ? errno : ENOSPC));
+  }
+  return {};
+}
+
+Result<std::vector<UsageRecord>> read_usage(const std::string& path) {
+  std::vector<UsageRecord> records;
+  std::ifstream in(path);
+  if (!in) return records;
+  std::string line;
+  for (int64_t number = 1; std::getline(in, line); ++number) {
+    if (line.empty()) continue;
+    const json j = json::parse(line, nullptr, false);
+    try {
+      if (!j.is_object()) throw json::type_error::create(302, "not an object", nullptr);
+      records.push_back({.time = j.at("time"),
+                         .tenant = j.at("tenant"),
+                         .route = j.at("route"),
+                         .prompt_tokens = j.at("prompt_tokens"),
+                         .completion_tokens = j.at("completion_tokens"),
+                         .energy_wh = j.at("energy_wh"),
+                         .energy_method = j.at("energy_method"),
+                         .co2_g = j.at("co2_g"),
+                         .cost_usd = j.at("cost_usd")});
+    } catch (const json::exception&) {
+      return make_error(ErrorCode::kDataLoss, path + ": line " + std::to_string(number) + " is not a usage record");
+    }
+  }
+  return records;
+}
+
+void UsageTotals::add(const UsageTotals& other) {
+  answers += other.answers;
+  tokens += other.tokens;
+  energy_wh += other.energy_wh;
+  co2_g += other.co2_g;
+  cost_usd += other.cost_usd;
+}
+
+UsageReport summarize_usage(const std::vector<UsageRecord>& records, const CloudBaseline& baseline) {
+  UsageReport report;
+  for (const auto& r : records) {
+    const int64_t tokens = r.prompt_tokens + r.completion_tokens;
+    const UsageTotals actual{
+        .answers = 1, .tokens = tokens, .energy_wh = r.energy_wh, .co2_g = r.co2_g, .cost_usd = r.cost_usd};
+    report.by_route[r.route].add(actual);
+    report.total.add(actual);
+    if (r.route == "cloud") {
+      report.all_cloud.add(actual);
+    } else {
+      const double wh = static_cast<double>(tokens) / 1000.0 * baseline.wh_per_1k_tokens;
+      report.all_cloud.add({.answers = 1,
+                            .tokens = tokens,
+                            .energy_wh = wh,
+                            .co2_g = wh * baseline.grid_gco2_per_kwh / 1000.0,
+                            .cost_usd = (static_cast<double>(r.prompt_tokens) * baseline.input_usd_per_mtok +
+                                         static_cast<double>(r.completion_tokens) * baseline.output_usd_per_mtok) /
+                                        1e6});
+    }
+    report.energy_wh_by_day[r.time.substr(0, 10)][r.route] += r.energy_wh;
+    ++report.answers_by_method[r.energy_method];
+  }
+  return report;
+}
+
+}  // namespace tandem::energy
