@@ -35,6 +35,8 @@ const std::vector<Setting>& settings() {
       {"server.keys_file", &Config::server_keys_file, "API keys, stored as salted hashes (empty: <data>/keys.json)"},
       {"server.rate_limit_rpm", &Config::server_rate_limit_rpm, "requests per minute per API key; more get 429 with Retry-After (0: no limit)", 0, 1000000000},
       {"server.rate_limit_tpm", &Config::server_rate_limit_tpm, "chat tokens (prompt estimate + max_tokens) per minute per API key (0: no limit)", 0, 1000000000000},
+      {"server.budget_usd_per_day", &Config::server_budget_usd_per_day, "money each API key may spend per UTC day; then 429 until midnight (0: no budget)", 0, 1000000000},
+      {"server.budget_wh_per_day", &Config::server_budget_wh_per_day, "energy in Wh each API key may use per UTC day; then 429 until midnight (0: no budget)", 0, 1000000000},
       {"server.tls_cert", &Config::server_tls_cert, "PEM certificate; with server.tls_key the server speaks HTTPS only"},
       {"server.tls_key", &Config::server_tls_key, "PEM private key of server.tls_cert"},
       {"engine.model", &Config::engine_model, "chat model GGUF path (empty: the default Gemma 3 270M)"},

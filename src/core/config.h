@@ -32,6 +32,8 @@ struct Config {
   std::string server_keys_file = "";         // API keys (salted hashes); empty = <data>/keys.json
   int64_t server_rate_limit_rpm = 0;         // requests per minute per API key (0: no limit)
   int64_t server_rate_limit_tpm = 0;         // chat tokens (prompt estimate + max_tokens) per minute per key
+  double server_budget_usd_per_day = 0;      // money per API key per UTC day (0: no budget)
+  double server_budget_wh_per_day = 0;       // energy per API key per UTC day (0: no budget)
   std::string server_tls_cert = "";          // PEM certificate (chain); with tls_key: serve HTTPS only
   std::string server_tls_key = "";           // PEM private key of tls_cert
 

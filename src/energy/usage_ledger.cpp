@@ -19,6 +19,7 @@ using nlohmann::json;
 json to_json(const UsageRecord& r) {
   return {{"time", r.time},
           {"tenant", r.tenant},
+          {"key_id", r.key_id},
           {"route", r.route},
           {"prompt_tokens", r.prompt_tokens},
           {"completion_tokens", r.completion_tokens},
@@ -66,6 +67,7 @@ Result<std::vector<UsageRecord>> read_usage(const std::string& path) {
       if (!j.is_object()) throw json::type_error::create(302, "not an object", nullptr);
       records.push_back({.time = j.at("time"),
                          .tenant = j.at("tenant"),
+                         .key_id = j.value("key_id", ""),
                          .route = j.at("route"),
                          .prompt_tokens = j.at("prompt_tokens"),
                          .completion_tokens = j.at("completion_tokens"),

@@ -19,6 +19,7 @@
 #include "energy/usage_ledger.h"
 #include "pipeline/pipeline.h"
 #include "server/deadline_watch.h"
+#include "server/budgets.h"
 #include "server/http_errors.h"
 #include "server/http_reply.h"
 #include "server/knowledge_api.h"
@@ -164,6 +165,7 @@ class HttpServer final : public Server {
                   .tokens_per_minute = config.server_rate_limit_tpm}),
         energy_(std::move(energy)),
         usage_log_(std::move(usage_log)),
+        budgets_({.usd_per_day = config.server_budget_usd_per_day, .wh_per_day = config.server_budget_wh_per_day}),
         chat_(chat),
         embedder_(embedder),
         pipeline_(pipeline),
@@ -175,6 +177,11 @@ class HttpServer final : public Server {
         started_at_(unix_now()),
         http_(std::move(http)) {
     if (embedder_) embedding_info_ = embedder_->info();
+    if (auto today = energy::read_usage(config.energy_usage_log)) {
+      budgets_.seed(*today);
+    } else {
+      TANDEM_LOG(kWarn, "server", "daily budgets start from zero: {}", today.error().message);
+    }
     configure();
   }
 
@@ -349,6 +356,11 @@ class HttpServer final : public Server {
     auto caller = auth_.authenticate(req);
     if (!caller) return reply_error(res, api_error(caller.error()));
     if (!admit(*caller, estimated_tokens(request), res)) return;
+    if (auto over = budgets_.check(caller->key_id)) {
+      ApiError error = api_error(make_error(ErrorCode::kResourceExhausted, over->message));
+      error.retry_after_s = over->retry_after_s;
+      return reply_error(res, error);
+    }
     const auto mode = routed_mode(request.model);
     const bool local = request.model.empty() || request.model == chat_info_.name || request.model == kLocalModelAlias;
     // A routed id without a cloud still reaches the pipeline, which says what is missing.
@@ -396,13 +408,13 @@ class HttpServer final : public Server {
       };
     }
     generate = [this, inner = std::move(generate), arrived = std::chrono::steady_clock::now(),
-                tenant = caller->audit_name()](const engine::DeltaCallback* on_delta) -> Result<Generated> {
+                who = *caller](const engine::DeltaCallback* on_delta) -> Result<Generated> {
       const uint64_t ticket = energy_->begin();
       auto generated = inner(on_delta);
       const auto measured = energy_->end(ticket);
       if (!generated) return generated;
       add_energy_usage(*generated, measured);
-      record_usage(*generated, tenant, std::chrono::steady_clock::now() - arrived);
+      record_usage(*generated, who, std::chrono::steady_clock::now() - arrived);
       return generated;
     };
     if (request.stream) {
@@ -469,8 +481,9 @@ class HttpServer final : public Server {
     usage["cost_usd"] = generated.route.value("cost_usd", 0.0);
   }
 
-  // Counts the answer for /metrics and keeps it in the usage log for `tandem energy report`.
-  void record_usage(const Generated& generated, const std::string& tenant, std::chrono::steady_clock::duration took) {
+  // Counts the answer for /metrics and the key's daily budgets, and keeps it in the usage log for
+  // `tandem energy report`.
+  void record_usage(const Generated& generated, const Caller& who, std::chrono::steady_clock::duration took) {
     const auto& usage = generated.route["usage"];
     const std::string route = generated.route.value("route", "local");
     const double energy_wh = usage.value("energy_wh", 0.0);
@@ -481,8 +494,10 @@ class HttpServer final : public Server {
                      .seconds = std::chrono::duration<double>(took).count(),
                      .energy_wh = energy_wh,
                      .cost_usd = cost_usd});
+    budgets_.charge(who.key_id, cost_usd, energy_wh);
     if (!usage_log_) return;
-    auto kept = usage_log_->append({.tenant = tenant,
+    auto kept = usage_log_->append({.tenant = who.audit_name(),
+                                    .key_id = who.key_id,
                                     .route = route,
                                     .prompt_tokens = generated.result.usage.prompt_tokens,
                                     .completion_tokens = generated.result.usage.completion_tokens,
@@ -603,6 +618,7 @@ class HttpServer final : public Server {
   const std::unique_ptr<energy::EnergyTracker> energy_;
   Metrics metrics_;
   const std::unique_ptr<energy::UsageLedger> usage_log_;  // null: it could not be opened (logged)
+  DailyBudgets budgets_;
   engine::ChatEngine& chat_;
   engine::Embedder* embedder_;
   const pipeline::Pipeline* pipeline_;  // null: only the local model is served

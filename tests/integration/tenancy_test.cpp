@@ -187,6 +187,38 @@ TEST_F(TenancyTest, EachKeyHasItsOwnRateLimitAnsweredWith429AndRetryAfter) {
   EXPECT_EQ(globex.Get("/v1/models")->status, 200);
 }
 
+TEST_F(TenancyTest, AKeyOverItsDailyEnergyBudgetWaitsForMidnightUtc) {
+  // A budget so small that one answer spends it.
+  TempDir data;
+  auto budgeted = ServerProcess::start({"--model", chat_model_path()},
+                                       {"TANDEM_SERVER_AUTH=keys", "TANDEM_SERVER_KEYS_FILE=" + keys_file(),
+                                        "TANDEM_SERVER_BUDGET_WH_PER_DAY=0.000000001", "TANDEM_DATA=" + data.file("data")});
+  ASSERT_TRUE(budgeted) << budgeted.error().message;
+  auto acme = loopback_client((*budgeted)->port());
+  acme.set_default_headers({{"Authorization", "Bearer " + acme_->key}});
+  const json chat = {{"model", "tandem/local"}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}, {"max_tokens", 4}};
+  auto first = body_of(post_json(acme, "/v1/chat/completions", chat), 200);
+  EXPECT_GT(first["tandem"]["usage"]["energy_wh"].get<double>(), 0.0) << first.dump();
+  auto second = post_json(acme, "/v1/chat/completions", chat);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 429) << second->body;
+  EXPECT_NE(second->body.find("daily energy budget"), std::string::npos);
+  const int wait = std::stoi(second->get_header_value("Retry-After"));
+  EXPECT_GT(wait, 0);
+  EXPECT_LE(wait, 24 * 3600);
+  // The spend is kept: a restart on the same data still refuses the key today.
+  (*budgeted).reset();
+  auto restarted = ServerProcess::start({"--model", chat_model_path()},
+                                        {"TANDEM_SERVER_AUTH=keys", "TANDEM_SERVER_KEYS_FILE=" + keys_file(),
+                                         "TANDEM_SERVER_BUDGET_WH_PER_DAY=0.000000001", "TANDEM_DATA=" + data.file("data")});
+  ASSERT_TRUE(restarted) << restarted.error().message;
+  auto again = loopback_client((*restarted)->port());
+  again.set_default_headers({{"Authorization", "Bearer " + acme_->key}});
+  auto refused = post_json(again, "/v1/chat/completions", chat);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 429) << refused->body;
+}
+
 TEST(SingleUserModeTest, IsRefusedOnAHostOtherMachinesCanReach) {
   auto out =
       run_tandem({"--set", "server.auth=none", "serve", "--host", "0.0.0.0", "--port", "0"}, std::chrono::seconds(30));
