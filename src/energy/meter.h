@@ -37,7 +37,7 @@ std::string_view energy_method_name(EnergyMethod method);
 struct EnergySample {
   double joules = 0;  // cumulative since the meter started
   EnergyMethod method = EnergyMethod::kEstimate;
-  std::string scope;  // what the joules cover: "cpu package 0+1", "gpu 0", "cpu: TDP 65 W x ..."
+  std::string scope{};  // what the joules cover: "cpu package 0+1", "gpu 0", "cpu: TDP 65 W x ..."
 };
 
 // Cumulative joules since the meter was created: monotonic and never wrapping, whatever the

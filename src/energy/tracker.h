@@ -27,7 +27,7 @@ namespace tandem::energy {
 struct Attribution {
   double joules = 0;
   EnergyMethod method = EnergyMethod::kEstimate;
-  std::string scope;
+  std::string scope{};
   bool complete = true;  // false: a meter read failed during the request
   double watt_hours() const { return joules / 3600.0; }
 };

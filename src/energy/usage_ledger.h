@@ -22,14 +22,14 @@
 namespace tandem::energy {
 
 struct UsageRecord {
-  std::string time;    // UTC RFC 3339; append() fills it when empty
-  std::string tenant;  // "local": the single local user
-  std::string key_id;  // the API key that asked; empty for the single local user
-  std::string route;   // "local", "cloud" or "knowledge"
+  std::string time{};    // UTC RFC 3339; append() fills it when empty
+  std::string tenant{};  // "local": the single local user
+  std::string key_id{};  // the API key that asked; empty for the single local user
+  std::string route{};   // "local", "cloud" or "knowledge"
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
   double energy_wh = 0;
-  std::string energy_method;  // "rapl", "nvml" or "estimate"
+  std::string energy_method{};  // "rapl", "nvml" or "estimate"
   double co2_g = 0;
   double cost_usd = 0;
 };

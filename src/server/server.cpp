@@ -22,6 +22,7 @@
 #include "server/budgets.h"
 #include "server/http_errors.h"
 #include "server/http_reply.h"
+#include "server/keys_api.h"
 #include "server/knowledge_api.h"
 #include "server/metrics.h"
 #include "server/rate_limiter.h"
@@ -313,6 +314,7 @@ class HttpServer final : public Server {
     });
     http_->Post("/v1/embeddings", [this](const Request& req, Response& res) { handle_embeddings(req, res); });
     add_knowledge_routes(*http_, pipeline_ ? pipeline_->knowledge() : nullptr, auth_);
+    add_keys_routes(*http_, keys_.get(), auth_);
   }
 
   // False (with the 429 written) when the caller's key is over its per-minute limits.

@@ -29,8 +29,8 @@ struct Request;
 namespace tandem::server {
 
 struct Caller {
-  std::string key_id;  // empty: the single local user, who has no key and no rate limits
-  std::string tenant;  // empty: the single local user
+  std::string key_id{};  // empty: the single local user, who has no key and no rate limits
+  std::string tenant{};  // empty: the single local user
   KeyScope scope = KeyScope::kAdmin;
   // The tenant as the audit log and the logs name it.
   std::string audit_name() const { return tenant.empty() ? "local" : tenant; }

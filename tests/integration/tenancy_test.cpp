@@ -190,13 +190,15 @@ TEST_F(TenancyTest, EachKeyHasItsOwnRateLimitAnsweredWith429AndRetryAfter) {
 TEST_F(TenancyTest, AKeyOverItsDailyEnergyBudgetWaitsForMidnightUtc) {
   // A budget so small that one answer spends it.
   TempDir data;
-  auto budgeted = ServerProcess::start({"--model", chat_model_path()},
-                                       {"TANDEM_SERVER_AUTH=keys", "TANDEM_SERVER_KEYS_FILE=" + keys_file(),
-                                        "TANDEM_SERVER_BUDGET_WH_PER_DAY=0.000000001", "TANDEM_DATA=" + data.file("data")});
+  auto budgeted =
+      ServerProcess::start({"--model", chat_model_path()},
+                           {"TANDEM_SERVER_AUTH=keys", "TANDEM_SERVER_KEYS_FILE=" + keys_file(),
+                            "TANDEM_SERVER_BUDGET_WH_PER_DAY=0.000000001", "TANDEM_DATA=" + data.file("data")});
   ASSERT_TRUE(budgeted) << budgeted.error().message;
   auto acme = loopback_client((*budgeted)->port());
   acme.set_default_headers({{"Authorization", "Bearer " + acme_->key}});
-  const json chat = {{"model", "tandem/local"}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}, {"max_tokens", 4}};
+  const json chat = {
+      {"model", "tandem/local"}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}, {"max_tokens", 4}};
   auto first = body_of(post_json(acme, "/v1/chat/completions", chat), 200);
   EXPECT_GT(first["tandem"]["usage"]["energy_wh"].get<double>(), 0.0) << first.dump();
   auto second = post_json(acme, "/v1/chat/completions", chat);
@@ -208,15 +210,40 @@ TEST_F(TenancyTest, AKeyOverItsDailyEnergyBudgetWaitsForMidnightUtc) {
   EXPECT_LE(wait, 24 * 3600);
   // The spend is kept: a restart on the same data still refuses the key today.
   (*budgeted).reset();
-  auto restarted = ServerProcess::start({"--model", chat_model_path()},
-                                        {"TANDEM_SERVER_AUTH=keys", "TANDEM_SERVER_KEYS_FILE=" + keys_file(),
-                                         "TANDEM_SERVER_BUDGET_WH_PER_DAY=0.000000001", "TANDEM_DATA=" + data.file("data")});
+  auto restarted =
+      ServerProcess::start({"--model", chat_model_path()},
+                           {"TANDEM_SERVER_AUTH=keys", "TANDEM_SERVER_KEYS_FILE=" + keys_file(),
+                            "TANDEM_SERVER_BUDGET_WH_PER_DAY=0.000000001", "TANDEM_DATA=" + data.file("data")});
   ASSERT_TRUE(restarted) << restarted.error().message;
   auto again = loopback_client((*restarted)->port());
   again.set_default_headers({{"Authorization", "Bearer " + acme_->key}});
   auto refused = post_json(again, "/v1/chat/completions", chat);
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 429) << refused->body;
+}
+
+TEST_F(TenancyTest, AdminsManageKeysOverHttpAndUsersCannot) {
+  const Key admin = create_key("acme", "admin");
+  auto boss = client(admin.key);
+  auto user = client(acme_->key);
+  EXPECT_EQ(user.Get("/tandem/v1/keys")->status, 403);
+  EXPECT_EQ(post_json(user, "/tandem/v1/keys", {{"tenant", "acme"}})->status, 403);
+
+  auto created = body_of(post_json(boss, "/tandem/v1/keys", {{"tenant", "initech"}, {"scope", "user"}}), 201);
+  const std::string key = created["key"];
+  const std::string id = created["id"];
+  EXPECT_EQ(created["tenant"], "initech");
+  EXPECT_EQ(client(key).Get("/v1/models")->status, 200);
+  auto listed = boss.Get("/tandem/v1/keys");
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(listed->status, 200);
+  EXPECT_NE(listed->body.find(id), std::string::npos);
+  EXPECT_EQ(listed->body.find(key.substr(key.rfind('_') + 1)), std::string::npos);  // never a secret
+
+  EXPECT_EQ(post_json(boss, "/tandem/v1/keys", {{"tenant", "no spaces allowed"}})->status, 400);
+  EXPECT_EQ(body_of(boss.Delete("/tandem/v1/keys/" + id), 200)["revoked"], true);
+  EXPECT_EQ(client(key).Get("/v1/models")->status, 401);
+  EXPECT_EQ(boss.Delete("/tandem/v1/keys/0123456789ab")->status, 404);
 }
 
 TEST(SingleUserModeTest, IsRefusedOnAHostOtherMachinesCanReach) {
