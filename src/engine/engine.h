@@ -67,6 +67,10 @@ struct GenerationRequest {
 enum class FinishReason { kStop, kLength, kCancelled };
 std::string_view finish_reason_name(FinishReason reason);  // "stop", "length", "cancelled"
 
+// A token count before any tokenizer has run, for limits and estimates: ~4 bytes per token.
+int64_t approximate_tokens(std::string_view text);
+int64_t approximate_tokens(const std::vector<ChatMessage>& messages);
+
 struct Usage {
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;

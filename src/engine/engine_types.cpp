@@ -16,4 +16,14 @@ std::string_view finish_reason_name(FinishReason reason) {
   return "stop";
 }
 
+int64_t approximate_tokens(std::string_view text) {
+  return static_cast<int64_t>((text.size() + 3) / 4);
+}
+
+int64_t approximate_tokens(const std::vector<ChatMessage>& messages) {
+  size_t bytes = 0;
+  for (const auto& m : messages) bytes += m.content.size();
+  return static_cast<int64_t>((bytes + 3) / 4);
+}
+
 }  // namespace tandem::engine

@@ -20,12 +20,6 @@ std::string routed_text(const providers::ChatRequest& request) {
   return all;
 }
 
-int64_t estimated_tokens(const providers::ChatRequest& request) {
-  size_t bytes = 0;
-  for (const auto& m : request.messages) bytes += m.content.size();
-  return static_cast<int64_t>((bytes + 3) / 4);
-}
-
 std::string type_list(const std::vector<privacy::EntityType>& types) {
   std::string out;
   for (auto type : types) out += (out.empty() ? "" : ", ") + std::string(privacy::entity_type_name(type));
@@ -167,7 +161,7 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
         fmt::format("the request holds {}, which the privacy policy keeps on this device", type_list(route.blocked)));
   }
   if (auto st = ground(request, mode, options, route); !st) return st.error();
-  route.estimated_prompt_tokens = estimated_tokens(request);
+  route.estimated_prompt_tokens = engine::approximate_tokens(request.messages);
   if (parts_.cloud) {
     route.estimated_cloud_cost_usd = parts_.cloud->cost_usd(route.estimated_prompt_tokens, request.sampling.max_tokens);
   }
@@ -253,11 +247,7 @@ Result<providers::ChatResult> Pipeline::ask_cloud(const providers::ChatRequest& 
     entry.tenant = tenant;
     entry.provider = parts_.cloud->name();
     entry.model = parts_.cloud->model();
-    const auto counts = vault.counts();
-    for (size_t i = 0; i < counts.size(); ++i) {
-      if (counts[i] > 0)
-        entry.pseudonymized[std::string(privacy::entity_type_name(static_cast<privacy::EntityType>(i)))] = counts[i];
-    }
+    for (const auto& [name, n] : privacy::counts_by_name(vault.counts())) entry.pseudonymized[name] = n;
     const std::string sent = messages_json(outgoing);
     entry.sent_sha256 = sha256_hex(sent);
     entry.sent_bytes = static_cast<int64_t>(sent.size());

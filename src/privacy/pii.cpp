@@ -24,4 +24,12 @@ std::optional<EntityType> entity_type_from_name(std::string_view name) {
   return std::nullopt;
 }
 
+std::map<std::string, int> counts_by_name(const std::array<int, kEntityTypeCount>& counts) {
+  std::map<std::string, int> named;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    if (counts[i] > 0) named.emplace(entity_type_name(static_cast<EntityType>(i)), counts[i]);
+  }
+  return named;
+}
+
 }  // namespace tandem::privacy

@@ -11,8 +11,11 @@
 // used by any number of threads at once.
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <map>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -43,6 +46,9 @@ inline constexpr int kEntityTypeCount = static_cast<int>(EntityType::kDateTime) 
 // "url_credentials", "secret", "person", "organization", "location", "address", "date_time".
 std::string_view entity_type_name(EntityType type);
 std::optional<EntityType> entity_type_from_name(std::string_view name);
+
+// Non-zero counts per type, keyed by entity_type_name(): for JSON answers and audit entries.
+std::map<std::string, int> counts_by_name(const std::array<int, kEntityTypeCount>& counts);
 
 struct Entity {
   EntityType type = EntityType::kEmail;

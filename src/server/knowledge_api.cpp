@@ -41,20 +41,6 @@ Result<std::pair<knowledge::DocumentRecord, std::string>> visible_document(knowl
   return std::make_pair(std::move(*document), std::move(*collection));
 }
 
-// The stored names of the collections `caller` may search: the ones asked for, or all of theirs.
-Result<std::vector<std::string>> searchable_collections(knowledge::KnowledgeBase& kb, const Caller& caller,
-                                                        const std::vector<std::string>& asked) {
-  std::vector<std::string> stored;
-  for (const auto& name : asked) stored.push_back(tenant_collection(caller, name));
-  if (!asked.empty() || caller.tenant.empty()) return stored;
-  auto all = kb.collections();
-  if (!all) return all.error();
-  for (const auto& c : *all) {
-    if (visible_collection(caller, c.name)) stored.push_back(c.name);
-  }
-  return stored;
-}
-
 void upload(knowledge::KnowledgeBase& kb, const Caller& caller, const Request& req, Response& res) {
   std::string collection = req.get_param_value("collection");
   std::string name = req.get_param_value("name");

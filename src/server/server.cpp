@@ -101,11 +101,7 @@ nlohmann::json answer_json(const pipeline::Answer& answer) {
   if (d.local_good_enough) out["local_good_enough"] = *d.local_good_enough;
   if (answer.fallback) out["reasons"].push_back(answer.fallback_reason);
   if (!answer.attempts.empty()) out["attempts"] = attempts_json(answer.attempts);
-  nlohmann::json pseudonymized = nlohmann::json::object();
-  for (int i = 0; i < privacy::kEntityTypeCount; ++i) {
-    const int n = answer.egress.pseudonymized[static_cast<size_t>(i)];
-    if (n > 0) pseudonymized[std::string(privacy::entity_type_name(static_cast<privacy::EntityType>(i)))] = n;
-  }
+  const nlohmann::json pseudonymized = privacy::counts_by_name(answer.egress.pseudonymized);
   nlohmann::json blocked = nlohmann::json::array();
   for (auto type : answer.route.blocked) blocked.push_back(privacy::entity_type_name(type));
   out["privacy"] = {{"sent_to_cloud", answer.egress.sent}, {"pseudonymized", pseudonymized}, {"blocked", blocked}};
@@ -141,14 +137,6 @@ struct Generated {
 };
 using Generate = std::function<Result<Generated>(const engine::DeltaCallback* on_delta)>;
 
-// What a chat request may use, charged against tokens per minute before it runs: ~4 bytes per
-// prompt token, plus max_tokens.
-int64_t estimated_tokens(const ChatCompletionRequest& request) {
-  size_t bytes = 0;
-  for (const auto& m : request.generation.messages) bytes += m.content.size();
-  return static_cast<int64_t>((bytes + 3) / 4) + request.generation.sampling.max_tokens;
-}
-
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -178,10 +166,13 @@ class HttpServer final : public Server {
         started_at_(unix_now()),
         http_(std::move(http)) {
     if (embedder_) embedding_info_ = embedder_->info();
-    if (auto today = energy::read_usage(config.energy_usage_log)) {
-      budgets_.seed(*today);
-    } else {
-      TANDEM_LOG(kWarn, "server", "daily budgets start from zero: {}", today.error().message);
+    // Only budgets need what was spent before the start; without them the log is not read.
+    if (config.server_budget_usd_per_day > 0 || config.server_budget_wh_per_day > 0) {
+      if (auto spent = energy::read_usage(config.energy_usage_log)) {
+        budgets_.seed(*spent);
+      } else {
+        TANDEM_LOG(kWarn, "server", "daily budgets start from zero: {}", spent.error().message);
+      }
     }
     configure();
   }
@@ -317,10 +308,12 @@ class HttpServer final : public Server {
     add_keys_routes(*http_, keys_.get(), auth_);
   }
 
-  // False (with the 429 written) when the caller's key is over its per-minute limits.
+  // False (with the 429 written) when the caller's key is over its per-minute limits or, for a
+  // chat (tokens > 0), its daily budgets.
   bool admit(const Caller& caller, int64_t tokens, Response& res) {
     if (caller.key_id.empty()) return true;
     auto refusal = limiter_.admit(caller.key_id, tokens);
+    if (!refusal && tokens > 0) refusal = budgets_.check(caller.key_id);
     if (!refusal) return true;
     ApiError error = api_error(make_error(ErrorCode::kResourceExhausted, refusal->message));
     error.retry_after_s = refusal->retry_after_s;
@@ -357,11 +350,10 @@ class HttpServer final : public Server {
     auto& request = std::get<ChatCompletionRequest>(parsed);
     auto caller = auth_.authenticate(req);
     if (!caller) return reply_error(res, api_error(caller.error()));
-    if (!admit(*caller, estimated_tokens(request), res)) return;
-    if (auto over = budgets_.check(caller->key_id)) {
-      ApiError error = api_error(make_error(ErrorCode::kResourceExhausted, over->message));
-      error.retry_after_s = over->retry_after_s;
-      return reply_error(res, error);
+    // Charged before it runs: the prompt's estimate plus all it may generate.
+    if (!admit(*caller, engine::approximate_tokens(request.generation.messages) + request.generation.sampling.max_tokens,
+               res)) {
+      return;
     }
     const auto mode = routed_mode(request.model);
     const bool local = request.model.empty() || request.model == chat_info_.name || request.model == kLocalModelAlias;
@@ -430,23 +422,16 @@ class HttpServer final : public Server {
     reply_json(res, chat_completion_json(meta, generated->result, generated->route));
   }
 
-  // The caller's collections for grounding: the ones asked for, under the tenant's prefix, or all
-  // of the tenant's. A tenant without any has nothing to ground in.
+  // The caller's collections for grounding (searchable_collections); a tenant without any has
+  // nothing to ground in.
   Status tenant_knowledge(const Caller& caller, const std::vector<std::string>& asked,
                           pipeline::RouteOptions& options) const {
     knowledge::KnowledgeBase* kb = pipeline_->knowledge();
-    if (!kb || caller.tenant.empty()) {
-      options.collections = asked;
-      return {};
-    }
-    for (const auto& name : asked) options.collections.push_back(tenant_collection(caller, name));
-    if (!asked.empty()) return {};
-    auto all = kb->collections();
-    if (!all) return all.error();
-    for (const auto& c : *all) {
-      if (visible_collection(caller, c.name)) options.collections.push_back(c.name);
-    }
-    if (options.collections.empty()) {
+    if (!kb) return {};
+    auto collections = searchable_collections(*kb, caller, asked);
+    if (!collections) return collections.error();
+    options.collections = std::move(*collections);
+    if (options.collections.empty() && !caller.tenant.empty()) {
       if (options.knowledge == pipeline::KnowledgeUse::kAlways) {
         return make_error(ErrorCode::kNotFound, "you have no documents in the knowledge base yet");
       }
@@ -465,8 +450,8 @@ class HttpServer final : public Server {
     if (cloud) {
       const auto& u = generated.result.usage;
       int64_t tokens = u.prompt_tokens + u.completion_tokens;
-      if (tokens == 0) {  // the cloud reported no usage: ~4 bytes per token
-        tokens = static_cast<int64_t>((generated.result.text.size() + 3) / 4) +
+      if (tokens == 0) {  // the cloud reported no usage
+        tokens = engine::approximate_tokens(generated.result.text) +
                  generated.route["estimates"].value("prompt_tokens", int64_t{0});
       }
       wh = static_cast<double>(tokens) / 1000.0 * config_.energy_cloud_wh_per_1k_tokens;

@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include "knowledge/knowledge_base.h"
+
 namespace tandem::server {
 
 Result<Caller> Authenticator::authenticate(const httplib::Request& req) const {
@@ -30,6 +32,19 @@ std::optional<std::string> visible_collection(const Caller& caller, std::string_
   const std::string prefix = "@" + caller.tenant + "/";
   if (!stored.starts_with(prefix)) return std::nullopt;
   return std::string(stored.substr(prefix.size()));
+}
+
+Result<std::vector<std::string>> searchable_collections(knowledge::KnowledgeBase& kb, const Caller& caller,
+                                                        const std::vector<std::string>& asked) {
+  std::vector<std::string> stored;
+  for (const auto& name : asked) stored.push_back(tenant_collection(caller, name));
+  if (!asked.empty() || caller.tenant.empty()) return stored;
+  auto all = kb.collections();
+  if (!all) return all.error();
+  for (const auto& c : *all) {
+    if (visible_collection(caller, c.name)) stored.push_back(c.name);
+  }
+  return stored;
 }
 
 }  // namespace tandem::server

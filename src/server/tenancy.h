@@ -18,12 +18,17 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "server/api_keys.h"
 
 namespace httplib {
 struct Request;
+}
+
+namespace tandem::knowledge {
+class KnowledgeBase;
 }
 
 namespace tandem::server {
@@ -47,6 +52,11 @@ class Authenticator {
 };
 
 std::string tenant_collection(const Caller& caller, std::string_view name);
+// The stored names of the collections `caller` may search or ground in: the ones asked for, under
+// the tenant's prefix, or all of the tenant's when none is asked for (the single local user: as
+// asked, where none means all). Empty for a tenant without any.
+Result<std::vector<std::string>> searchable_collections(knowledge::KnowledgeBase& kb, const Caller& caller,
+                                                        const std::vector<std::string>& asked);
 // The name `caller` knows a stored collection by, or nullopt when it belongs to another tenant.
 std::optional<std::string> visible_collection(const Caller& caller, std::string_view stored);
 
