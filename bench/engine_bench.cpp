@@ -16,6 +16,12 @@
 //                            covers completion_tokens - 1 decodes).
 //   BM_ConcurrentGeneration/streams:N   N callers at once, 128 tokens each, distinct prompts;
 //                            aggregate_tokens_per_second = all completion tokens / wall time.
+//   BM_StreamedGeneration/metered:0|1   tg128 streamed to a callback, as `tandem serve` streams;
+//                            metered:1 adds what the server does for every answer (EnergyTracker
+//                            begin, first token, end on the best CPU meter), so the ratio of the
+//                            two tokens_per_second (wall time) is the metering overhead; metered:1
+//                            also reports joules per token beside the cloud estimate.
+//   BM_MeteringPerAnswer     the tracker's three meter reads per answer alone (no model).
 //
 // Flags besides Google Benchmark's: --model=PATH (default: TANDEM_BENCH_MODEL or the default
 // downloaded model), --threads=N (0: all cores), --slots=N (4), --context=N (8192),
@@ -33,9 +39,13 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "core/config.h"
 #include "core/log.h"
+#include "energy/meters.h"
+#include "energy/tracker.h"
 #include "engine/engine.h"
 
 namespace {
@@ -230,6 +240,64 @@ void BM_ConcurrentGeneration(benchmark::State& state) {
   state.counters["aggregate_tokens_per_second"] = benchmark::Counter(tokens / seconds);
   state.counters["completion_tokens"] = benchmark::Counter(tokens / static_cast<double>(state.iterations()));
 }
+// ---- metering overhead and joules per token ----
+
+void BM_StreamedGeneration(benchmark::State& state) {
+  const bool metered = state.range(0) != 0;
+  const tandem::Config defaults;
+  static std::string why;
+  static tandem::energy::EnergyTracker tracker(tandem::energy::best_cpu_meter(defaults.energy_cpu_tdp_w, &why));
+  const GenerationRequest request = greedy_request(kLongPrompts[1], kGenerateTokens);
+  run(greedy_request(kLongPrompts[1], 2));  // warm-up: the prompt is in a slot's KV
+  double completion = 0, seconds = 0, joules = 0, generation_joules = 0;
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    const uint64_t ticket = metered ? tracker.begin() : 0;
+    bool first = true;
+    int64_t deltas = 0;
+    auto result = engine().generate(request, [&](std::string_view) {
+      if (metered && std::exchange(first, false)) tracker.first_token(ticket);
+      ++deltas;
+      return true;
+    });
+    if (!result) die("generate failed: " + result.error().to_string());
+    if (metered) {
+      const auto used = tracker.end(ticket);
+      joules += used.joules;
+      generation_joules += used.generation_joules();
+    }
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    benchmark::DoNotOptimize(deltas);
+    completion += result->usage.completion_tokens;
+    seconds += took;
+    state.SetIterationTime(took);
+  }
+  state.counters["tokens_per_second"] = benchmark::Counter(completion / seconds);
+  if (metered) {
+    state.counters["joules_per_token"] = benchmark::Counter(joules / completion);
+    state.counters["generation_joules_per_token"] =
+        benchmark::Counter(generation_joules / (completion - static_cast<double>(state.iterations())));
+    // energy.cloud_wh_per_1k_tokens's default, for the same tokens answered in the cloud.
+    state.counters["cloud_estimate_joules_per_token"] =
+        benchmark::Counter(defaults.energy_cloud_wh_per_1k_tokens * 3600.0 / 1000.0);
+    state.SetLabel(why);
+  }
+}
+
+// What metering adds to one answer without the model: the three meter reads of begin, first
+// token and end. Divided by an answer's duration it bounds the overhead from below noise.
+void BM_MeteringPerAnswer(benchmark::State& state) {
+  const tandem::Config defaults;
+  std::string why;
+  tandem::energy::EnergyTracker tracker(tandem::energy::best_cpu_meter(defaults.energy_cpu_tdp_w, &why));
+  for (auto _ : state) {
+    const uint64_t ticket = tracker.begin();
+    tracker.first_token(ticket);
+    benchmark::DoNotOptimize(tracker.end(ticket));
+  }
+  state.SetLabel(why);
+}
+
 // Registered at run time so --iterations can set the (fixed) iteration counts.
 void register_benchmarks() {
   auto iterations = [](int64_t fallback) { return config().iterations > 0 ? config().iterations : fallback; };
@@ -248,6 +316,14 @@ void register_benchmarks() {
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond)
       ->Iterations(iterations(2));
+  benchmark::RegisterBenchmark("BM_MeteringPerAnswer", BM_MeteringPerAnswer)->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("BM_StreamedGeneration", BM_StreamedGeneration)
+      ->ArgName("metered")
+      ->Arg(0)
+      ->Arg(1)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond)
+      ->Iterations(iterations(5));
 }
 
 std::string default_model() {

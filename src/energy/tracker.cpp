@@ -28,6 +28,14 @@ uint64_t EnergyTracker::begin() {
   return ticket;
 }
 
+void EnergyTracker::first_token(uint64_t ticket) {
+  std::lock_guard lock(mutex_);
+  auto it = running_.find(ticket);
+  if (it == running_.end() || it->second.prompt_joules >= 0) return;
+  split_since_last_read();
+  it->second.prompt_joules = it->second.joules;
+}
+
 Attribution EnergyTracker::end(uint64_t ticket) {
   std::lock_guard lock(mutex_);
   split_since_last_read();
@@ -35,9 +43,17 @@ Attribution EnergyTracker::end(uint64_t ticket) {
   if (auto it = running_.find(ticket); it != running_.end()) {
     out.joules = it->second.joules;
     out.complete = it->second.complete;
+    out.prompt_measured = it->second.prompt_joules >= 0;
+    out.prompt_joules = out.prompt_measured ? it->second.prompt_joules : 0;
     running_.erase(it);
   }
   return out;
+}
+
+void Attribution::split_by_time(double prompt_ms, double generation_ms) {
+  if (prompt_measured) return;
+  const double total_ms = prompt_ms + generation_ms;
+  prompt_joules = total_ms > 0 ? joules * prompt_ms / total_ms : 0;
 }
 
 }  // namespace tandem::energy

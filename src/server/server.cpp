@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "core/log.h"
 #include "energy/meters.h"
@@ -404,9 +405,16 @@ class HttpServer final : public Server {
     generate = [this, inner = std::move(generate), arrived = std::chrono::steady_clock::now(),
                 who = *caller](const engine::DeltaCallback* on_delta) -> Result<Generated> {
       const uint64_t ticket = energy_->begin();
-      auto generated = inner(on_delta);
-      const auto measured = energy_->end(ticket);
+      // A stream's first delta ends prompt processing: read the meter there.
+      bool first = true;
+      const engine::DeltaCallback marked = [&](std::string_view delta) {
+        if (std::exchange(first, false)) energy_->first_token(ticket);
+        return (*on_delta)(delta);
+      };
+      auto generated = inner(on_delta ? &marked : nullptr);
+      auto measured = energy_->end(ticket);
       if (!generated) return generated;
+      measured.split_by_time(generated->result.timings.prompt_ms, generated->result.timings.generation_ms);
       add_energy_usage(*generated, measured);
       record_usage(*generated, who, std::chrono::steady_clock::now() - arrived);
       return generated;
@@ -462,6 +470,9 @@ class HttpServer final : public Server {
       usage["energy_method"] = energy::energy_method_name(measured.method);
       usage["energy_scope"] = measured.scope;
       if (!measured.complete) usage["energy_complete"] = false;
+      usage["energy_wh_prompt"] = measured.prompt_joules / 3600.0;
+      usage["energy_wh_generation"] = measured.generation_joules() / 3600.0;
+      usage["energy_split"] = measured.prompt_measured ? "first token" : "time share";
     }
     usage["energy_wh"] = wh;
     usage["co2_g"] = wh * config_.energy_grid_gco2_per_kwh / 1000.0;

@@ -78,5 +78,38 @@ TEST_F(EnergyTrackerTest, AnUnknownTicketGetsNothing) {
   EXPECT_DOUBLE_EQ(tracker_.end(12345).joules, 0);
 }
 
+TEST_F(EnergyTrackerTest, TheFirstTokenSplitsPromptFromGenerationEnergy) {
+  const auto a = tracker_.begin();
+  joules_ += 8;  // a's prompt, alone
+  const auto b = tracker_.begin();
+  joules_ += 4;  // a's prompt with b running
+  tracker_.first_token(a);
+  joules_ += 6;             // a generating with b
+  tracker_.first_token(a);  // only the first mark counts
+  const auto used = tracker_.end(a);
+  EXPECT_TRUE(used.prompt_measured);
+  EXPECT_DOUBLE_EQ(used.prompt_joules, 8 + 2);
+  EXPECT_DOUBLE_EQ(used.generation_joules(), 3);
+  EXPECT_DOUBLE_EQ(used.joules, 13);
+  const auto unmarked = tracker_.end(b);
+  EXPECT_FALSE(unmarked.prompt_measured);
+  EXPECT_DOUBLE_EQ(unmarked.prompt_joules, 0);
+}
+
+TEST_F(EnergyTrackerTest, WithoutAMarkThePromptShareFollowsTheEngineTimes) {
+  const auto ticket = tracker_.begin();
+  joules_ += 40;
+  auto used = tracker_.end(ticket);
+  used.split_by_time(/*prompt_ms=*/25, /*generation_ms=*/75);
+  EXPECT_DOUBLE_EQ(used.prompt_joules, 10);
+  EXPECT_DOUBLE_EQ(used.generation_joules(), 30);
+  Attribution measured{.joules = 40, .prompt_joules = 30, .prompt_measured = true};
+  measured.split_by_time(25, 75);
+  EXPECT_DOUBLE_EQ(measured.prompt_joules, 30) << "a measured split is kept";
+  Attribution empty{.joules = 5};
+  empty.split_by_time(0, 0);
+  EXPECT_DOUBLE_EQ(empty.prompt_joules, 0);
+}
+
 }  // namespace
 }  // namespace tandem::energy

@@ -152,6 +152,27 @@ TEST_F(RoutedServeTest, EveryAnswerSaysWhatItCostInEnergyAndHowThatWasObtained) 
   EXPECT_GE(mine["energy_wh"].get<double>(), 0.0);
   EXPECT_DOUBLE_EQ(mine["cost_usd"].get<double>(), 0.0);
   EXPECT_TRUE(mine.contains("cached_prompt_tokens"));  // the engine's usage is kept
+  // Prompt and generation energy add up to the whole; without a stream the split is by time.
+  EXPECT_EQ(mine["energy_split"], "time share");
+  EXPECT_NEAR(mine["energy_wh_prompt"].get<double>() + mine["energy_wh_generation"].get<double>(),
+              mine["energy_wh"].get<double>(), 1e-12);
+  EXPECT_GE(mine["energy_wh_prompt"].get<double>(), 0.0);
+  {  // a stream marks its first token, so the meter is read where the prompt ends
+    auto client = loopback_client(tandem_->port());
+    std::string streamed;
+    auto res = post_streaming(client, "/v1/chat/completions", chat("tandem/local", "Say hi.", true),
+                              [&](std::string_view data) {
+                                streamed += data;
+                                return true;
+                              });
+    ASSERT_TRUE(res);
+    const auto events = sse_data(streamed);
+    ASSERT_GE(events.size(), 2U);
+    const auto usage = json::parse(events[events.size() - 2])["tandem"]["usage"];
+    EXPECT_EQ(usage["energy_split"], "first token") << usage.dump();
+    EXPECT_NEAR(usage["energy_wh_prompt"].get<double>() + usage["energy_wh_generation"].get<double>(),
+                usage["energy_wh"].get<double>(), 1e-12);
+  }
 
   auto cloud = post(chat("tandem/cloud", "Say hi."));
   const auto& theirs = cloud["tandem"]["usage"];
