@@ -351,11 +351,11 @@ class HttpServer final : public Server {
     auto& request = std::get<ChatCompletionRequest>(parsed);
     auto caller = auth_.authenticate(req);
     if (!caller) return reply_error(res, api_error(caller.error()));
-    // Charged before it runs: the prompt's estimate plus all it may generate.
-    if (!admit(*caller, engine::approximate_tokens(request.generation.messages) + request.generation.sampling.max_tokens,
-               res)) {
-      return;
-    }
+    // Charged before it runs: the prompt's estimate plus all it may generate; what it did not use
+    // is refunded when the answer is done.
+    const int64_t reserved_tokens =
+        engine::approximate_tokens(request.generation.messages) + request.generation.sampling.max_tokens;
+    if (!admit(*caller, reserved_tokens, res)) return;
     const auto mode = routed_mode(request.model);
     const bool local = request.model.empty() || request.model == chat_info_.name || request.model == kLocalModelAlias;
     // A routed id without a cloud still reaches the pipeline, which says what is missing.
@@ -402,8 +402,8 @@ class HttpServer final : public Server {
         return Generated{generation_result(answer->result), answer_json(*answer)};
       };
     }
-    generate = [this, inner = std::move(generate), arrived = std::chrono::steady_clock::now(),
-                who = *caller](const engine::DeltaCallback* on_delta) -> Result<Generated> {
+    generate = [this, inner = std::move(generate), arrived = std::chrono::steady_clock::now(), who = *caller,
+                reserved_tokens](const engine::DeltaCallback* on_delta) -> Result<Generated> {
       const uint64_t ticket = energy_->begin();
       // A stream's first delta ends prompt processing: read the meter there.
       bool first = true;
@@ -413,6 +413,8 @@ class HttpServer final : public Server {
       };
       auto generated = inner(on_delta ? &marked : nullptr);
       auto measured = energy_->end(ticket);
+      const auto& used = generated ? generated->result.usage : engine::Usage{};
+      limiter_.refund(who.key_id, reserved_tokens - used.prompt_tokens - used.completion_tokens);
       if (!generated) return generated;
       measured.split_by_time(generated->result.timings.prompt_ms, generated->result.timings.generation_ms);
       add_energy_usage(*generated, measured);

@@ -187,6 +187,29 @@ TEST_F(TenancyTest, EachKeyHasItsOwnRateLimitAnsweredWith429AndRetryAfter) {
   EXPECT_EQ(globex.Get("/v1/models")->status, 200);
 }
 
+TEST_F(TenancyTest, TokensAReplyDidNotUseGoBackToTheKeysMinute) {
+  // 200 tokens a minute; each request reserves its prompt estimate and max_tokens 150 up front,
+  // and stops at its first sentence, so it uses far less.
+  auto limited = ServerProcess::start({"--model", chat_model_path()},
+                                      {"TANDEM_SERVER_AUTH=keys", "TANDEM_SERVER_KEYS_FILE=" + keys_file(),
+                                       "TANDEM_SERVER_RATE_LIMIT_TPM=200"});
+  ASSERT_TRUE(limited) << limited.error().message;
+  auto acme = loopback_client((*limited)->port());
+  acme.set_default_headers({{"Authorization", "Bearer " + acme_->key}});
+  const json chat = {{"model", "tandem/local"},
+                     {"messages", {{{"role", "user"}, {"content", "Say OK."}}}},
+                     {"max_tokens", 150},
+                     {"stop", {".", "\n"}}};
+  auto first = body_of(post_json(acme, "/v1/chat/completions", chat), 200);
+  ASSERT_TRUE(first.contains("usage")) << first.dump();
+  const auto used = first["usage"]["prompt_tokens"].get<int64_t>() + first["usage"]["completion_tokens"].get<int64_t>();
+  ASSERT_LT(used, 60) << "the reply must leave most of its reservation unused: " << first.dump();
+  // Without the refund ~50 tokens (plus 3.3 a second of refill) would be left for 150.
+  auto second = post_json(acme, "/v1/chat/completions", chat);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 200) << second->body;
+}
+
 TEST_F(TenancyTest, AKeyOverItsDailyEnergyBudgetWaitsForMidnightUtc) {
   // A budget so small that one answer spends it.
   TempDir data;
