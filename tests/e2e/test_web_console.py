@@ -228,3 +228,44 @@ def test_an_upload_over_the_limit_is_a_message(browser, tmp_path_factory):
     _wait(browser).until(lambda d: "cannot be reached" in d.find_element(By.ID, "notice").text)
     assert browser.find_element(By.ID, "view-dashboard").is_displayed()
     _shot(browser, "09-server-down")
+
+
+def test_an_admin_creates_and_revokes_a_key_that_works_from_the_keyboard(browser, server):
+    _open(browser, server)
+    _sign_in(browser, server["key"])
+    _wait(browser).until(ec.visibility_of_element_located((By.ID, "view-chat")))
+    _tab(browser, "keys")
+    browser.find_element(By.ID, "key-tenant").send_keys("guest")
+    Select(browser.find_element(By.ID, "key-scope")).select_by_value("user")
+    browser.find_element(By.CSS_SELECTOR, "#key-form button[type=submit]").click()
+    shown = _wait(browser).until(ec.visibility_of_element_located((By.ID, "new-key-value")))
+    guest_key = shown.text
+    assert guest_key.startswith("tdm_")
+    _wait(browser).until(lambda d: "guest: 1" in d.find_element(By.ID, "tenants").text)
+    _shot(browser, "10-keys")
+
+    # The new key signs in with the keyboard alone: the key field has the focus, Enter submits.
+    browser.find_element(By.ID, "logout").click()
+    _wait(browser).until(ec.visibility_of_element_located((By.ID, "api-key")))
+    assert browser.switch_to.active_element.get_attribute("id") == "api-key"
+    browser.switch_to.active_element.send_keys(guest_key + "\n")
+    _wait(browser).until(ec.visibility_of_element_located((By.ID, "view-chat")))
+    assert browser.switch_to.active_element.get_attribute("id") == "prompt"
+    assert not browser.find_element(By.CSS_SELECTOR, '#tabs button[data-view="keys"]').is_displayed()  # a user key
+    _tab(browser, "dashboard")
+    _wait(browser).until(lambda d: "tenant guest" in d.find_element(By.ID, "summary").text)
+
+    # Revoked by the admin, it is refused at once.
+    browser.find_element(By.ID, "logout").click()
+    _sign_in(browser, server["key"])
+    _wait(browser).until(ec.visibility_of_element_located((By.ID, "view-chat")))
+    _tab(browser, "keys")
+    guest_id = guest_key.split("_")[1]
+    revoke = _wait(browser).until(ec.element_to_be_clickable(
+        (By.CSS_SELECTOR, f'#keys-table button[aria-label="Revoke key {guest_id}"]')))
+    revoke.click()
+    browser.switch_to.alert.accept()
+    _wait(browser).until(lambda d: "revoked" in d.find_element(By.ID, "keys-table").text)
+    browser.find_element(By.ID, "logout").click()
+    _sign_in(browser, guest_key)
+    _wait(browser).until(lambda d: "rejected" in d.find_element(By.ID, "login-error").text)

@@ -53,17 +53,9 @@ class WebConsoleTest : public ::testing::Test {
 
   static std::string keys_file() { return dir_->file("keys.json"); }
   static std::string create_key(const std::string& tenant, const std::string& scope) {
-    auto out = run_tandem(
-        {"--set", "server.keys_file=" + keys_file(), "keys", "create", "--tenant", tenant, "--scope", scope, "--json"});
-    EXPECT_EQ(out.exit_code, 0) << out.stderr_text;
-    auto created = json::parse(out.stdout_text, nullptr, false);
-    return created.is_object() ? created["key"].get<std::string>() : "";
+    return create_api_key(keys_file(), tenant, scope).key;
   }
-  static httplib::Client client(const std::string& key = "") {
-    auto c = loopback_client(server_->port());
-    if (!key.empty()) c.set_default_headers({{"Authorization", "Bearer " + key}});
-    return c;
-  }
+  static httplib::Client client(const std::string& key = "") { return keyed_client(server_->port(), key); }
   static json usage(const std::string& key, const std::string& query = "") {
     auto res = client(key).Get(("/tandem/v1/usage" + query).c_str());
     EXPECT_TRUE(res);
