@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tandem_server import running_server
+from tandem_server import running_llama_server, running_server
 
 CHROMIUM = Path(os.environ.get("TANDEM_TEST_CHROMIUM") or "/usr/bin/chromium")
 CHROMEDRIVER = Path(os.environ.get("TANDEM_TEST_CHROMEDRIVER") or "/usr/bin/chromedriver")
@@ -242,7 +242,11 @@ def test_an_admin_creates_and_revokes_a_key_that_works_from_the_keyboard(browser
     guest_key = shown.text
     assert guest_key.startswith("tdm_")
     _wait(browser).until(lambda d: "guest: 1" in d.find_element(By.ID, "tenants").text)
+    assert "the key you signed in with" in browser.find_element(By.ID, "keys-table").text
     _shot(browser, "10-keys")
+    _tab(browser, "chat")
+    _tab(browser, "keys")
+    assert not browser.find_element(By.ID, "new-key").is_displayed()  # shown once, not kept on the page
 
     # The new key signs in with the keyboard alone: the key field has the focus, Enter submits.
     browser.find_element(By.ID, "logout").click()
@@ -269,3 +273,29 @@ def test_an_admin_creates_and_revokes_a_key_that_works_from_the_keyboard(browser
     browser.find_element(By.ID, "logout").click()
     _sign_in(browser, guest_key)
     _wait(browser).until(lambda d: "rejected" in d.find_element(By.ID, "login-error").text)
+
+
+def test_a_cloud_answer_says_what_was_pseudonymized(browser, tmp_path_factory):
+    work = tmp_path_factory.mktemp("cloud")
+    with running_llama_server(work) as cloud_url, running_server(
+            work, settings=[f"cloud.base_url={cloud_url}", "cloud.model=big", "cloud.api_key_env=TANDEM_TEST_CLOUD_KEY",
+                            "cloud.input_usd_per_mtok=2.5", "cloud.output_usd_per_mtok=10"],
+            env={"TANDEM_TEST_CLOUD_KEY": "sk-test"}) as routed:
+        _open(browser, routed)
+        _sign_in(browser, routed["key"])
+        _wait(browser).until(ec.visibility_of_element_located((By.ID, "view-chat")))
+        browser.find_element(By.CSS_SELECTOR, "#chat-form details summary").click()
+        Select(browser.find_element(By.ID, "chat-model")).select_by_value("tandem/cloud")
+        tokens = browser.find_element(By.ID, "chat-max-tokens")
+        tokens.clear()
+        tokens.send_keys("16")
+        browser.find_element(By.ID, "prompt").send_keys("Write one line to anna.schmidt@example.com about lunch.")
+        browser.find_element(By.ID, "chat-send").click()
+        usage = _wait(browser, ANSWER_TIMEOUT_S).until(
+            ec.visibility_of_element_located((By.CSS_SELECTOR, ".message.assistant .meta .usage")))
+        meta = browser.find_element(By.CSS_SELECTOR, ".message.assistant .meta")
+        assert meta.find_element(By.CSS_SELECTOR, ".badge").get_attribute("data-route") == "cloud"
+        privacy = meta.find_element(By.CSS_SELECTOR, ".privacy").text
+        assert "sent to the cloud" in privacy and "email × 1" in privacy
+        assert "USD" in usage.text and "estimate" in usage.text
+        _shot(browser, "11-cloud-pseudonymized")

@@ -3,7 +3,7 @@
 import { getKey, setKey, clearKey, getJson, setUnauthorizedHandler, ApiError } from './api.js';
 import { initLanguage, setLanguage, t, applyTranslations, currentLanguage, onLanguageChange } from './i18n.js';
 import { showNotice, clearNotice } from './ui.js';
-import { initChat, showChat } from './chat.js';
+import { initChat, showChat, setModels } from './chat.js';
 import * as knowledge from './kb.js';
 import * as dashboard from './dashboard.js';
 import * as keys from './keys.js';
@@ -13,6 +13,7 @@ const VIEWS = ['login', 'chat', 'kb', 'dashboard', 'keys'];
 let isAdmin = false;
 
 function show(view) {
+  if (view !== 'keys') keys.leave();
   for (const name of VIEWS) $(`view-${name}`).hidden = name !== view;
   for (const tab of $('tabs').querySelectorAll('button')) {
     if (tab.dataset.view === view) tab.setAttribute('aria-current', 'page');
@@ -43,7 +44,8 @@ function toLogin(message = '') {
 // A key is good when the server accepts it; an admin key may also list keys (403 for users, 404
 // in single-user mode, where there are no keys to manage).
 async function enter() {
-  await getJson('/v1/models');
+  const models = await getJson('/v1/models');
+  setModels(models.data.map((m) => m.id));
   try {
     await getJson('/tandem/v1/keys');
     isAdmin = true;

@@ -63,7 +63,7 @@ function details(meta, tandem) {
   meta.replaceChildren(...[
     h('div', { class: 'where' }, routeBadge(tandem.route || 'local'),
       tandem.fallback ? h('span', { class: 'badge warn' }, t('chat.fallback')) : null,
-      h('span', { class: 'muted' }, [tandem.model, intent].filter(Boolean).join(' · '))),
+      h('span', { class: 'muted' }, [tandem.model?.split('/').pop(), intent].filter(Boolean).join(' · '))),
     reasons.length ? h('p', { class: 'reasons' }, h('strong', {}, t('chat.why')), ' ', reasons.join('; ')) : null,
     tandem.knowledge && !tandem.knowledge.found ? h('p', { class: 'muted' }, t('chat.not_found')) : null,
     citations.length ? citationsBlock(citations) : null,
@@ -97,7 +97,7 @@ async function ask(event) {
 
   const collections = $('chat-collections').value.split(',').map((c) => c.trim()).filter(Boolean);
   const request = {
-    model: 'tandem/auto',
+    model: $('chat-model').value,
     messages: [...history, { role: 'user', content: prompt }],
     max_tokens: Number($('chat-max-tokens').value) || 256,
     tandem: { knowledge: $('chat-knowledge').value, ...(collections.length ? { collections } : {}) },
@@ -167,6 +167,13 @@ export function initChat() {
     article?.querySelector(`button.citation[data-cite="${mark.dataset.cite}"]`)?.click();
   });
   $('passage-close').addEventListener('click', () => $('passage').close());
+}
+
+// Offers the cloud only where this server has one (its model ids, from /v1/models).
+export function setModels(ids) {
+  const cloud = $('chat-model').querySelector('option[value="tandem/cloud"]');
+  cloud.hidden = !ids.includes('tandem/cloud');
+  if (cloud.hidden && cloud.selected) $('chat-model').value = 'tandem/auto';
 }
 
 export function showChat() {

@@ -1,6 +1,6 @@
 // Keys (admins only): create a key for a tenant (a new tenant is made by its first key), revoke a
 // key or every key of a tenant (/tandem/v1/keys).
-import { getJson, sendJson } from './api.js';
+import { getJson, getKey, sendJson } from './api.js';
 import { t } from './i18n.js';
 import { h, showNotice, clearNotice, formatTime } from './ui.js';
 
@@ -35,12 +35,19 @@ function tenants(keys) {
       onclick: confirmAndRevoke(active, t('keys.confirm_tenant', { tenant })) }, t('keys.revoke_tenant', { tenant })) : null)));
 }
 
+// The key shown once is hidden again when the admin leaves the view.
+export function leave() {
+  $('new-key').hidden = true;
+  $('new-key-value').textContent = '';
+}
+
 export async function refresh() {
+  const own = getKey().split('_')[1]; // tdm_<id>_<secret>
   try {
     const { data } = await getJson('/tandem/v1/keys');
     $('keys-table').tBodies[0].replaceChildren(...data.map((key) => h('tr', {},
       h('td', {}, h('code', {}, key.id)), h('td', {}, key.tenant), h('td', {}, t(`keys.scope_${key.scope}`, {}, key.scope)),
-      h('td', {}, formatTime(key.created_at)), h('td', {}, key.revoked ? t('keys.revoked') : t('keys.active')),
+      h('td', {}, formatTime(key.created_at)), h('td', {}, key.revoked ? t('keys.revoked') : key.id === own ? t('keys.yours') : t('keys.active')),
       h('td', {}, key.revoked ? null : h('button', { type: 'button', class: 'danger',
         'aria-label': t('keys.revoke_named', { id: key.id }),
         onclick: confirmAndRevoke([key], t('keys.confirm_key', { id: key.id, tenant: key.tenant })) }, t('keys.revoke'))))));
