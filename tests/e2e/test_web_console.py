@@ -72,6 +72,19 @@ def _tab(driver, view):
     _wait(driver).until(ec.visibility_of_element_located((By.ID, f"view-{view}")))
 
 
+def _ask(driver, question, max_tokens, model="tandem/auto", knowledge="auto", collections=""):
+    """Sends a question from the chat form with its options set."""
+    driver.find_element(By.CSS_SELECTOR, "#chat-form details summary").click()
+    Select(driver.find_element(By.ID, "chat-model")).select_by_value(model)
+    Select(driver.find_element(By.ID, "chat-knowledge")).select_by_value(knowledge)
+    driver.find_element(By.ID, "chat-collections").send_keys(collections)
+    tokens = driver.find_element(By.ID, "chat-max-tokens")
+    tokens.clear()
+    tokens.send_keys(str(max_tokens))
+    driver.find_element(By.ID, "prompt").send_keys(question)
+    driver.find_element(By.ID, "chat-send").click()
+
+
 def test_a_wrong_key_is_refused_with_a_message(browser, server):
     _open(browser, server)
     _sign_in(browser, "tdm_000000000000_not-a-real-key")
@@ -110,14 +123,7 @@ def test_upload_ask_cite_and_count(browser, server, tmp_path):
 
     # Chat: a grounded, streamed answer with its route badge and a citation.
     _tab(browser, "chat")
-    browser.find_element(By.CSS_SELECTOR, "#chat-form details summary").click()
-    Select(browser.find_element(By.ID, "chat-knowledge")).select_by_value("always")
-    browser.find_element(By.ID, "chat-collections").send_keys("web")
-    tokens = browser.find_element(By.ID, "chat-max-tokens")
-    tokens.clear()
-    tokens.send_keys("32")
-    browser.find_element(By.ID, "prompt").send_keys("When does the lease end?")
-    browser.find_element(By.ID, "chat-send").click()
+    _ask(browser, "When does the lease end?", max_tokens=32, knowledge="always", collections="web")
     citation = _wait(browser, ANSWER_TIMEOUT_S).until(
         ec.element_to_be_clickable((By.CSS_SELECTOR, ".message.assistant .meta button.citation")))
     answer = browser.find_element(By.CSS_SELECTOR, ".message.assistant")
@@ -284,13 +290,7 @@ def test_a_cloud_answer_says_what_was_pseudonymized(browser, tmp_path_factory):
         _open(browser, routed)
         _sign_in(browser, routed["key"])
         _wait(browser).until(ec.visibility_of_element_located((By.ID, "view-chat")))
-        browser.find_element(By.CSS_SELECTOR, "#chat-form details summary").click()
-        Select(browser.find_element(By.ID, "chat-model")).select_by_value("tandem/cloud")
-        tokens = browser.find_element(By.ID, "chat-max-tokens")
-        tokens.clear()
-        tokens.send_keys("16")
-        browser.find_element(By.ID, "prompt").send_keys("Write one line to anna.schmidt@example.com about lunch.")
-        browser.find_element(By.ID, "chat-send").click()
+        _ask(browser, "Write one line to anna.schmidt@example.com about lunch.", max_tokens=16, model="tandem/cloud")
         usage = _wait(browser, ANSWER_TIMEOUT_S).until(
             ec.visibility_of_element_located((By.CSS_SELECTOR, ".message.assistant .meta .usage")))
         meta = browser.find_element(By.CSS_SELECTOR, ".message.assistant .meta")
