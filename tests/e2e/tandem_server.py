@@ -69,6 +69,8 @@ def running_llama_server(work: Path):
     """llama.cpp's own server (built beside tandem, or $TANDEM_LLAMA_SERVER) with the chat model: the
     "public cloud model" of a test. Yields its OpenAI base URL; always stopped after."""
     binary = os.environ.get("TANDEM_LLAMA_SERVER") or str(Path(os.environ["TANDEM_BIN"]).parent / "llama-server")
+    if not Path(binary).exists():
+        pytest.skip(f"no llama-server at {binary} (built with TANDEM_BUILD_BENCH=ON)")
     port = _free_loopback_port()
     with open(work / "llama-server.txt", "w") as log:
         process = subprocess.Popen([binary, "-m", str(CHAT_MODEL), "-np", "2", "-c", "2048", "-t", "2", "--host",
