@@ -27,4 +27,4 @@ FAKER_VERSION=40.54.0
 FAKER_SHA256=2dd88ee8cb63a9149e19ef48bdd73879bc3854d8ba2d6c1535e902a762e603f7
 
 # Python packages for the end-to-end tests (installed into .venv).
-PY_TEST_PACKAGES=(openai==3.57.0 numpy==2.4.6 pytest==9.2.0)
+PY_TEST_PACKAGES=(openai==3.57.0 numpy==2.4.6 pytest==9.2.0 selenium==4.51.0)

@@ -43,7 +43,9 @@ pip_fetch() {
 APT_PACKAGES=(build-essential cmake ninja-build ccache git pkg-config python3-venv unzip
   libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libtomlplusplus-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev libhnswlib-dev libpoppler-cpp-dev libgumbo-dev libzip-dev libxml2-dev libicu-dev libstemmer-dev libre2-dev clang)
+  libsqlite3-dev libhnswlib-dev libpoppler-cpp-dev libgumbo-dev libzip-dev libxml2-dev libicu-dev libstemmer-dev libre2-dev clang
+  # the web console's browser tests: headless Chromium, and a font for its Chinese text
+  chromium chromium-driver fonts-wqy-microhei)
 
 install_packages() {
   local missing=()

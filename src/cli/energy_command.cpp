@@ -59,11 +59,7 @@ int run_report(const Config& config, const EnergyArgs& args) {
     std::cerr << "tandem energy report: " << records.error().message << "\n";
     return 1;
   }
-  const energy::CloudBaseline baseline{.wh_per_1k_tokens = config.energy_cloud_wh_per_1k_tokens,
-                                       .input_usd_per_mtok = config.cloud_input_usd_per_mtok,
-                                       .output_usd_per_mtok = config.cloud_output_usd_per_mtok,
-                                       .grid_gco2_per_kwh = config.energy_grid_gco2_per_kwh};
-  const auto report = energy::summarize_usage(*records, baseline);
+  const auto report = energy::summarize_usage(*records, energy::cloud_baseline(config));
   if (args.json) {
     nlohmann::ordered_json out = {{"usage_log", config.energy_usage_log}};
     for (const auto& [route, totals] : report.by_route) out["by_route"][route] = totals_json(totals);

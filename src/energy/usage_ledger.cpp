@@ -26,7 +26,8 @@ json to_json(const UsageRecord& r) {
           {"energy_wh", r.energy_wh},
           {"energy_method", r.energy_method},
           {"co2_g", r.co2_g},
-          {"cost_usd", r.cost_usd}};
+          {"cost_usd", r.cost_usd},
+          {"latency_ms", r.latency_ms}};
 }
 
 }  // namespace
@@ -74,12 +75,20 @@ Result<std::vector<UsageRecord>> read_usage(const std::string& path) {
                          .energy_wh = j.at("energy_wh"),
                          .energy_method = j.at("energy_method"),
                          .co2_g = j.at("co2_g"),
-                         .cost_usd = j.at("cost_usd")});
+                         .cost_usd = j.at("cost_usd"),
+                         .latency_ms = j.value("latency_ms", 0.0)});
     } catch (const json::exception&) {
       return make_error(ErrorCode::kDataLoss, path + ": line " + std::to_string(number) + " is not a usage record");
     }
   }
   return records;
+}
+
+CloudBaseline cloud_baseline(const Config& config) {
+  return {.wh_per_1k_tokens = config.energy_cloud_wh_per_1k_tokens,
+          .input_usd_per_mtok = config.cloud_input_usd_per_mtok,
+          .output_usd_per_mtok = config.cloud_output_usd_per_mtok,
+          .grid_gco2_per_kwh = config.energy_grid_gco2_per_kwh};
 }
 
 void UsageTotals::add(const UsageTotals& other) {
@@ -88,14 +97,21 @@ void UsageTotals::add(const UsageTotals& other) {
   energy_wh += other.energy_wh;
   co2_g += other.co2_g;
   cost_usd += other.cost_usd;
+  timed_answers += other.timed_answers;
+  latency_ms += other.latency_ms;
 }
 
 UsageReport summarize_usage(const std::vector<UsageRecord>& records, const CloudBaseline& baseline) {
   UsageReport report;
   for (const auto& r : records) {
     const int64_t tokens = r.prompt_tokens + r.completion_tokens;
-    const UsageTotals actual{
-        .answers = 1, .tokens = tokens, .energy_wh = r.energy_wh, .co2_g = r.co2_g, .cost_usd = r.cost_usd};
+    const UsageTotals actual{.answers = 1,
+                             .tokens = tokens,
+                             .energy_wh = r.energy_wh,
+                             .co2_g = r.co2_g,
+                             .cost_usd = r.cost_usd,
+                             .timed_answers = r.latency_ms > 0 ? 1 : 0,
+                             .latency_ms = r.latency_ms};
     report.by_route[r.route].add(actual);
     report.total.add(actual);
     if (r.route == "cloud") {
@@ -114,6 +130,15 @@ UsageReport summarize_usage(const std::vector<UsageRecord>& records, const Cloud
     ++report.answers_by_method[r.energy_method];
   }
   return report;
+}
+
+std::map<std::string, UsageReport> summarize_usage_by_day(const std::vector<UsageRecord>& records,
+                                                          const CloudBaseline& baseline) {
+  std::map<std::string, std::vector<UsageRecord>> days;
+  for (const auto& r : records) days[r.time.substr(0, 10)].push_back(r);
+  std::map<std::string, UsageReport> out;
+  for (const auto& [day, of_day] : days) out[day] = summarize_usage(of_day, baseline);
+  return out;
 }
 
 }  // namespace tandem::energy

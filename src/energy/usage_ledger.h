@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/config.h"
 #include "core/status.h"
 
 namespace tandem::energy {
@@ -32,6 +33,7 @@ struct UsageRecord {
   std::string energy_method{};  // "rapl", "nvml" or "estimate"
   double co2_g = 0;
   double cost_usd = 0;
+  double latency_ms = 0;  // arrival to the last byte generated; 0: not recorded (older records)
 };
 
 class UsageLedger {
@@ -63,12 +65,19 @@ struct CloudBaseline {
   double grid_gco2_per_kwh = 445;
 };
 
+// The baseline the configuration describes: energy.cloud_wh_per_1k_tokens, the cloud's prices and
+// energy.grid_gco2_per_kwh.
+CloudBaseline cloud_baseline(const Config& config);
+
 struct UsageTotals {
   int64_t answers = 0;
   int64_t tokens = 0;
   double energy_wh = 0;
   double co2_g = 0;
   double cost_usd = 0;
+  int64_t timed_answers = 0;  // the answers that recorded their latency
+  double latency_ms = 0;      // summed over the timed answers
+  double mean_latency_ms() const { return timed_answers > 0 ? latency_ms / static_cast<double>(timed_answers) : 0; }
   void add(const UsageTotals& other);
 };
 
@@ -81,5 +90,9 @@ struct UsageReport {
 };
 
 UsageReport summarize_usage(const std::vector<UsageRecord>& records, const CloudBaseline& baseline);
+
+// One report per UTC day ("2026-11-29"), each against its own all-cloud baseline.
+std::map<std::string, UsageReport> summarize_usage_by_day(const std::vector<UsageRecord>& records,
+                                                          const CloudBaseline& baseline);
 
 }  // namespace tandem::energy

@@ -29,6 +29,8 @@
 #include "server/rate_limiter.h"
 #include "server/tenancy.h"
 #include "server/openai_protocol.h"
+#include "server/usage_api.h"
+#include "server/web_assets.h"
 
 namespace tandem::server {
 namespace {
@@ -253,9 +255,10 @@ class HttpServer final : public Server {
     });
 
     // Runs before the body is read: a draining server refuses new work at once, and a request
-    // without a valid API key goes no further (only /health is open).
+    // without a valid API key goes no further (only /health and the web console's files are open).
     http_->set_pre_routing_handler([this](const Request& req, Response& res) {
       if (req.path == "/health") return HandlerResponse::Unhandled;
+      if ((req.method == "GET" || req.method == "HEAD") && find_web_file(req.path)) return HandlerResponse::Unhandled;
       if (draining_) {
         reply_error(res, api_error(make_error(ErrorCode::kUnavailable, "the server is shutting down")));
         return HandlerResponse::Handled;
@@ -307,6 +310,9 @@ class HttpServer final : public Server {
     http_->Post("/v1/embeddings", [this](const Request& req, Response& res) { handle_embeddings(req, res); });
     add_knowledge_routes(*http_, pipeline_ ? pipeline_->knowledge() : nullptr, auth_);
     add_keys_routes(*http_, keys_.get(), auth_);
+    add_usage_routes(*http_, {.usage_log = config_.energy_usage_log, .baseline = energy::cloud_baseline(config_)},
+                     auth_);
+    add_web_routes(*http_);
   }
 
   // False (with the 429 written) when the caller's key is over its per-minute limits or, for a
@@ -504,7 +510,8 @@ class HttpServer final : public Server {
                                     .energy_wh = energy_wh,
                                     .energy_method = usage.value("energy_method", ""),
                                     .co2_g = usage.value("co2_g", 0.0),
-                                    .cost_usd = cost_usd});
+                                    .cost_usd = cost_usd,
+                                    .latency_ms = std::chrono::duration<double, std::milli>(took).count()});
     if (!kept) TANDEM_LOG(kWarn, "server", "usage not recorded: {}", kept.error().message);
   }
 

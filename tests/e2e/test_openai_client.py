@@ -1,84 +1,14 @@
-"""The official `openai` Python client against a real `tandem serve` on loopback.
-
-Runs $TANDEM_BIN (set by CTest) with the chat model from TANDEM_TEST_CHAT_MODEL (default: the
-setup.sh location) and the embedding model from TANDEM_TEST_EMBEDDING_MODEL.
+"""The official `openai` Python client against a real `tandem serve` on loopback (the `server`
+fixture of conftest.py).
 """
 
-import json
-import os
-import selectors
-import subprocess
-import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import openai
 import pytest
 
-
-def _cache_dir() -> Path:
-    if os.environ.get("TANDEM_CACHE"):
-        return Path(os.environ["TANDEM_CACHE"])
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]) / "tandem"
-    return Path.home() / ".cache" / "tandem"
-
-
-CHAT_MODEL = Path(os.environ.get("TANDEM_TEST_CHAT_MODEL") or _cache_dir() / "models" / "gemma-3-270m-q4_k_m.gguf")
-EMBEDDING_MODEL = Path(
-    os.environ.get("TANDEM_TEST_EMBEDDING_MODEL") or _cache_dir() / "models" / "all-minilm-l6-v2-f32.gguf"
-)
-LISTENING = "tandem: listening on http://"
-
-
-def _read_listening_line(process: subprocess.Popen, timeout_s: float) -> str:
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not selector.select(timeout=0.1):
-            continue
-        line = process.stdout.readline()
-        if not line:
-            raise RuntimeError("tandem serve exited before listening")
-        if line.startswith(LISTENING):
-            return line.strip()
-    raise RuntimeError(f"tandem serve did not listen within {timeout_s} s")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    binary = os.environ.get("TANDEM_BIN")
-    assert binary, "set TANDEM_BIN to the tandem binary (CTest does)"
-    if not CHAT_MODEL.exists():
-        pytest.skip(f"no chat model at {CHAT_MODEL} (run scripts/setup.sh)")
-    work = tmp_path_factory.mktemp("serve")
-    stderr_path = work / "stderr.txt"
-    # The server's data (its knowledge base, its API keys) lives in the test's temporary directory.
-    env = dict(os.environ, TANDEM_DATA=str(work / "data"))
-    created = subprocess.run([binary, "keys", "create", "--tenant", "e2e", "--scope", "admin", "--json"],
-                             env=env, capture_output=True, text=True, check=True)
-    key = json.loads(created.stdout)["key"]
-    with open(stderr_path, "w") as stderr:
-        process = subprocess.Popen(
-            [binary, "--set", f"engine.model={CHAT_MODEL}", "--set", f"engine.embedding_model={EMBEDDING_MODEL}",
-             "serve", "--host", "127.0.0.1", "--port", "0"],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
-    try:
-        try:
-            line = _read_listening_line(process, timeout_s=120)
-        except RuntimeError as e:
-            raise RuntimeError(f"{e}; stderr:\n{stderr_path.read_text()}") from None
-        yield {"port": int(line.rsplit(":", 1)[1]), "key": key}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
+from tandem_server import CHAT_MODEL, EMBEDDING_MODEL
 
 
 @pytest.fixture()

@@ -93,5 +93,52 @@ TEST(UsageLedgerTest, AMissingFileIsNoUsageAndAMalformedLineIsNamed) {
   EXPECT_NE(broken.error().message.find("line 2"), std::string::npos);
 }
 
+TEST(UsageLedgerTest, KeepsLatencyAndAveragesItOverTheAnswersThatRecordedIt) {
+  TempDir dir;
+  const std::string path = dir.file("usage.jsonl");
+  {
+    auto ledger = UsageLedger::open(path);
+    ASSERT_TRUE(ledger);
+    ASSERT_TRUE((*ledger)->append({.route = "local", .latency_ms = 300}));
+    ASSERT_TRUE((*ledger)->append({.route = "local", .latency_ms = 100}));
+  }
+  // A record written before latency was kept counts as an answer, not as a zero latency.
+  std::ofstream(path, std::ios::app) << R"({"time": "2026-11-28T10:00:00.000Z", "tenant": "local", "route": "local",)"
+                                     << R"( "prompt_tokens": 1, "completion_tokens": 1, "energy_wh": 0,)"
+                                     << R"( "energy_method": "rapl", "co2_g": 0, "cost_usd": 0})"
+                                     << "\n";
+  auto records = read_usage(path);
+  ASSERT_TRUE(records) << records.error().message;
+  ASSERT_EQ(records->size(), 3U);
+  EXPECT_DOUBLE_EQ((*records)[0].latency_ms, 300);
+  EXPECT_DOUBLE_EQ((*records)[2].latency_ms, 0);
+  const auto report = summarize_usage(*records, {});
+  EXPECT_EQ(report.total.answers, 3);
+  EXPECT_EQ(report.total.timed_answers, 2);
+  EXPECT_DOUBLE_EQ(report.total.mean_latency_ms(), 200);
+  EXPECT_DOUBLE_EQ(UsageTotals{}.mean_latency_ms(), 0);
+}
+
+TEST(UsageLedgerTest, SummarizesEachDayAgainstItsOwnBaseline) {
+  const std::vector<UsageRecord> records = {
+      {.time = "2026-11-28T23:59:59.000Z", .route = "local", .prompt_tokens = 500, .completion_tokens = 500},
+      {.time = "2026-11-29T00:00:01.000Z", .route = "cloud", .prompt_tokens = 10, .energy_wh = 0.2, .cost_usd = 0.01},
+      {.time = "2026-11-29T08:00:00.000Z", .route = "knowledge", .completion_tokens = 2000, .energy_wh = 0.1},
+  };
+  const CloudBaseline baseline{.wh_per_1k_tokens = 0.6, .output_usd_per_mtok = 10};
+  const auto days = summarize_usage_by_day(records, baseline);
+  ASSERT_EQ(days.size(), 2U);
+  EXPECT_EQ(days.at("2026-11-28").total.answers, 1);
+  EXPECT_DOUBLE_EQ(days.at("2026-11-28").all_cloud.energy_wh, 0.6);
+  const auto& second = days.at("2026-11-29");
+  EXPECT_EQ(second.total.answers, 2);
+  EXPECT_EQ(second.by_route.at("cloud").answers, 1);
+  EXPECT_DOUBLE_EQ(second.all_cloud.energy_wh, 0.2 + 1.2);
+  EXPECT_DOUBLE_EQ(second.all_cloud.cost_usd, 0.01 + 2000 * 10 / 1e6);
+  // The days add up to the whole.
+  const auto whole = summarize_usage(records, baseline);
+  EXPECT_DOUBLE_EQ(days.at("2026-11-28").all_cloud.energy_wh + second.all_cloud.energy_wh, whole.all_cloud.energy_wh);
+}
+
 }  // namespace
 }  // namespace tandem::energy

@@ -38,25 +38,12 @@ class TenancyTest : public ::testing::Test {
     ASSERT_FALSE(acme_->key.empty());
   }
 
-  struct Key {
-    std::string id;
-    std::string key;
-  };
+  using Key = CreatedKey;
   static std::string keys_file() { return dir_->file("keys.json"); }
   static Key create_key(const std::string& tenant, const std::string& scope) {
-    auto out = run_tandem(
-        {"--set", "server.keys_file=" + keys_file(), "keys", "create", "--tenant", tenant, "--scope", scope, "--json"});
-    EXPECT_EQ(out.exit_code, 0) << out.stderr_text;
-    auto created = json::parse(out.stdout_text, nullptr, false);
-    if (!created.is_object()) return {};
-    return {created["id"], created["key"]};
+    return create_api_key(keys_file(), tenant, scope);
   }
-
-  static httplib::Client client(const std::string& key) {
-    auto c = loopback_client(server_->port());
-    if (!key.empty()) c.set_default_headers({{"Authorization", "Bearer " + key}});
-    return c;
-  }
+  static httplib::Client client(const std::string& key) { return keyed_client(server_->port(), key); }
   static json body_of(const httplib::Result& res, int status) {
     EXPECT_TRUE(res);
     if (!res) return {};

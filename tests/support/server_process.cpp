@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -197,6 +199,21 @@ httplib::Client loopback_client(int port) {
   client.set_read_timeout(300s);
   client.set_write_timeout(60s);
   return client;
+}
+
+httplib::Client keyed_client(int port, const std::string& key) {
+  auto client = loopback_client(port);
+  if (!key.empty()) client.set_default_headers({{"Authorization", "Bearer " + key}});
+  return client;
+}
+
+CreatedKey create_api_key(const std::string& keys_file, const std::string& tenant, const std::string& scope) {
+  auto out = run_tandem(
+      {"--set", "server.keys_file=" + keys_file, "keys", "create", "--tenant", tenant, "--scope", scope, "--json"});
+  EXPECT_EQ(out.exit_code, 0) << out.stderr_text;
+  auto created = nlohmann::json::parse(out.stdout_text, nullptr, false);
+  if (!created.is_object()) return {};
+  return {created["id"], created["key"]};
 }
 
 httplib::Result post_json(httplib::Client& client, const std::string& path, const nlohmann::json& body) {

@@ -92,6 +92,17 @@ class ServerProcess {
 // A client for 127.0.0.1:port with timeouts long enough for CPU inference.
 httplib::Client loopback_client(int port);
 
+// The same, sending `key` as its bearer token (none when empty).
+httplib::Client keyed_client(int port, const std::string& key);
+
+// A key made with the real `tandem keys create` in `keys_file`; empty (with a test failure
+// recorded) when it could not be made.
+struct CreatedKey {
+  std::string id;
+  std::string key;
+};
+CreatedKey create_api_key(const std::string& keys_file, const std::string& tenant, const std::string& scope);
+
 httplib::Result post_json(httplib::Client& client, const std::string& path, const nlohmann::json& body);
 
 // POSTs and hands each received piece of the response body to `on_data`; returning false closes
