@@ -99,8 +99,10 @@ int run_report(const Config& config, const EnergyArgs& args) {
 
 // One meter's reading over the interval, as JSON; the error when it could not be read.
 nlohmann::ordered_json measure(energy::EnergyMeter& meter, double seconds) {
-  auto before = meter.read();
+  // The clock starts before the first read and stops after the second, so the interval holds the
+  // meter's own (a TDP-bound estimate then never shows more than the TDP).
   const auto start = std::chrono::steady_clock::now();
+  auto before = meter.read();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   auto after = meter.read();
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
