@@ -30,6 +30,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row
 
 Error sqlite_error(sqlite3* db, const std::string& what) {
   const int code = sqlite3_errcode(db);
+  if (code == SQLITE_IOERR || code == SQLITE_CORRUPT || code == SQLITE_NOTADB || code == SQLITE_CANTOPEN) {
+    if (auto damage = EncryptedVfs::damage(db))
+      return make_error(ErrorCode::kDataLoss, "knowledge store: " + what + ": " + *damage);
+  }
   const ErrorCode ours = code == SQLITE_FULL                               ? ErrorCode::kResourceExhausted
                          : code == SQLITE_CORRUPT || code == SQLITE_NOTADB ? ErrorCode::kDataLoss
                          : code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_CANTOPEN ||
@@ -248,20 +252,55 @@ Result<std::vector<QueryWord>> words_worth_searching(sqlite3* db, std::vector<Qu
   return kept;
 }
 
+// Refuses a file whose format does not match the key before SQLite reads it, with a message that
+// says why.
+Status check_file_matches_key(const std::string& path, bool keyed) {
+  const DatabaseFileKind kind = database_file_kind(path);
+  if (keyed && kind == DatabaseFileKind::kClear) {
+    return make_error(ErrorCode::kInvalidArgument, "the knowledge store " + path +
+                                                       " is stored in clear; it cannot be opened with an encryption "
+                                                       "key (migrating it to an encrypted file is not built yet)");
+  }
+  if (!keyed && kind == DatabaseFileKind::kEncrypted) {
+    return make_error(ErrorCode::kPermissionDenied, "the knowledge store " + path + " is encrypted; it needs its key");
+  }
+  return {};
+}
+
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, std::optional<privacy::Key> key) {
+  if (auto st = check_file_matches_key(path, key.has_value()); !st) return st.error();
+  std::unique_ptr<EncryptedVfs> vfs;
+  if (key) {
+    auto created = EncryptedVfs::create(*key);
+    privacy::wipe(*key);
+    if (!created) return created.error();
+    vfs = std::move(*created);
+  }
+  const bool is_new = database_file_kind(path) == DatabaseFileKind::kAbsent;
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
-      SQLITE_OK) {
-    Error error = make_error(ErrorCode::kUnavailable, "cannot open the knowledge store " + path + ": " +
-                                                          (db ? sqlite3_errmsg(db) : "out of memory"));
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      vfs ? vfs->name() : nullptr) != SQLITE_OK) {
+    auto damage = vfs ? vfs->damage() : std::nullopt;
+    Error error = damage ? make_error(ErrorCode::kDataLoss, "cannot open the knowledge store " + path + ": " + *damage)
+                         : make_error(ErrorCode::kUnavailable, "cannot open the knowledge store " + path + ": " +
+                                                                   (db ? sqlite3_errmsg(db) : "out of memory"));
     sqlite3_close(db);
     return error;
   }
-  std::unique_ptr<Store> store(new Store(db));
+  std::unique_ptr<Store> store(new Store(db, std::move(vfs)));
   sqlite3_busy_timeout(db, 10000);  // another tandem process may be writing
   if (auto st = register_tokenizer(db); !st) return st.error();
+  if (store->vfs_) {
+    // Room for each page's nonce and tag, set before the first page exists; temporary tables and
+    // indexes stay in memory. A new file goes straight to WAL without the rollback journal that
+    // switching modes otherwise writes (the VFS does not encrypt rollback journals yet).
+    int reserve = EncryptedVfs::kReservedBytes;
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
+    const char* setup = is_new ? "PRAGMA journal_mode=OFF; PRAGMA temp_store=MEMORY;" : "PRAGMA temp_store=MEMORY;";
+    if (auto st = exec(db, setup, "setting up encryption for " + path); !st) return st.error();
+  }
   if (auto st =
           exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", "setting up " + path);
       !st) {
