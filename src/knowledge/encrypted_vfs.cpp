@@ -27,6 +27,25 @@ uint32_t read_be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
+uint32_t read_le32(const uint8_t* p) {
+  return (uint32_t{p[3]} << 24) | (uint32_t{p[2]} << 16) | (uint32_t{p[1]} << 8) | uint32_t{p[0]};
+}
+
+// SQLite's own check of a WAL header (wal.c): its magic, and the checksum of its first 24 bytes
+// (pairs of 32-bit words, big-endian when the magic's low bit is set) in its last 8.
+bool wal_header_intact(const uint8_t* header) {
+  const uint32_t magic = read_be32(header);
+  if ((magic & ~uint32_t{1}) != 0x377f0682) return false;
+  const bool big_endian = magic & 1;
+  uint32_t s1 = 0;
+  uint32_t s2 = 0;
+  for (int i = 0; i < 24; i += 8) {
+    s1 += (big_endian ? read_be32(header + i) : read_le32(header + i)) + s2;
+    s2 += (big_endian ? read_be32(header + i + 4) : read_le32(header + i + 4)) + s1;
+  }
+  return s1 == read_be32(header + 24) && s2 == read_be32(header + 28);
+}
+
 bool valid_page_size(int64_t n) {
   return n >= 512 && n <= kMaxPageSize && (n & (n - 1)) == 0;
 }
@@ -183,7 +202,19 @@ class EncryptedFile final : public File {
 
   int read(uint8_t* out, int64_t amount, int64_t offset) override {
     if (int rc = flush_pending_header(); rc != SQLITE_OK) return rc;
-    if (page_size_ == 0) return real_read(out, amount, offset);  // nothing written yet
+    const int rc = page_size_ == 0 ? real_read(out, amount, offset)  // nothing written yet
+                                   : read_slots(out, amount, offset);
+    // SQLite takes a WAL whose header fails its checksum for an empty one, silently dropping
+    // the transactions in it; only a damaged file has one.
+    if (kind_ == FileKind::kWal && offset == 0 && amount >= kWalHeaderBytes && rc == SQLITE_OK &&
+        !wal_header_intact(out)) {
+      vfs_.report(label_ + ": the WAL header failed its checksum (damaged file)");
+      return SQLITE_IOERR_DATA;
+    }
+    return rc;
+  }
+
+  int read_slots(uint8_t* out, int64_t amount, int64_t offset) {
     int result = SQLITE_OK;
     for (int64_t at = offset; at < offset + amount;) {
       uint8_t* destination = out + (at - offset);

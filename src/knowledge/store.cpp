@@ -298,7 +298,8 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, std::optiona
     // switching modes otherwise writes (the VFS does not encrypt rollback journals yet).
     int reserve = EncryptedVfs::kReservedBytes;
     sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
-    const char* setup = is_new ? "PRAGMA journal_mode=OFF; PRAGMA temp_store=MEMORY;" : "PRAGMA temp_store=MEMORY;";
+    const char* setup = is_new ? "PRAGMA journal_mode=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
+                               : "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;";
     if (auto st = exec(db, setup, "setting up encryption for " + path); !st) return st.error();
   }
   if (auto st =

@@ -261,8 +261,12 @@ TEST_F(EncryptedStoreTest, AFlippedByteInTheWalIsReportedWithTheFile) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   const std::string pristine = read_bytes(wal());
   ASSERT_GT(pristine.size(), 32u + 2 * (24 + 4096));
-  // A byte in the first frame's payload, then one in its header.
-  for (size_t offset : {size_t{32 + 24 + 2000}, size_t{32 + 4}}) {
+  // A byte in the first frame's payload, in its header, and in the WAL header (page size, salt).
+  const std::pair<size_t, std::string> flips[] = {{32 + 24 + 2000, "kb.sqlite-wal: frame 1 failed authentication"},
+                                                  {32 + 4, "kb.sqlite-wal: frame 1 failed authentication"},
+                                                  {10, "kb.sqlite-wal: the WAL header failed its checksum"},
+                                                  {17, "kb.sqlite-wal: the WAL header failed its checksum"}};
+  for (const auto& [offset, expected] : flips) {
     SCOPED_TRACE("offset " + std::to_string(offset));
     std::string damaged = pristine;
     damaged[offset] ^= 0x01;
@@ -276,8 +280,7 @@ TEST_F(EncryptedStoreTest, AFlippedByteInTheWalIsReportedWithTheFile) {
     }
     ASSERT_TRUE(failure) << "a damaged WAL frame went unnoticed";
     EXPECT_EQ(failure->code, ErrorCode::kDataLoss) << failure->message;
-    EXPECT_NE(failure->message.find("kb.sqlite-wal: frame 1 failed authentication"), std::string::npos)
-        << failure->message;
+    EXPECT_NE(failure->message.find(expected), std::string::npos) << failure->message;
   }
 }
 
