@@ -243,24 +243,25 @@ int bench_query_latency(size_t n, const std::string& text_file, const std::strin
 class SyntheticText {
  public:
   explicit SyntheticText(uint32_t seed) : rng_(seed) {
+    std::vector<double> weights;
     for (int i = 0; i < 5000; ++i) {
       std::string word;  // i in base 26, then a syllable: distinct words of 3 to 5 letters
       for (int n = i; word.empty() || n > 0; n /= 26) word += static_cast<char>('a' + n % 26);
       vocabulary_.push_back(word + "an");
-      weights_.push_back(1.0 / (i + 1));
+      weights.push_back(1.0 / (i + 1));
     }
+    pick_ = std::discrete_distribution<size_t>(weights.begin(), weights.end());
   }
   std::string sentence(int words) {
-    std::discrete_distribution<size_t> pick(weights_.begin(), weights_.end());
     std::string out;
-    for (int i = 0; i < words; ++i) out += (i ? " " : "") + vocabulary_[pick(rng_)];
+    for (int i = 0; i < words; ++i) out += (i ? " " : "") + vocabulary_[pick_(rng_)];
     return out + ".";
   }
 
  private:
   std::mt19937 rng_;
   std::vector<std::string> vocabulary_;
-  std::vector<double> weights_;
+  std::discrete_distribution<size_t> pick_;
 };
 
 struct StoreRun {

@@ -172,26 +172,7 @@ class EncryptedFile final : public File {
   // Draws the nonce prefix and, for an existing file, learns its page size.
   int start() {
     if (!draw_prefix()) return SQLITE_CANTOPEN;
-    sqlite3_int64 size = 0;
-    if (int rc = real()->pMethods->xFileSize(real(), &size); rc != SQLITE_OK) return rc;
-    if (kind_ == FileKind::kDatabase && size > 0) {
-      std::array<uint8_t, kClearHeaderBytes> header{};
-      const int rc = real()->pMethods->xRead(real(), header.data(), static_cast<int>(header.size()), 0);
-      if ((rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) ||
-          std::memcmp(header.data(), kTandemMagic.data(), kTandemMagic.size()) != 0 ||
-          !valid_page_size(header_page_size(header.data())) || header[20] < kReserved) {
-        vfs_.report(label_ + " is not in Tandem's encrypted format (stored in clear, or its header is damaged)");
-        return SQLITE_CANTOPEN;
-      }
-      set_page_size(header_page_size(header.data()));
-    } else if (kind_ == FileKind::kWal && size >= kWalHeaderBytes) {
-      std::array<uint8_t, kWalHeaderBytes> header{};
-      if (real()->pMethods->xRead(real(), header.data(), static_cast<int>(header.size()), 0) == SQLITE_OK &&
-          valid_page_size(read_be32(header.data() + 8))) {
-        set_page_size(read_be32(header.data() + 8));
-      }
-    }
-    return SQLITE_OK;
+    return learn_page_size() == SQLITE_OK ? SQLITE_OK : SQLITE_CANTOPEN;
   }
 
   int close() override {
@@ -202,6 +183,10 @@ class EncryptedFile final : public File {
 
   int read(uint8_t* out, int64_t amount, int64_t offset) override {
     if (int rc = flush_pending_header(); rc != SQLITE_OK) return rc;
+    // Another connection may have written the first pages since this one opened the file.
+    if (page_size_ == 0) {
+      if (int rc = learn_page_size(); rc != SQLITE_OK) return rc;
+    }
     const int rc = page_size_ == 0 ? real_read(out, amount, offset)  // nothing written yet
                                    : read_slots(out, amount, offset);
     // SQLite takes a WAL whose header fails its checksum for an empty one, silently dropping
@@ -301,6 +286,29 @@ class EncryptedFile final : public File {
     return slot_containing(offset).has_value() || next_slot_start(offset) < offset + amount;
   }
 
+  // From the header on disk, once there is one: page 1's (which must be Tandem's) or the WAL's.
+  int learn_page_size() {
+    sqlite3_int64 size = 0;
+    if (int rc = real()->pMethods->xFileSize(real(), &size); rc != SQLITE_OK) return rc;
+    if (kind_ == FileKind::kDatabase && size > 0) {
+      std::array<uint8_t, kClearHeaderBytes> header{};
+      const int rc = real_read(header.data(), static_cast<int64_t>(header.size()), 0);
+      if ((rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) ||
+          std::memcmp(header.data(), kTandemMagic.data(), kTandemMagic.size()) != 0 ||
+          !valid_page_size(header_page_size(header.data())) || header[20] < kReserved) {
+        vfs_.report(label_ + " is not in Tandem's encrypted format (stored in clear, or its header is damaged)");
+        return SQLITE_IOERR_DATA;
+      }
+      set_page_size(header_page_size(header.data()));
+    } else if (kind_ == FileKind::kWal && size >= kWalHeaderBytes) {
+      std::array<uint8_t, kWalHeaderBytes> header{};
+      if (real_read(header.data(), kWalHeaderBytes, 0) == SQLITE_OK && valid_page_size(read_be32(header.data() + 8))) {
+        set_page_size(read_be32(header.data() + 8));
+      }
+    }
+    return SQLITE_OK;
+  }
+
   void set_page_size(int64_t page_size) {
     page_size_ = page_size;
     scratch_.resize(static_cast<size_t>(kFrameHeaderBytes + page_size));
@@ -340,9 +348,10 @@ class EncryptedFile final : public File {
   }
   int64_t associated_size(Slot slot) const { return kind_ == FileKind::kWal ? kFrameHeaderBytes : clear_bytes(slot); }
 
-  // Encrypts a page in place; its last kReserved bytes receive the nonce and the tag. For the
-  // WAL, the frame header sits in the kFrameHeaderBytes before `page`.
-  bool seal(Slot slot, uint8_t* page) {
+  // Encrypts `plain` into `page`, whose clear bytes (page 1's header) the caller has set; its last
+  // kReserved bytes receive the nonce and the tag. For the WAL, the frame header sits in the
+  // kFrameHeaderBytes before `page`.
+  bool seal(Slot slot, const uint8_t* plain, uint8_t* page) {
     if (counter_ == UINT32_MAX && !draw_prefix()) return false;
     privacy::Nonce nonce{};
     std::memcpy(nonce.data(), prefix_.data(), prefix_.size());
@@ -350,9 +359,12 @@ class EncryptedFile final : public File {
     for (int i = 0; i < 4; ++i) nonce[8 + i] = static_cast<uint8_t>(count >> (24 - 8 * i));
     const int64_t clear = clear_bytes(slot);
     const Aad aad = aad_for(slot, associated_clear(page), associated_size(slot));
-    std::span<uint8_t> body(page + clear, static_cast<size_t>(page_size_ - kReserved - clear));
+    const auto body_size = static_cast<size_t>(page_size_ - kReserved - clear);
     privacy::Tag tag{};
-    if (!cipher_.encrypt(nonce, {aad.bytes.data(), aad.size}, body, body, tag)) return false;
+    if (!cipher_.encrypt(nonce, {aad.bytes.data(), aad.size}, {plain + clear, body_size}, {page + clear, body_size},
+                         tag)) {
+      return false;
+    }
     std::memcpy(page + page_size_ - kReserved, nonce.data(), nonce.size());
     std::memcpy(page + page_size_ - privacy::kTagBytes, tag.data(), tag.size());
     return true;
@@ -406,12 +418,13 @@ class EncryptedFile final : public File {
     if (amount != page_size_ || offset % page_size_ != 0) return unexpected_write(amount, offset);
     const Slot slot = offset / page_size_ + 1;
     uint8_t* page = scratch_.data();
-    std::memcpy(page, data, static_cast<size_t>(amount));
     if (slot == 1) {
-      if (page[20] < kReserved) return unexpected_write(amount, offset);
+      if (data[20] < kReserved) return unexpected_write(amount, offset);
       std::memcpy(page, kTandemMagic.data(), kTandemMagic.size());
+      std::memcpy(page + kTandemMagic.size(), data + kTandemMagic.size(),
+                  static_cast<size_t>(kClearHeaderBytes) - kTandemMagic.size());
     }
-    if (!seal(slot, page)) return SQLITE_IOERR_WRITE;
+    if (!seal(slot, data, page)) return SQLITE_IOERR_WRITE;
     return real_write(page, amount, offset);
   }
 
@@ -442,8 +455,7 @@ class EncryptedFile final : public File {
       } else if (real_read(frame, kFrameHeaderBytes, offset - kFrameHeaderBytes) != SQLITE_OK) {
         return SQLITE_IOERR_WRITE;
       }
-      std::memcpy(frame + kFrameHeaderBytes, data, static_cast<size_t>(amount));
-      if (!seal(slot, frame + kFrameHeaderBytes)) return SQLITE_IOERR_WRITE;
+      if (!seal(slot, data, frame + kFrameHeaderBytes)) return SQLITE_IOERR_WRITE;
       return real_write(frame, kFrameHeaderBytes + amount, offset - kFrameHeaderBytes);
     }
     if (int rc = flush_pending_header(); rc != SQLITE_OK) return rc;

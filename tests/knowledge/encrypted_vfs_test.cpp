@@ -183,6 +183,23 @@ TEST_F(EncryptedStoreTest, ACrashedWriterLeavesOnlyCiphertextAndTheNextOpenRecov
   EXPECT_TRUE(finds_canary(*store));
 }
 
+TEST_F(EncryptedStoreTest, AReaderSeesWhatAnotherConnectionWroteAfterItOpened) {
+  {
+    auto store = open_ok();
+    put(*store, "first.txt", 2);
+  }  // closed: the WAL is gone, so the reader below starts with an empty one
+  auto reader = open_ok();
+  ASSERT_TRUE(reader->documents(std::nullopt));
+  auto writer = open_ok();
+  put(*writer, "second.txt", 30);
+  auto docs = reader->documents(std::nullopt);
+  ASSERT_TRUE(docs) << docs.error().message;
+  EXPECT_EQ(docs->size(), 2u);
+  auto hits = reader->search_lexical("passage number 29", 5, {});
+  ASSERT_TRUE(hits) << hits.error().message;
+  EXPECT_FALSE(hits->empty());
+}
+
 TEST_F(EncryptedStoreTest, EveryPageHasANonceOfItsOwn) {
   {
     auto store = open_ok();
