@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 
+#include "core/log.h"
 #include "knowledge/text_analysis.h"
 
 namespace tandem::knowledge {
@@ -252,25 +255,84 @@ Result<std::vector<QueryWord>> words_worth_searching(sqlite3* db, std::vector<Qu
   return kept;
 }
 
-// Refuses a file whose format does not match the key before SQLite reads it, with a message that
-// says why.
+// A file in clear opened with a key is encrypted first; an encrypted one without a key is refused
+// before SQLite reads it, with a message that says why.
 Status check_file_matches_key(const std::string& path, bool keyed) {
-  const DatabaseFileKind kind = database_file_kind(path);
-  if (keyed && kind == DatabaseFileKind::kClear) {
-    return make_error(ErrorCode::kInvalidArgument, "the knowledge store " + path +
-                                                       " is stored in clear; it cannot be opened with an encryption "
-                                                       "key (migrating it to an encrypted file is not built yet)");
-  }
-  if (!keyed && kind == DatabaseFileKind::kEncrypted) {
+  if (!keyed && database_file_kind(path) == DatabaseFileKind::kEncrypted) {
     return make_error(ErrorCode::kPermissionDenied, "the knowledge store " + path + " is encrypted; it needs its key");
   }
   return {};
 }
 
+// `path` as an SQLite URI naming the default VFS, so that a connection over EncryptedVfs can
+// attach the file in clear.
+std::string clear_file_uri(const std::string& path) {
+  std::string uri = "file:";
+  for (const char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      constexpr char kHex[] = "0123456789abcdef";
+      uri += '%';
+      uri += kHex[static_cast<unsigned char>(c) >> 4];
+      uri += kHex[static_cast<unsigned char>(c) & 0xf];
+    } else {
+      uri += c;
+    }
+  }
+  return uri + "?vfs=" + sqlite3_vfs_find(nullptr)->zName;
+}
+
 }  // namespace
+
+// Every row is copied into a new encrypted file beside the clear one, which it then replaces by a
+// rename: a crash before the rename leaves the clear base whole (and the partial copy is made
+// anew next time). The clear file's old disk blocks are not overwritten; other processes must
+// not have the base open meanwhile (their writes would go to the replaced file).
+Status Store::encrypt_clear_file(const std::string& path, const privacy::Key& key) {
+  const std::string copy = path + ".encrypting";
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((copy + suffix).c_str());
+  {
+    auto encrypted = open(copy, key);
+    if (!encrypted) return encrypted.error();
+    sqlite3* db = (*encrypted)->db_;
+    const std::string attach = "ATTACH DATABASE '" + clear_file_uri(path) + "' AS clear";
+    Statement attach_clear(db, attach.c_str());
+    if (!attach_clear.ok() || attach_clear.step() != SQLITE_DONE) return sqlite_error(db, "opening " + path);
+    if (auto st = exec(db,
+                       "BEGIN IMMEDIATE;"
+                       "INSERT OR REPLACE INTO main.meta SELECT * FROM clear.meta;"
+                       "INSERT INTO main.collections SELECT * FROM clear.collections;"
+                       "INSERT INTO main.documents SELECT * FROM clear.documents;"
+                       "INSERT INTO main.chunks SELECT * FROM clear.chunks;"
+                       // Chunk ids are never reused: the counter goes along, not just the rows.
+                       "DELETE FROM main.sqlite_sequence;"
+                       "INSERT INTO main.sqlite_sequence SELECT * FROM clear.sqlite_sequence;"
+                       "INSERT INTO main.chunks_fts(chunks_fts) VALUES('rebuild');"
+                       "COMMIT;",
+                       "encrypting " + path);
+        !st) {
+      (void)exec(db, "ROLLBACK", "rolling back");
+      return st;
+    }
+    if (auto st = exec(db, "DETACH DATABASE clear", "closing " + path); !st) return st;
+  }  // closed: the copy's WAL is checkpointed into it
+  std::error_code ec;
+  if (std::filesystem::exists(path + "-wal", ec)) {
+    std::remove(copy.c_str());
+    return make_error(ErrorCode::kUnavailable,
+                      "cannot encrypt " + path + " while another process has it open; close it and retry");
+  }
+  std::filesystem::rename(copy, path, ec);
+  if (ec)
+    return make_error(ErrorCode::kUnavailable, "cannot replace " + path + " by its encrypted copy: " + ec.message());
+  TANDEM_LOG(kInfo, "knowledge", "the knowledge store {} was stored in clear and is now encrypted", path);
+  return {};
+}
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, std::optional<privacy::Key> key) {
   if (auto st = check_file_matches_key(path, key.has_value()); !st) return st.error();
+  if (key && database_file_kind(path) == DatabaseFileKind::kClear) {
+    if (auto st = encrypt_clear_file(path, *key); !st) return st.error();
+  }
   std::unique_ptr<EncryptedVfs> vfs;
   if (key) {
     auto created = EncryptedVfs::create(*key);
@@ -280,8 +342,9 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, std::optiona
   }
   const bool is_new = database_file_kind(path) == DatabaseFileKind::kAbsent;
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      vfs ? vfs->name() : nullptr) != SQLITE_OK) {
+  // URIs only with a key: they let the encryption of a clear file attach it through the default VFS.
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX | (vfs ? SQLITE_OPEN_URI : 0);
+  if (sqlite3_open_v2(path.c_str(), &db, flags, vfs ? vfs->name() : nullptr) != SQLITE_OK) {
     auto damage = vfs ? vfs->damage() : std::nullopt;
     Error error = damage ? make_error(ErrorCode::kDataLoss, "cannot open the knowledge store " + path + ": " + *damage)
                          : make_error(ErrorCode::kUnavailable, "cannot open the knowledge store " + path + ": " +

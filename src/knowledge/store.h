@@ -73,9 +73,9 @@ struct ScoredId {
 
 class Store {
  public:
-  // With a key, the file must be new or encrypted with that key: a wrong key or a damaged page is
-  // kDataLoss naming the file and page; a database in clear is refused (kInvalidArgument), and
-  // so is an encrypted one opened without a key (kPermissionDenied).
+  // With a key, a wrong key or a damaged page is kDataLoss naming the file and page; a base stored
+  // in clear is encrypted first (rewritten beside it, then renamed over it). An encrypted base
+  // opened without a key is refused (kPermissionDenied).
   static Result<std::unique_ptr<Store>> open(const std::string& path, std::optional<privacy::Key> key = std::nullopt);
   ~Store();
   Store(const Store&) = delete;
@@ -118,6 +118,7 @@ class Store {
 
  private:
   Store(sqlite3* db, std::unique_ptr<EncryptedVfs> vfs) : vfs_(std::move(vfs)), db_(db) {}
+  static Status encrypt_clear_file(const std::string& path, const privacy::Key& key);
   Status match_text_analysis();
   Result<std::vector<int64_t>> delete_chunks_of(int64_t document_id);
 

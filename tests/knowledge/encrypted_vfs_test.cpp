@@ -327,17 +327,32 @@ TEST_F(EncryptedStoreTest, AnEncryptedFileWithoutItsKeyIsRefused) {
   EXPECT_NE(opened.error().message.find("is encrypted; it needs its key"), std::string::npos) << opened.error().message;
 }
 
-TEST_F(EncryptedStoreTest, AFileInClearIsNotOpenedWithAKey) {
+TEST_F(EncryptedStoreTest, ABaseInClearIsEncryptedWhenFirstOpenedWithAKey) {
+  int64_t highest_chunk = 0;
   {
     auto store = open_ok(std::nullopt);
     put(*store, "plain.txt", 3);
+    const int64_t last = put(*store, "last.txt", 4);
+    ASSERT_TRUE(store->for_each_chunk([&](int64_t id, int64_t) { highest_chunk = std::max(highest_chunk, id); }));
+    ASSERT_TRUE(store->remove_document(last));  // the highest ids are gone, and must stay unused
   }
-  auto opened = open();
-  ASSERT_FALSE(opened);
-  EXPECT_EQ(opened.error().code, ErrorCode::kInvalidArgument);
-  EXPECT_NE(opened.error().message.find("stored in clear"), std::string::npos) << opened.error().message;
-  auto clear = open_ok(std::nullopt);
-  EXPECT_TRUE(finds_canary(*clear)) << "the clear store is left as it was";
+  ASSERT_EQ(database_file_kind(path()), DatabaseFileKind::kClear);
+  {
+    auto store = open_ok();
+    EXPECT_TRUE(finds_canary(*store));
+    auto docs = store->documents(std::nullopt);
+    ASSERT_TRUE(docs);
+    EXPECT_EQ(docs->size(), 1u);
+    put(*store, "new.txt", 1);
+    int64_t newest = 0;
+    ASSERT_TRUE(store->for_each_chunk([&](int64_t id, int64_t) { newest = std::max(newest, id); }));
+    EXPECT_GT(newest, highest_chunk);
+  }
+  EXPECT_EQ(database_file_kind(path()), DatabaseFileKind::kEncrypted);
+  EXPECT_EQ(files_holding(dir_.path(), kCanary), std::vector<std::string>());
+  EXPECT_FALSE(fs::exists(path() + ".encrypting"));
+  auto without_key = open(std::nullopt);
+  EXPECT_FALSE(without_key);
 }
 
 TEST_F(EncryptedStoreTest, SearchResultsAreTheSameAsInClear) {
