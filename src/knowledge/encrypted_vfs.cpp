@@ -21,7 +21,7 @@ constexpr int64_t kWalHeaderBytes = 32;
 constexpr int64_t kFrameHeaderBytes = 24;
 constexpr int64_t kMaxPageSize = 65536;
 
-enum class FileKind : uint8_t { kDatabase = 1, kWal = 2 };
+enum class FileKind : uint8_t { kDatabase = 1, kWal = 2, kJournal = 3 };
 
 uint32_t read_be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
@@ -182,6 +182,9 @@ class EncryptedFile final : public File {
   }
 
   int read(uint8_t* out, int64_t amount, int64_t offset) override {
+    if (kind_ == FileKind::kJournal) {
+      return is_journal_page(amount, offset) ? read_journal_page(out, amount, offset) : real_read(out, amount, offset);
+    }
     if (int rc = flush_pending_header(); rc != SQLITE_OK) return rc;
     // Another connection may have written the first pages since this one opened the file.
     if (page_size_ == 0) {
@@ -226,7 +229,16 @@ class EncryptedFile final : public File {
   }
 
   int write(const uint8_t* data, int64_t amount, int64_t offset) override {
-    return kind_ == FileKind::kDatabase ? write_database(data, amount, offset) : write_wal(data, amount, offset);
+    switch (kind_) {
+      case FileKind::kDatabase:
+        return write_database(data, amount, offset);
+      case FileKind::kWal:
+        return write_wal(data, amount, offset);
+      case FileKind::kJournal:
+        return is_journal_page(amount, offset) ? write_journal_page(data, amount, offset)
+                                               : real_write(data, amount, offset);
+    }
+    return SQLITE_IOERR_WRITE;
   }
 
   int truncate(int64_t size) override {
@@ -385,8 +397,7 @@ class EncryptedFile final : public File {
     const Aad aad = aad_for(slot, associated_clear(page), associated_size(slot));
     std::span<uint8_t> body(page + clear, static_cast<size_t>(page_size_ - kReserved - clear));
     if (!cipher_.decrypt(nonce, {aad.bytes.data(), aad.size}, body, tag, body)) {
-      vfs_.report(label_ + (kind_ == FileKind::kDatabase ? ": page " : ": frame ") + std::to_string(slot) +
-                  " failed authentication (wrong key or damaged file)");
+      vfs_.report(label_ + ": " + slot_name(slot) + " failed authentication (wrong key or damaged file)");
       return SQLITE_IOERR_DATA;
     }
     std::memset(page + page_size_ - kReserved, 0, static_cast<size_t>(kReserved));
@@ -405,6 +416,37 @@ class EncryptedFile final : public File {
     }
     if (rc != SQLITE_OK) return rc;
     return open(slot, page);
+  }
+
+  std::string slot_name(Slot slot) const {
+    switch (kind_) {
+      case FileKind::kDatabase:
+        return "page " + std::to_string(slot);
+      case FileKind::kWal:
+        return "frame " + std::to_string(slot);
+      case FileKind::kJournal:
+        return "the page image at byte " + std::to_string(slot);
+    }
+    return {};
+  }
+
+  // A rollback journal holds records of a 4-byte page number, the page's old image and a 4-byte
+  // checksum, after a header padded to the sector size; SQLite writes and reads each image in one
+  // call. Only images are page-sized calls at offsets of 4 mod 8 (headers start on sectors), and
+  // each is sealed in its own reserved bytes, its offset as the slot.
+  static bool is_journal_page(int64_t amount, int64_t offset) { return valid_page_size(amount) && offset % 8 == 4; }
+
+  int read_journal_page(uint8_t* out, int64_t amount, int64_t offset) {
+    if (page_size_ != amount) set_page_size(amount);
+    const int rc = real_read(out, amount, offset);
+    if (rc == SQLITE_IOERR_SHORT_READ) std::memset(out, 0, static_cast<size_t>(amount));
+    return rc == SQLITE_OK ? open(offset, out) : rc;
+  }
+
+  int write_journal_page(const uint8_t* data, int64_t amount, int64_t offset) {
+    if (page_size_ != amount) set_page_size(amount);
+    if (!seal(offset, data, scratch_.data())) return SQLITE_IOERR_WRITE;
+    return real_write(scratch_.data(), amount, offset);
   }
 
   int unexpected_write(int64_t amount, int64_t offset) {
@@ -574,17 +616,18 @@ int vfs_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* f, int flags, int
   if (flags & kTemporary) {
     handle->file = new MemoryFile();
     if (out_flags) *out_flags = flags;
-  } else if (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)) {
-    auto file = std::make_unique<EncryptedFile>(state, (flags & SQLITE_OPEN_WAL) ? FileKind::kWal : FileKind::kDatabase,
-                                                base_name(name));
+  } else {
+    // Every other file SQLite opens is the database, its WAL, or a rollback or super journal.
+    const FileKind kind = (flags & SQLITE_OPEN_MAIN_DB) ? FileKind::kDatabase
+                          : (flags & SQLITE_OPEN_WAL)   ? FileKind::kWal
+                                                        : FileKind::kJournal;
+    auto file = std::make_unique<EncryptedFile>(state, kind, base_name(name));
     if (int rc = state.real->xOpen(state.real, name, file->real(), flags, out_flags); rc != SQLITE_OK) return rc;
     if (int rc = file->start(); rc != SQLITE_OK) {
       file->close();
       return rc;
     }
     handle->file = file.release();
-  } else {
-    return SQLITE_CANTOPEN;  // rollback and super journals: not encrypted yet (see the header)
   }
   handle->base.pMethods = &kIoMethods;
   return SQLITE_OK;

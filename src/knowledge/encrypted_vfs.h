@@ -1,6 +1,6 @@
 // An SQLite VFS that keeps a database encrypted at rest with AES-256-GCM (privacy::AesGcm): a
 // shim over the default VFS that seals every page of the main database file and every page
-// image in its WAL, and keeps temporary files (statement journals, sorter and temp databases)
+// image in its WAL and rollback journals, and keeps temporary files (statement journals, sorter and temp databases)
 // in memory, so that no byte of user content reaches the disk in clear.
 //
 //   auto vfs = knowledge::EncryptedVfs::create(key);      // registered under a name of its own
@@ -26,9 +26,9 @@
 // when the counter would wrap, a new prefix is drawn. Two nonces under one key can only meet if
 // two opens draw the same 64-bit prefix (birthday bound: 2^-64 per pair of opens).
 //
-// Rollback and super journals are not encrypted yet: opening one through this VFS fails
-// (SQLITE_CANTOPEN). Store runs in WAL mode and creates a new database without a journal, so
-// it never needs one.
+// Rollback journals keep SQLite's layout (header, then page number, old page image, checksum per
+// record); each old page image is sealed like a page, its offset in the journal as the slot.
+// Super journals hold only file names.
 //
 // Thread-safety: create, name and damage may be called from any thread. A connection's files
 // are used under its own mutex (open it with SQLITE_OPEN_FULLMUTEX). The EncryptedVfs must

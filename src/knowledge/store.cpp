@@ -340,7 +340,6 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, std::optiona
     if (!created) return created.error();
     vfs = std::move(*created);
   }
-  const bool is_new = database_file_kind(path) == DatabaseFileKind::kAbsent;
   sqlite3* db = nullptr;
   // URIs only with a key: they let the encryption of a clear file attach it through the default VFS.
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX | (vfs ? SQLITE_OPEN_URI : 0);
@@ -357,13 +356,13 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, std::optiona
   if (auto st = register_tokenizer(db); !st) return st.error();
   if (store->vfs_) {
     // Room for each page's nonce and tag, set before the first page exists; temporary tables and
-    // indexes stay in memory. A new file goes straight to WAL without the rollback journal that
-    // switching modes otherwise writes (the VFS does not encrypt rollback journals yet).
+    // indexes stay in memory; decrypted pages are cached (the OS caches only ciphertext).
     int reserve = EncryptedVfs::kReservedBytes;
     sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
-    const char* setup = is_new ? "PRAGMA journal_mode=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
-                               : "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;";
-    if (auto st = exec(db, setup, "setting up encryption for " + path); !st) return st.error();
+    if (auto st = exec(db, "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;", "setting up encryption for " + path);
+        !st) {
+      return st.error();
+    }
   }
   if (auto st =
           exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", "setting up " + path);

@@ -200,6 +200,66 @@ TEST_F(EncryptedStoreTest, AReaderSeesWhatAnotherConnectionWroteAfterItOpened) {
   EXPECT_FALSE(hits->empty());
 }
 
+// Store runs in WAL mode; a rollback journal (SQLite's default, and what creating a database
+// writes) goes through the same VFS, tested here on a plain SQLite connection.
+TEST(EncryptedVfsTest, RollbackJournalsHoldOnlyCiphertextAndAHotOneIsPlayedBack) {
+  testing::TempDir dir;
+  const std::string path = dir.file("rollback.sqlite");
+  auto vfs = EncryptedVfs::create(key_of(3));
+  ASSERT_TRUE(vfs);
+  auto open_db = [&] {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, (*vfs)->name()),
+              SQLITE_OK);
+    int reserve = EncryptedVfs::kReservedBytes;
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
+    EXPECT_EQ(sqlite3_exec(db, "PRAGMA journal_mode=PERSIST", nullptr, nullptr, nullptr), SQLITE_OK);
+    return db;
+  };
+  auto exec = [](sqlite3* db, const std::string& sql) {
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  };
+  auto text_of_row = [](sqlite3* db, int rowid) {
+    sqlite3_stmt* q = nullptr;
+    sqlite3_prepare_v2(db, ("SELECT x FROM t WHERE rowid = " + std::to_string(rowid)).c_str(), -1, &q, nullptr);
+    std::string text = sqlite3_step(q) == SQLITE_ROW ? reinterpret_cast<const char*>(sqlite3_column_text(q, 0)) : "";
+    sqlite3_finalize(q);
+    return text;
+  };
+  sqlite3* db = open_db();
+  exec(db, std::string("CREATE TABLE t(x TEXT); INSERT INTO t VALUES('") + kCanary +
+               "');"
+               "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 3000) "
+               "INSERT INTO t SELECT 'plain row ' || i FROM c;");
+  exec(db, "UPDATE t SET x = 'replaced' WHERE rowid = 1");  // the page's old image goes to the journal
+  sqlite3_close(db);
+  const std::string journal = path + "-journal";
+  ASSERT_GT(fs::file_size(journal), 4096u);
+  EXPECT_EQ(files_holding(dir.path(), kCanary), std::vector<std::string>());
+  EXPECT_EQ(files_holding(dir.path(), "plain row"), std::vector<std::string>());
+
+  const std::string before = read_bytes(path);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // A one-page cache makes the update spill into the database file before it commits; then die.
+    sqlite3* writer = open_db();
+    sqlite3_exec(writer, "PRAGMA cache_size=1; BEGIN; UPDATE t SET x = 'lost ' || rowid;", nullptr, nullptr, nullptr);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_NE(read_bytes(path), before) << "the uncommitted update never reached the database file";
+  EXPECT_EQ(files_holding(dir.path(), "plain row"), std::vector<std::string>());
+
+  db = open_db();
+  EXPECT_EQ(text_of_row(db, 1), "replaced");
+  EXPECT_EQ(text_of_row(db, 2), "plain row 1");
+  EXPECT_EQ(text_of_row(db, 3001), "plain row 3000");
+  sqlite3_close(db);
+  EXPECT_FALSE((*vfs)->damage()) << *(*vfs)->damage();
+}
+
 TEST_F(EncryptedStoreTest, EveryPageHasANonceOfItsOwn) {
   {
     auto store = open_ok();
