@@ -156,8 +156,9 @@ class MemoryFile final : public File {
   std::vector<uint8_t> bytes_;
 };
 
-// The main database or its WAL, over a file of the default VFS. Each page payload is a slot:
-// in the database, page n at (n - 1) * page_size; in the WAL, frame n's payload after its header.
+// The main database, its WAL or a journal, over a file of the default VFS. Each page payload is
+// a slot: in the database, page n at (n - 1) * page_size; in the WAL, frame n's payload after its
+// header; in a journal, each old page image (see is_journal_page).
 class EncryptedFile final : public File {
  public:
   EncryptedFile(State& vfs, FileKind kind, std::string label)

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 
 #include "knowledge/store.h"
@@ -98,6 +99,21 @@ class EncryptedStoreTest : public ::testing::Test {
     return record.id;
   }
 
+  // A writer in a child process that commits `write` and dies without closing the store: its
+  // transactions live only in the WAL.
+  void crash_after(const std::function<bool(Store&)>& write) {
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      auto store = Store::open(path(), key_of(7));
+      _exit(store && write(**store) ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+  }
+
   static bool finds_canary(Store& store) {
     auto hits = store.search_lexical(kCanary, 5, {});
     if (!hits || hits->size() != 1) return false;
@@ -147,13 +163,8 @@ TEST_F(EncryptedStoreTest, ACrashedWriterLeavesOnlyCiphertextAndTheNextOpenRecov
     auto store = open_ok();
     put(*store, "first.txt", 2);
   }
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // A writer that commits and dies without closing: its transaction lives only in the WAL.
-    auto store = Store::open(path(), key_of(7));
-    if (!store) _exit(2);
-    auto collection = (*store)->collection_id("private", true);
+  ASSERT_NO_FATAL_FAILURE(crash_after([](Store& store) {
+    auto collection = store.collection_id("private", true);
     DocumentRecord record;
     record.collection_id = collection && *collection ? **collection : 0;
     record.path = "/after-crash.txt";
@@ -161,13 +172,8 @@ TEST_F(EncryptedStoreTest, ACrashedWriterLeavesOnlyCiphertextAndTheNextOpenRecov
     record.content_hash = "after";
     Chunk c;
     c.text = "written just before the crash: marmalade";
-    auto ids = (*store)->replace_document(record, {c}, {{1, 0, 0}}, nullptr);
-    _exit(ids ? 0 : 3);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  ASSERT_EQ(WEXITSTATUS(status), 0);
+    return store.replace_document(record, {c}, {{1, 0, 0}}, nullptr).ok();
+  }));
   ASSERT_TRUE(fs::exists(wal()));
   ASSERT_GT(fs::file_size(wal()), 0u);
   EXPECT_EQ(files_holding(dir_.path(), "marmalade"), std::vector<std::string>());
@@ -325,17 +331,7 @@ TEST_F(EncryptedStoreTest, AFlippedByteInTheWalIsReportedWithTheFile) {
     auto store = open_ok();
     put(*store, "first.txt", 2);
   }
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    auto store = Store::open(path(), key_of(7));
-    if (!store) _exit(2);
-    put(**store, "second.txt", 20);
-    _exit(0);  // no close: the WAL stays
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_NO_FATAL_FAILURE(crash_after([](Store& store) { return put(store, "second.txt", 20) > 0; }));
   const std::string pristine = read_bytes(wal());
   ASSERT_GT(pristine.size(), 32u + 2 * (24 + 4096));
   // A byte in the first frame's payload, in its header, and in the WAL header (page size, salt).
