@@ -506,11 +506,22 @@ class EncryptedFile final : public File {
     return real_write(data, amount, offset);
   }
 
+  // A frame header that came without its payload: SQLite rewriting the checksums of frames a
+  // transaction changed again (walRewriteChecksums). The payload already on disk was sealed with
+  // the old header as AAD, so it is opened with that one and sealed again with the new one.
   int flush_pending_header() {
     if (pending_at_ < 0) return SQLITE_OK;
     const int64_t at = pending_at_;
     pending_at_ = -1;
-    return real_write(pending_header_.data(), kFrameHeaderBytes, at);
+    const Slot slot = *slot_containing(at + kFrameHeaderBytes);
+    uint8_t* page = scratch_.data() + kFrameHeaderBytes;
+    const int rc = read_page(slot, page);
+    if (rc == SQLITE_IOERR_SHORT_READ)
+      return real_write(pending_header_.data(), kFrameHeaderBytes, at);  // no payload yet
+    if (rc != SQLITE_OK) return rc;
+    std::memcpy(scratch_.data(), pending_header_.data(), pending_header_.size());
+    if (!seal(slot, page, page)) return SQLITE_IOERR_WRITE;
+    return real_write(scratch_.data(), kFrameHeaderBytes + page_size_, at);
   }
 
   State& vfs_;

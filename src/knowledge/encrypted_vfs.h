@@ -19,7 +19,8 @@
 // over the clear page) stay as SQLite wrote them, and each frame header is part of its payload's
 // AAD, so an edited header is reported rather than silently ending the log. A frame header is
 // written together with its payload in one write, so a crash never leaves a new header over an
-// old payload.
+// old payload; a header SQLite rewrites alone (new checksums after a transaction changed a page
+// it had spilled) re-seals the payload under it.
 //
 // Nonces are unique by construction: 8 random bytes drawn at each file open (a fresh prefix per
 // open, also in a forked child) followed by a 32-bit counter incremented at every page write;
