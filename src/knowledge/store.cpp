@@ -255,9 +255,8 @@ Result<std::vector<QueryWord>> words_worth_searching(sqlite3* db, std::vector<Qu
   return kept;
 }
 
-// A file in clear opened with a key is encrypted first; an encrypted one without a key is refused
-// before SQLite reads it, with a message that says why.
-Status check_file_matches_key(const std::string& path, bool keyed) {
+// Before SQLite reads an encrypted file without its key (and reports a malformed database).
+Status refuse_encrypted_file_without_key(const std::string& path, bool keyed) {
   if (!keyed && database_file_kind(path) == DatabaseFileKind::kEncrypted) {
     return make_error(ErrorCode::kPermissionDenied, "the knowledge store " + path + " is encrypted; it needs its key");
   }
@@ -294,9 +293,10 @@ Status Store::encrypt_clear_file(const std::string& path, const privacy::Key& ke
     auto encrypted = open(copy, key);
     if (!encrypted) return encrypted.error();
     sqlite3* db = (*encrypted)->db_;
-    const std::string attach = "ATTACH DATABASE '" + clear_file_uri(path) + "' AS clear";
-    Statement attach_clear(db, attach.c_str());
-    if (!attach_clear.ok() || attach_clear.step() != SQLITE_DONE) return sqlite_error(db, "opening " + path);
+    Statement attach_clear(db, "ATTACH DATABASE ?1 AS clear");
+    if (!attach_clear.ok() || attach_clear.bind(clear_file_uri(path)).step() != SQLITE_DONE) {
+      return sqlite_error(db, "opening " + path);
+    }
     if (auto st = exec(db,
                        "BEGIN IMMEDIATE;"
                        "INSERT OR REPLACE INTO main.meta SELECT * FROM clear.meta;"
@@ -329,7 +329,7 @@ Status Store::encrypt_clear_file(const std::string& path, const privacy::Key& ke
 }
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, std::optional<privacy::Key> key) {
-  if (auto st = check_file_matches_key(path, key.has_value()); !st) return st.error();
+  if (auto st = refuse_encrypted_file_without_key(path, key.has_value()); !st) return st.error();
   if (key && database_file_kind(path) == DatabaseFileKind::kClear) {
     if (auto st = encrypt_clear_file(path, *key); !st) return st.error();
   }

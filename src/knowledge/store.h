@@ -2,7 +2,7 @@
 // documents, chunks with their embeddings, and a full-text index (FTS5 with the "tandem"
 // tokenizer of text_analysis.h, ranked by BM25). Every persistent byte of user content goes
 // through this class, so that encryption at rest has one place to cover: opened with a key, the
-// database, its WAL and its temporary files go through EncryptedVfs (AES-256-GCM per page).
+// database, its WAL, journals and temporary files go through EncryptedVfs (AES-256-GCM per page).
 //
 //   auto store = knowledge::Store::open("~/.local/share/tandem/kb/kb.sqlite", data_key);  // or nullopt: in clear
 //   auto collection = (*store)->collection_id("contracts", /*create=*/true);

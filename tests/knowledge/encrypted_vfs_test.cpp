@@ -446,6 +446,21 @@ TEST_F(EncryptedStoreTest, ABaseInClearIsEncryptedWhenFirstOpenedWithAKey) {
   EXPECT_FALSE(without_key);
 }
 
+TEST_F(EncryptedStoreTest, ABaseInClearIsEncryptedWhateverCharactersItsPathHolds) {
+  const fs::path dir = dir_.path() / "it's 100% #1?";
+  fs::create_directories(dir);
+  const std::string odd = (dir / "kb.sqlite").string();
+  {
+    auto store = Store::open(odd, std::nullopt);
+    ASSERT_TRUE(store) << store.error().message;
+    put(**store, "plain.txt", 2);
+  }
+  auto store = Store::open(odd, key_of(7));
+  ASSERT_TRUE(store) << store.error().message;
+  EXPECT_TRUE(finds_canary(**store));
+  EXPECT_EQ(database_file_kind(odd), DatabaseFileKind::kEncrypted);
+}
+
 TEST_F(EncryptedStoreTest, SearchResultsAreTheSameAsInClear) {
   testing::TempDir clear_dir;
   auto clear = Store::open(clear_dir.file("kb.sqlite"), std::nullopt);
