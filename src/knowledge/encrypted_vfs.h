@@ -1,7 +1,7 @@
 // An SQLite VFS that keeps a database encrypted at rest with AES-256-GCM (privacy::AesGcm): a
 // shim over the default VFS that seals every page of the main database file and every page
-// image in its WAL and rollback journals, and keeps temporary files (statement journals, sorter and temp databases)
-// in memory, so that no byte of user content reaches the disk in clear.
+// image in its WAL and rollback journals, and keeps temporary files (statement journals, sorter
+// and temp databases) in memory, so that no byte of user content reaches the disk in clear.
 //
 //   auto vfs = knowledge::EncryptedVfs::create(key);      // registered under a name of its own
 //   sqlite3_open_v2(path, &db, flags, (*vfs)->name());
@@ -11,8 +11,8 @@
 //
 // Format. Pages keep SQLite's size (a power of two); SQLite leaves the last kReservedBytes of
 // each page alone, and they hold the page's nonce and GCM tag. The AAD is the file kind and the
-// page's place (page number in the database, frame number in the WAL), so a page copied
-// elsewhere fails. Page 1 keeps its first 24 bytes in clear, Tandem's magic in place of
+// page's place (page number in the database, frame number in the WAL, offset in a journal), so
+// a page copied elsewhere fails. Page 1 keeps its first 24 bytes in clear, Tandem's magic in place of
 // SQLite's plus the page size and reserve fields this VFS needs before it can decrypt anything;
 // they are authenticated too. In the WAL only each frame's page payload is encrypted: the 32-byte
 // WAL header and the 24-byte frame headers (page number, salts, checksums that SQLite computes
@@ -28,8 +28,9 @@
 // two opens draw the same 64-bit prefix (birthday bound: 2^-64 per pair of opens).
 //
 // Rollback journals keep SQLite's layout (header, then page number, old page image, checksum per
-// record); each old page image is sealed like a page, its offset in the journal as the slot.
-// Super journals hold only file names.
+// record); each old page image is sealed like a page. Super journals hold only file names.
+// Tampering: a page that fails authentication makes xRead return SQLITE_IOERR_DATA and is
+// recorded for damage(); so is a WAL header that fails SQLite's own checksum.
 //
 // Thread-safety: create, name and damage may be called from any thread. A connection's files
 // are used under its own mutex (open it with SQLITE_OPEN_FULLMUTEX). The EncryptedVfs must
