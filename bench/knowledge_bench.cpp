@@ -6,6 +6,12 @@
 //       a knowledge base of N chunks (sentences of TEXT_FILE, repeated with variations, each with
 //       a synthetic vector), then hybrid queries end to end (query embedding, FTS5 BM25, HNSW,
 //       fusion, chunk fetch): latency p50/p95 and bytes on disk per chunk.
+//   tandem_knowledge_bench store-encryption N [queries] [rounds]
+//       the store in clear and encrypted at rest (EncryptedVfs), side by side in one run: ingest of
+//       N synthetic chunks (100 per document, one transaction each), BM25 queries with the chunk
+//       fetch, and AES-256-GCM throughput through the VFS (every page of the file read and
+//       decrypted, then written and encrypted, from the OS page cache, on one thread).
+#include <sqlite3.h>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +25,7 @@
 
 #include "core/statistics.h"
 #include "engine/engine.h"
+#include "knowledge/encrypted_vfs.h"
 #include "knowledge/knowledge_base.h"
 #include "knowledge/store.h"
 #include "knowledge/vector_index.h"
@@ -30,7 +37,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kDims = 384;
 
-double ms_since(Clock::time_point start) { return std::chrono::duration<double, std::milli>(Clock::now() - start).count(); }
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
 
 // Unit vectors with the structure of sentence embeddings: 1000 topics, each a centre plus a
 // 16-dimensional subspace of its own along which its passages vary, plus a little isotropic
@@ -119,8 +128,14 @@ int bench_vectors(size_t n, size_t queries) {
     exact.emplace_back();
     for (int k = 0; k < 10; ++k) exact.back().push_back(scored[k].second);
   }
-  nlohmann::ordered_json out = {{"bench", "vectors"}, {"n", n}, {"dims", kDims}, {"m", 16}, {"ef_construction", 100},
-                                {"build_s", build_s}, {"bytes_per_vector_on_disk", bytes_per_vector}, {"runs", nlohmann::json::array()}};
+  nlohmann::ordered_json out = {{"bench", "vectors"},
+                                {"n", n},
+                                {"dims", kDims},
+                                {"m", 16},
+                                {"ef_construction", 100},
+                                {"build_s", build_s},
+                                {"bytes_per_vector_on_disk", bytes_per_vector},
+                                {"runs", nlohmann::json::array()}};
   for (int ef : {32, 64, 128, 256}) {
     knowledge::VectorIndex* idx = &index;
     // The search width is fixed when an index is made or loaded: reload with this ef.
@@ -137,8 +152,10 @@ int bench_vectors(size_t n, size_t queries) {
       latencies.push_back(ms_since(t));
       for (const auto& f : found) hits += std::count(exact[q].begin(), exact[q].end(), f.id);
     }
-    out["runs"].push_back({{"ef", ef}, {"recall_at_10", hits / (10.0 * static_cast<double>(queries))},
-                           {"latency_ms_p50", percentile(latencies, 0.5)}, {"latency_ms_p95", percentile(latencies, 0.95)}});
+    out["runs"].push_back({{"ef", ef},
+                           {"recall_at_10", hits / (10.0 * static_cast<double>(queries))},
+                           {"latency_ms_p50", percentile(latencies, 0.5)},
+                           {"latency_ms_p95", percentile(latencies, 0.95)}});
   }
   std::cout << out.dump() << "\n";
   return 0;
@@ -208,14 +225,214 @@ int bench_query_latency(size_t n, const std::string& text_file, const std::strin
   }
   uintmax_t bytes = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) bytes += entry.file_size();
-  nlohmann::ordered_json out = {{"bench", "query-latency"}, {"chunks", n}, {"queries", queries},
+  nlohmann::ordered_json out = {{"bench", "query-latency"},
+                                {"chunks", n},
+                                {"queries", queries},
                                 {"open_and_index_s", open_s},
-                                {"latency_ms_p50", percentile(latencies, 0.5)}, {"latency_ms_p95", percentile(latencies, 0.95)},
+                                {"latency_ms_p50", percentile(latencies, 0.5)},
+                                {"latency_ms_p95", percentile(latencies, 0.95)},
                                 {"query_embedding_ms_p50", percentile(embed_ms, 0.5)},
                                 {"bytes_on_disk_per_chunk", static_cast<double>(bytes) / static_cast<double>(n)}};
   std::cout << out.dump() << "\n";
   kb->reset();
   std::filesystem::remove_all(dir);
+  return 0;
+}
+
+// Sentences of a synthetic language: Zipf-like word frequencies over a 5,000-word vocabulary.
+class SyntheticText {
+ public:
+  explicit SyntheticText(uint32_t seed) : rng_(seed) {
+    std::vector<double> weights;
+    for (int i = 0; i < 5000; ++i) {
+      std::string word;  // i in base 26, then a syllable: distinct words of 3 to 5 letters
+      for (int n = i; word.empty() || n > 0; n /= 26) word += static_cast<char>('a' + n % 26);
+      vocabulary_.push_back(word + "an");
+      weights.push_back(1.0 / (i + 1));
+    }
+    pick_ = std::discrete_distribution<size_t>(weights.begin(), weights.end());
+  }
+  std::string sentence(int words) {
+    std::string out;
+    for (int i = 0; i < words; ++i) out += (i ? " " : "") + vocabulary_[pick_(rng_)];
+    return out + ".";
+  }
+
+ private:
+  std::mt19937 rng_;
+  std::vector<std::string> vocabulary_;
+  std::discrete_distribution<size_t> pick_;
+};
+
+struct StoreRun {
+  double ingest_s = 0;
+  std::vector<double> query_ms;
+  uintmax_t bytes = 0;
+};
+
+Result<StoreRun> run_store(const std::filesystem::path& dir, std::optional<privacy::Key> key, size_t n,
+                           size_t queries) {
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  StoreRun run;
+  auto store = knowledge::Store::open((dir / "kb.sqlite").string(), key);
+  if (!store) return store.error();
+  auto collection = (*store)->collection_id("bench", true);
+  if (!collection) return collection.error();
+  // Both runs store the same texts and vectors, made before the clock starts.
+  SyntheticText text(11);
+  SyntheticVectors source(1);
+  constexpr size_t kChunksPerDocument = 100;
+  std::vector<std::vector<knowledge::Chunk>> documents;
+  std::vector<std::vector<std::vector<float>>> vectors;
+  for (size_t done = 0; done < n; done += kChunksPerDocument) {
+    documents.emplace_back();
+    vectors.emplace_back();
+    for (size_t c = 0; c < kChunksPerDocument && done + c < n; ++c) {
+      knowledge::Chunk chunk;
+      chunk.text = text.sentence(40);
+      documents.back().push_back(std::move(chunk));
+      vectors.back().push_back(source.next());
+    }
+  }
+  auto start = Clock::now();
+  for (size_t doc = 0; doc < documents.size(); ++doc) {
+    knowledge::DocumentRecord record;
+    record.collection_id = **collection;
+    record.path = "doc" + std::to_string(doc) + ".txt";
+    record.format = "text";
+    record.content_hash = record.path;
+    if (auto ids = (*store)->replace_document(record, documents[doc], vectors[doc], nullptr); !ids) return ids.error();
+  }
+  run.ingest_s = ms_since(start) / 1000;
+  SyntheticText questions(5);
+  for (size_t q = 0; q < queries; ++q) {
+    const std::string question = questions.sentence(8);
+    const auto t = Clock::now();
+    auto hits = (*store)->search_lexical(question, 10, {});
+    if (!hits) return hits.error();
+    std::vector<int64_t> ids;
+    for (const auto& hit : *hits) ids.push_back(hit.id);
+    if (auto chunks = (*store)->chunks(ids); !chunks) return chunks.error();
+    run.query_ms.push_back(ms_since(t));
+  }
+  store->reset();  // checkpoints the WAL into the file
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) run.bytes += entry.file_size();
+  return run;
+}
+
+// Every page of `path` read through `vfs` (decrypted when it is the encrypting one), then written
+// to a new file (encrypted), `passes` times: GB/s of pages through the VFS on this thread.
+struct VfsThroughput {
+  double read_gb_s = 0;
+  double write_gb_s = 0;
+};
+
+VfsThroughput vfs_throughput(sqlite3_vfs* vfs, const std::string& path, int passes) {
+  auto open_file = [&](const std::string& name, int flags) {
+    auto* file = static_cast<sqlite3_file*>(sqlite3_malloc(vfs->szOsFile));
+    int out_flags = 0;
+    if (vfs->xOpen(vfs, name.c_str(), file, flags | SQLITE_OPEN_MAIN_DB, &out_flags) != SQLITE_OK) {
+      sqlite3_free(file);
+      return static_cast<sqlite3_file*>(nullptr);
+    }
+    return file;
+  };
+  auto close_file = [](sqlite3_file* file) {
+    file->pMethods->xClose(file);
+    sqlite3_free(file);
+  };
+  VfsThroughput out;
+  sqlite3_file* in = open_file(path, SQLITE_OPEN_READONLY);
+  sqlite3_file* copy = open_file(path + ".copy", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (!in || !copy) return out;
+  sqlite3_int64 size = 0;
+  in->pMethods->xFileSize(in, &size);
+  constexpr int kPage = 4096;
+  const int64_t pages = size / kPage;
+  std::vector<uint8_t> all(static_cast<size_t>(size));
+  auto start = Clock::now();
+  for (int pass = 0; pass < passes; ++pass) {
+    for (int64_t p = 0; p < pages; ++p) in->pMethods->xRead(in, all.data() + p * kPage, kPage, p * kPage);
+  }
+  const double read_s = ms_since(start) / 1000;
+  start = Clock::now();
+  for (int pass = 0; pass < passes; ++pass) {
+    for (int64_t p = 0; p < pages; ++p) copy->pMethods->xWrite(copy, all.data() + p * kPage, kPage, p * kPage);
+  }
+  const double write_s = ms_since(start) / 1000;
+  close_file(in);
+  close_file(copy);
+  std::filesystem::remove(path + ".copy");
+  const double gigabytes = static_cast<double>(pages) * kPage * passes / 1e9;
+  out.read_gb_s = gigabytes / read_s;
+  out.write_gb_s = gigabytes / write_s;
+  return out;
+}
+
+double median(std::vector<double> values) {
+  return percentile(std::move(values), 0.5);
+}
+
+// Rounds alternate which store goes first, and medians are reported: the machine is shared.
+int bench_store_encryption(size_t n, size_t queries, int rounds) {
+  const auto root = std::filesystem::temp_directory_path() / "tandem-store-encryption-bench";
+  privacy::Key key;
+  if (!privacy::random_bytes(key)) return 1;
+  auto vfs = knowledge::EncryptedVfs::create(key);
+  if (!vfs) return 1;
+  std::vector<double> ingest_s[2], query_p50[2], query_p95[2], read_gb_s[2], write_gb_s[2];
+  uintmax_t bytes[2] = {0, 0};
+  for (int round = 0; round < rounds; ++round) {
+    for (int turn = 0; turn < 2; ++turn) {
+      const int encrypted = (round + turn) % 2;
+      const auto dir = root / (encrypted ? "encrypted" : "clear");
+      auto run = run_store(dir, encrypted ? std::optional(key) : std::nullopt, n, queries);
+      if (!run) {
+        std::cerr << run.error().message << "\n";
+        return 1;
+      }
+      ingest_s[encrypted].push_back(run->ingest_s);
+      query_p50[encrypted].push_back(percentile(run->query_ms, 0.5));
+      query_p95[encrypted].push_back(percentile(run->query_ms, 0.95));
+      bytes[encrypted] = run->bytes;
+      constexpr int kPasses = 5;
+      const auto pages =
+          vfs_throughput(sqlite3_vfs_find(encrypted ? (*vfs)->name() : nullptr), (dir / "kb.sqlite").string(), kPasses);
+      read_gb_s[encrypted].push_back(pages.read_gb_s);
+      write_gb_s[encrypted].push_back(pages.write_gb_s);
+    }
+  }
+  nlohmann::ordered_json out = {{"bench", "store-encryption"}, {"chunks", n}, {"queries", queries}, {"rounds", rounds}};
+  for (int encrypted = 0; encrypted < 2; ++encrypted) {
+    out[encrypted ? "encrypted" : "clear"] = {
+        {"ingest_s", median(ingest_s[encrypted])},         {"query_ms_p50", median(query_p50[encrypted])},
+        {"query_ms_p95", median(query_p95[encrypted])},    {"vfs_read_gb_s", median(read_gb_s[encrypted])},
+        {"vfs_write_gb_s", median(write_gb_s[encrypted])}, {"bytes_on_disk", bytes[encrypted]}};
+  }
+  out["ingest_overhead"] = median(ingest_s[1]) / median(ingest_s[0]) - 1;
+  out["query_p50_overhead"] = median(query_p50[1]) / median(query_p50[0]) - 1;
+  // What the VFS's AES-GCM adds to each byte of a page, I/O taken out: GB/s of the cipher work.
+  auto crypto_gb_s = [](double encrypted, double clear) { return 1 / (1 / encrypted - 1 / clear); };
+  out["vfs_crypto_gb_s"] = {{"decrypt", crypto_gb_s(median(read_gb_s[1]), median(read_gb_s[0]))},
+                            {"encrypt", crypto_gb_s(median(write_gb_s[1]), median(write_gb_s[0]))}};
+  // The cipher alone on the same 4 KB pages.
+  {
+    privacy::AesGcm cipher(key);
+    std::vector<uint8_t> page(4096 - knowledge::EncryptedVfs::kReservedBytes, 0x5a);
+    privacy::Nonce nonce{};
+    privacy::Tag tag{};
+    constexpr uint32_t kPages = 200000;
+    const auto start = Clock::now();
+    for (uint32_t i = 0; i < kPages; ++i) {
+      for (int b = 0; b < 4; ++b) nonce[8 + b] = static_cast<uint8_t>(i >> (24 - 8 * b));
+      (void)cipher.encrypt(nonce, {}, page, page, tag);
+    }
+    out["aes_gcm_4k_gb_s"] =
+        static_cast<double>(kPages) * static_cast<double>(page.size()) / 1e9 / (ms_since(start) / 1000);
+  }
+  std::cout << out.dump() << "\n";
+  std::filesystem::remove_all(root);
   return 0;
 }
 
@@ -229,6 +446,11 @@ int main(int argc, char** argv) {
   if (mode == "query-latency" && argc >= 5) {
     return bench_query_latency(std::stoul(argv[2]), argv[3], argv[4], argc > 5 ? std::stoul(argv[5]) : 500);
   }
-  std::cerr << "usage: tandem_knowledge_bench vectors N [queries] | query-latency N TEXT_FILE EMBEDDING_MODEL [queries]\n";
+  if (mode == "store-encryption" && argc >= 3) {
+    return bench_store_encryption(std::stoul(argv[2]), argc > 3 ? std::stoul(argv[3]) : 500,
+                                  argc > 4 ? std::stoi(argv[4]) : 5);
+  }
+  std::cerr << "usage: tandem_knowledge_bench vectors N [queries] | query-latency N TEXT_FILE EMBEDDING_MODEL [queries]"
+               " | store-encryption N [queries] [rounds]\n";
   return 2;
 }

@@ -11,8 +11,8 @@
 #include <unordered_set>
 
 #include "core/file_io.h"
-#include "core/sha256.h"
 #include "core/log.h"
+#include "core/sha256.h"
 
 namespace tandem::knowledge {
 namespace fs = std::filesystem;
@@ -82,7 +82,6 @@ std::string cut_utf8(const std::string& text, size_t max_bytes) {
   return text.substr(0, end);
 }
 
-
 // How much a ranked list can be trusted for this query: a retriever that tells passages apart
 // scores its best far above its tenth (relative gap 0.4-0.7 for MiniLM on English, BM25 on
 // any language); one that cannot (the English-only MiniLM on Chinese: 0.1-0.25) scores them
@@ -146,7 +145,7 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(const KnowledgeBaseOp
   std::error_code ec;
   fs::create_directories(options.dir, ec);
   if (ec) return make_error(ErrorCode::kUnavailable, "cannot create " + options.dir + ": " + ec.message());
-  auto store = Store::open((fs::path(options.dir) / kStoreFile).string());
+  auto store = Store::open((fs::path(options.dir) / kStoreFile).string(), options.encryption_key);
   if (!store) return store.error();
 
   // Vectors of two models cannot be compared: the base keeps the one it was built with.
@@ -243,8 +242,8 @@ Result<std::vector<std::vector<float>>> KnowledgeBase::embed_texts(const std::ve
   vectors.reserve(inputs.size());
   for (size_t first = 0; first < inputs.size(); first += static_cast<size_t>(options_.embed_batch)) {
     const size_t end = std::min(inputs.size(), first + static_cast<size_t>(options_.embed_batch));
-    auto embedded = embedder_.embed({inputs.begin() + static_cast<std::ptrdiff_t>(first),
-                                     inputs.begin() + static_cast<std::ptrdiff_t>(end)});
+    auto embedded = embedder_.embed(
+        {inputs.begin() + static_cast<std::ptrdiff_t>(first), inputs.begin() + static_cast<std::ptrdiff_t>(end)});
     if (!embedded) return embedded.error();
     for (auto& vector : embedded->vectors) vectors.push_back(std::move(vector));
   }

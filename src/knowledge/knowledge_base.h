@@ -38,14 +38,15 @@ struct KnowledgeBaseOptions {
   ChunkOptions chunking{};
   VectorIndexOptions vectors{};
   ParseLimits limits{};
-  int32_t embed_batch = 32;  // chunks per embedding call during ingest
+  int32_t embed_batch = 32;                    // chunks per embedding call during ingest
+  std::optional<privacy::Key> encryption_key;  // the knowledge base's data key; nullopt: stored in clear
 };
 
 struct AddOptions {
   std::string collection = "default";
   std::vector<std::string> include{};  // glob patterns on the file name or relative path; empty: every supported type
   std::vector<std::string> exclude{};
-  bool hidden = false;                 // also enter dot-files and dot-folders (.git, .cache)
+  bool hidden = false;  // also enter dot-files and dot-folders (.git, .cache)
 };
 
 enum class FileStatus { kAdded, kReplaced, kUnchanged, kDuplicate, kSkipped, kFailed };
@@ -82,7 +83,7 @@ struct SearchOptions {
   int k = 5;
   SearchMode mode = SearchMode::kHybrid;
   std::vector<std::string> collections{};  // empty: all; applied inside both searches
-  double bm25_weight = 1.0;  // reciprocal rank fusion weights, scaled per query (SearchResult)
+  double bm25_weight = 1.0;                // reciprocal rank fusion weights, scaled per query (SearchResult)
   double dense_weight = 1.0;
   int rrf_k = 60;
   int candidates = 50;  // taken from each list before fusion
@@ -90,9 +91,9 @@ struct SearchOptions {
 
 struct SearchHit {
   StoredChunk chunk;
-  double score = 0;  // the mode's own score: BM25, cosine, or fused
-  int bm25_rank = 0;   // 1-based place in the BM25 list; 0 when absent
-  int dense_rank = 0;  // 1-based place in the dense list; 0 when absent
+  double score = 0;       // the mode's own score: BM25, cosine, or fused
+  int bm25_rank = 0;      // 1-based place in the BM25 list; 0 when absent
+  int dense_rank = 0;     // 1-based place in the dense list; 0 when absent
   double similarity = 0;  // cosine similarity to the query, when the dense list holds the chunk
 };
 
@@ -162,8 +163,8 @@ class KnowledgeBase {
   KnowledgeBaseOptions options_;
   engine::Embedder& embedder_;
   std::unique_ptr<Store> store_;
-  std::mutex write_mutex_;                                  // one ingest or removal at a time
-  mutable std::shared_mutex index_mutex_;                   // guards the two members below
+  std::mutex write_mutex_;                 // one ingest or removal at a time
+  mutable std::shared_mutex index_mutex_;  // guards the two members below
   std::unique_ptr<VectorIndex> vectors_;
   std::unordered_map<int64_t, int64_t> chunk_collection_;  // chunk id -> collection id
 };

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 
+#include "core/log.h"
 #include "knowledge/text_analysis.h"
 
 namespace tandem::knowledge {
@@ -30,6 +33,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row
 
 Error sqlite_error(sqlite3* db, const std::string& what) {
   const int code = sqlite3_errcode(db);
+  if (code == SQLITE_IOERR || code == SQLITE_CORRUPT || code == SQLITE_NOTADB || code == SQLITE_CANTOPEN) {
+    if (auto damage = EncryptedVfs::damage(db))
+      return make_error(ErrorCode::kDataLoss, "knowledge store: " + what + ": " + *damage);
+  }
   const ErrorCode ours = code == SQLITE_FULL                               ? ErrorCode::kResourceExhausted
                          : code == SQLITE_CORRUPT || code == SQLITE_NOTADB ? ErrorCode::kDataLoss
                          : code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_CANTOPEN ||
@@ -248,20 +255,115 @@ Result<std::vector<QueryWord>> words_worth_searching(sqlite3* db, std::vector<Qu
   return kept;
 }
 
+// Before SQLite reads an encrypted file without its key (and reports a malformed database).
+Status refuse_encrypted_file_without_key(const std::string& path, bool keyed) {
+  if (!keyed && database_file_kind(path) == DatabaseFileKind::kEncrypted) {
+    return make_error(ErrorCode::kPermissionDenied, "the knowledge store " + path + " is encrypted; it needs its key");
+  }
+  return {};
+}
+
+// `path` as an SQLite URI naming the default VFS, so that a connection over EncryptedVfs can
+// attach the file in clear.
+std::string clear_file_uri(const std::string& path) {
+  std::string uri = "file:";
+  for (const char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      constexpr char kHex[] = "0123456789abcdef";
+      uri += '%';
+      uri += kHex[static_cast<unsigned char>(c) >> 4];
+      uri += kHex[static_cast<unsigned char>(c) & 0xf];
+    } else {
+      uri += c;
+    }
+  }
+  return uri + "?vfs=" + sqlite3_vfs_find(nullptr)->zName;
+}
+
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+// Every row is copied into a new encrypted file beside the clear one, which it then replaces by a
+// rename: a crash before the rename leaves the clear base whole (and the partial copy is made
+// anew next time). The clear file's old disk blocks are not overwritten; other processes must
+// not have the base open meanwhile (their writes would go to the replaced file).
+Status Store::encrypt_clear_file(const std::string& path, const privacy::Key& key) {
+  const std::string copy = path + ".encrypting";
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((copy + suffix).c_str());
+  {
+    auto encrypted = open(copy, key);
+    if (!encrypted) return encrypted.error();
+    sqlite3* db = (*encrypted)->db_;
+    Statement attach_clear(db, "ATTACH DATABASE ?1 AS clear");
+    if (!attach_clear.ok() || attach_clear.bind(clear_file_uri(path)).step() != SQLITE_DONE) {
+      return sqlite_error(db, "opening " + path);
+    }
+    if (auto st = exec(db,
+                       "BEGIN IMMEDIATE;"
+                       "INSERT OR REPLACE INTO main.meta SELECT * FROM clear.meta;"
+                       "INSERT INTO main.collections SELECT * FROM clear.collections;"
+                       "INSERT INTO main.documents SELECT * FROM clear.documents;"
+                       "INSERT INTO main.chunks SELECT * FROM clear.chunks;"
+                       // Chunk ids are never reused: the counter goes along, not just the rows.
+                       "DELETE FROM main.sqlite_sequence;"
+                       "INSERT INTO main.sqlite_sequence SELECT * FROM clear.sqlite_sequence;"
+                       "INSERT INTO main.chunks_fts(chunks_fts) VALUES('rebuild');"
+                       "COMMIT;",
+                       "encrypting " + path);
+        !st) {
+      (void)exec(db, "ROLLBACK", "rolling back");
+      return st;
+    }
+    if (auto st = exec(db, "DETACH DATABASE clear", "closing " + path); !st) return st;
+  }  // closed: the copy's WAL is checkpointed into it
+  std::error_code ec;
+  if (std::filesystem::exists(path + "-wal", ec)) {
+    std::remove(copy.c_str());
+    return make_error(ErrorCode::kUnavailable,
+                      "cannot encrypt " + path + " while another process has it open; close it and retry");
+  }
+  std::filesystem::rename(copy, path, ec);
+  if (ec)
+    return make_error(ErrorCode::kUnavailable, "cannot replace " + path + " by its encrypted copy: " + ec.message());
+  TANDEM_LOG(kInfo, "knowledge", "the knowledge store {} was stored in clear and is now encrypted", path);
+  return {};
+}
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, std::optional<privacy::Key> key) {
+  if (auto st = refuse_encrypted_file_without_key(path, key.has_value()); !st) return st.error();
+  if (key && database_file_kind(path) == DatabaseFileKind::kClear) {
+    if (auto st = encrypt_clear_file(path, *key); !st) return st.error();
+  }
+  std::unique_ptr<EncryptedVfs> vfs;
+  if (key) {
+    auto created = EncryptedVfs::create(*key);
+    privacy::wipe(*key);
+    if (!created) return created.error();
+    vfs = std::move(*created);
+  }
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
-      SQLITE_OK) {
-    Error error = make_error(ErrorCode::kUnavailable, "cannot open the knowledge store " + path + ": " +
-                                                          (db ? sqlite3_errmsg(db) : "out of memory"));
+  // URIs only with a key: they let the encryption of a clear file attach it through the default VFS.
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX | (vfs ? SQLITE_OPEN_URI : 0);
+  if (sqlite3_open_v2(path.c_str(), &db, flags, vfs ? vfs->name() : nullptr) != SQLITE_OK) {
+    auto damage = vfs ? vfs->damage() : std::nullopt;
+    Error error = damage ? make_error(ErrorCode::kDataLoss, "cannot open the knowledge store " + path + ": " + *damage)
+                         : make_error(ErrorCode::kUnavailable, "cannot open the knowledge store " + path + ": " +
+                                                                   (db ? sqlite3_errmsg(db) : "out of memory"));
     sqlite3_close(db);
     return error;
   }
-  std::unique_ptr<Store> store(new Store(db));
+  std::unique_ptr<Store> store(new Store(db, std::move(vfs)));
   sqlite3_busy_timeout(db, 10000);  // another tandem process may be writing
   if (auto st = register_tokenizer(db); !st) return st.error();
+  if (store->vfs_) {
+    // Room for each page's nonce and tag, set before the first page exists; temporary tables and
+    // indexes stay in memory; decrypted pages are cached (the OS caches only ciphertext).
+    int reserve = EncryptedVfs::kReservedBytes;
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
+    if (auto st = exec(db, "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;", "setting up encryption for " + path);
+        !st) {
+      return st.error();
+    }
+  }
   if (auto st =
           exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", "setting up " + path);
       !st) {

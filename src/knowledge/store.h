@@ -1,9 +1,10 @@
 // The knowledge base's one storage layer: a SQLite database (WAL) holding collections,
 // documents, chunks with their embeddings, and a full-text index (FTS5 with the "tandem"
 // tokenizer of text_analysis.h, ranked by BM25). Every persistent byte of user content goes
-// through this class, so that encryption at rest has one place to cover.
+// through this class, so that encryption at rest has one place to cover: opened with a key, the
+// database, its WAL, journals and temporary files go through EncryptedVfs (AES-256-GCM per page).
 //
-//   auto store = knowledge::Store::open("~/.local/share/tandem/kb/kb.sqlite");
+//   auto store = knowledge::Store::open("~/.local/share/tandem/kb/kb.sqlite", data_key);  // or nullopt: in clear
 //   auto collection = (*store)->collection_id("contracts", /*create=*/true);
 //   (*store)->replace_document(record, chunks, vectors);   // one transaction: all or nothing
 //   auto hits = (*store)->search_lexical("when does the lease end", 10, {*collection});
@@ -24,6 +25,8 @@
 
 #include "core/status.h"
 #include "knowledge/chunker.h"
+#include "knowledge/encrypted_vfs.h"
+#include "privacy/aes_gcm.h"
 
 struct sqlite3;
 
@@ -70,7 +73,10 @@ struct ScoredId {
 
 class Store {
  public:
-  static Result<std::unique_ptr<Store>> open(const std::string& path);
+  // With a key, a wrong key or a damaged page is kDataLoss naming the file and page; a base stored
+  // in clear is encrypted first (rewritten beside it, then renamed over it). An encrypted base
+  // opened without a key is refused (kPermissionDenied).
+  static Result<std::unique_ptr<Store>> open(const std::string& path, std::optional<privacy::Key> key = std::nullopt);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -100,7 +106,8 @@ class Store {
 
   // BM25 over the chunks of the given collections (all when empty), best first. The filter is
   // part of the query, so k results come back whenever k chunks of those collections match.
-  Result<std::vector<ScoredId>> search_lexical(const std::string& query, int k, const std::vector<int64_t>& collections);
+  Result<std::vector<ScoredId>> search_lexical(const std::string& query, int k,
+                                               const std::vector<int64_t>& collections);
 
   Result<std::vector<StoredChunk>> chunks(const std::vector<int64_t>& ids);
   // Every chunk id with its collection, and every stored vector: what the in-memory indexes are
@@ -110,11 +117,13 @@ class Store {
                          const std::vector<int64_t>& only_ids = {});
 
  private:
-  explicit Store(sqlite3* db) : db_(db) {}
+  Store(sqlite3* db, std::unique_ptr<EncryptedVfs> vfs) : vfs_(std::move(vfs)), db_(db) {}
+  static Status encrypt_clear_file(const std::string& path, const privacy::Key& key);
   Status match_text_analysis();
   Result<std::vector<int64_t>> delete_chunks_of(int64_t document_id);
 
   std::mutex mutex_;
+  std::unique_ptr<EncryptedVfs> vfs_;  // outlives db_ (closed in ~Store); null when stored in clear
   sqlite3* db_;
 };
 

@@ -60,7 +60,8 @@ TEST_F(KnowledgeBaseTest, AddsAFolderAndFindsPassagesInEveryMode) {
   auto kb = open_kb();
   ASSERT_TRUE(kb);
   std::vector<AddProgress> progress;
-  auto report = kb->add({docs().string()}, {.collection = "home"}, [&](const AddProgress& p) { progress.push_back(p); });
+  auto report =
+      kb->add({docs().string()}, {.collection = "home"}, [&](const AddProgress& p) { progress.push_back(p); });
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->count(FileStatus::kAdded), 3) << "hidden folders and unsupported types are not picked up";
   EXPECT_EQ(report->count(FileStatus::kFailed), 0);
@@ -88,8 +89,9 @@ TEST_F(KnowledgeBaseTest, ReAddingSkipsUnchangedReplacesChangedAndSpotsDuplicate
   ASSERT_TRUE(kb);
   ASSERT_TRUE(kb->add({docs().string()}, {}));
   write_file(docs() / "garden.txt", "Basil likes warmth; cucumbers want a trellis.\n");
-  write_file(docs() / "copy-of-lease.md", "# Lease\n\nThe lease of the flat at 12 Elm Street ends on 31 March 2027.\n\n"
-                                          "# Deposit\n\nThe deposit is two months of rent, returned within 30 days.\n");
+  write_file(docs() / "copy-of-lease.md",
+             "# Lease\n\nThe lease of the flat at 12 Elm Street ends on 31 March 2027.\n\n"
+             "# Deposit\n\nThe deposit is two months of rent, returned within 30 days.\n");
   auto again = kb->add({docs().string()}, {});
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_EQ(again->count(FileStatus::kUnchanged), 2);
@@ -105,7 +107,10 @@ TEST_F(KnowledgeBaseTest, ReAddingSkipsUnchangedReplacesChangedAndSpotsDuplicate
 
 TEST_F(KnowledgeBaseTest, ABadFileFailsAloneAndTheOthersGoOn) {
   write_file(docs() / "a-good.txt", "Solar panels produce most power around noon.\n");
-  write_file(docs() / "b-binary.txt", std::string("\x7f" "ELF\0\0\0\x01\x02\x03\0\0", 12) + std::string(4096, '\0'));
+  write_file(docs() / "b-binary.txt", std::string("\x7f"
+                                                  "ELF\0\0\0\x01\x02\x03\0\0",
+                                                  12) +
+                                          std::string(4096, '\0'));
   write_file(docs() / "c-broken.pdf", "%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage");
   write_file(docs() / "d-good.md", "# Wind\n\nWind turbines turn when the wind blows.\n");
   auto kb = open_kb();
@@ -124,7 +129,8 @@ TEST_F(KnowledgeBaseTest, ABadFileFailsAloneAndTheOthersGoOn) {
 
 TEST_F(KnowledgeBaseTest, CollectionsFilterInsideTheSearchAndCanBeRemoved) {
   write_corpus();
-  write_file(dir_.path() / "work" / "plan.txt", "The project deadline is the end of March; the lease of the office ends too.\n");
+  write_file(dir_.path() / "work" / "plan.txt",
+             "The project deadline is the end of March; the lease of the office ends too.\n");
   auto kb = open_kb();
   ASSERT_TRUE(kb);
   ASSERT_TRUE(kb->add({docs().string()}, {.collection = "home"}));
@@ -192,6 +198,42 @@ TEST_F(KnowledgeBaseTest, TheVectorIndexIsRebuiltWhenMissingOrDamaged) {
     EXPECT_TRUE(found->hits.front().chunk.path.ends_with("lease.md"));
     EXPECT_TRUE(fs::exists(index)) << "the search rebuilt and saved it";
   }
+}
+
+TEST_F(KnowledgeBaseTest, WithAKeyNoDocumentTextReachesTheDisk) {
+  constexpr const char* kCanary = "zqxcanary4821wv";
+  write_file(docs() / "vault.md", std::string("# Vault\n\nThe vault code is ") + kCanary + ", tell no one.\n");
+  privacy::Key key;
+  key.fill(0x42);
+  const fs::path dir = dir_.path() / "kb";
+  auto search_canary = [&]() -> int {
+    auto kb = KnowledgeBase::open({.dir = dir.string(), .encryption_key = key}, *embedder_);
+    EXPECT_TRUE(kb) << kb.error().message;
+    if (!kb) return -1;
+    auto found = (*kb)->search(kCanary, {.k = 3, .mode = SearchMode::kBm25});
+    EXPECT_TRUE(found) << found.error().message;
+    return found ? static_cast<int>(found->hits.size()) : -1;
+  };
+  {
+    auto kb = KnowledgeBase::open({.dir = dir.string(), .encryption_key = key}, *embedder_);
+    ASSERT_TRUE(kb) << kb.error().message;
+    auto report = (*kb)->add({docs().string()}, {});
+    ASSERT_TRUE(report) << report.error().message;
+    ASSERT_EQ(report->count(FileStatus::kAdded), 1);
+  }
+  EXPECT_EQ(search_canary(), 1);
+  size_t files = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    ++files;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    EXPECT_EQ(bytes.find(kCanary), std::string::npos) << entry.path();
+  }
+  EXPECT_GE(files, 1u);
+  auto without_key = KnowledgeBase::open({.dir = dir.string()}, *embedder_);
+  ASSERT_FALSE(without_key);
+  EXPECT_EQ(without_key.error().code, ErrorCode::kPermissionDenied) << without_key.error().message;
 }
 
 TEST_F(KnowledgeBaseTest, UploadsAreIngestedFromMemory) {

@@ -17,10 +17,19 @@ Chunk chunk(std::string text) {
   return c;
 }
 
-class StoreTest : public ::testing::Test {
+// Every test runs on a store in clear and on one encrypted at rest (EncryptedVfs): both must
+// behave the same.
+class StoreTest : public ::testing::TestWithParam<bool> {
  protected:
+  static std::optional<privacy::Key> key() {
+    if (!GetParam()) return std::nullopt;
+    privacy::Key key;
+    key.fill(0x5a);
+    return key;
+  }
+
   void SetUp() override {
-    auto opened = Store::open(dir_.file("kb.sqlite"));
+    auto opened = Store::open(dir_.file("kb.sqlite"), key());
     ASSERT_TRUE(opened) << opened.error().message;
     store_ = std::move(*opened);
     auto id = store_->collection_id("notes", true);
@@ -28,7 +37,8 @@ class StoreTest : public ::testing::Test {
     notes_ = **id;
   }
 
-  int64_t put(const std::string& path, std::vector<std::string> texts, int64_t collection, std::vector<int64_t>* replaced = nullptr) {
+  int64_t put(const std::string& path, std::vector<std::string> texts, int64_t collection,
+              std::vector<int64_t>* replaced = nullptr) {
     DocumentRecord record;
     record.collection_id = collection;
     record.path = path;
@@ -50,7 +60,7 @@ class StoreTest : public ::testing::Test {
   int64_t notes_ = 0;
 };
 
-TEST_F(StoreTest, Bm25RanksTheChunkThatMatchesBestFirst) {
+TEST_P(StoreTest, Bm25RanksTheChunkThatMatchesBestFirst) {
   put("/a.txt", {"The lease ends on 31 March 2027.", "Pets are not allowed in the flat."}, notes_);
   put("/b.txt", {"租约将于2027年3月31日结束。", "The garden is shared."}, notes_);
   auto hits = store_->search_lexical("When does the lease end?", 10, {});
@@ -66,7 +76,7 @@ TEST_F(StoreTest, Bm25RanksTheChunkThatMatchesBestFirst) {
   EXPECT_EQ(store_->chunks({chinese->front().id})->front().path, "/b.txt");
 }
 
-TEST_F(StoreTest, QueryTextIsNeverReadAsSearchSyntax) {
+TEST_P(StoreTest, QueryTextIsNeverReadAsSearchSyntax) {
   put("/a.txt", {"alpha beta gamma"}, notes_);
   for (const char* query : {"\"", "alpha NEAR(", "beta* OR", "gamma\"\") --", ")(", "NOT"}) {
     auto hits = store_->search_lexical(query, 5, {});
@@ -75,7 +85,7 @@ TEST_F(StoreTest, QueryTextIsNeverReadAsSearchSyntax) {
   EXPECT_EQ(store_->search_lexical("\"alpha\"", 5, {})->size(), 1u);
 }
 
-TEST_F(StoreTest, CollectionFilterIsPartOfTheQuery) {
+TEST_P(StoreTest, CollectionFilterIsPartOfTheQuery) {
   auto other = store_->collection_id("other", true);
   ASSERT_TRUE(other && *other);
   // Many strong matches in "other" must not crowd out the one in "notes".
@@ -87,9 +97,10 @@ TEST_F(StoreTest, CollectionFilterIsPartOfTheQuery) {
   EXPECT_EQ(store_->chunks({hits->front().id})->front().path, "/n.txt");
 }
 
-TEST_F(StoreTest, InALargeBaseWordsInMostChunksAreLeftOutOfTheQuery) {
+TEST_P(StoreTest, InALargeBaseWordsInMostChunksAreLeftOutOfTheQuery) {
   std::vector<std::string> texts;
-  for (int i = 0; i < 10050; ++i) texts.push_back("common filler text number " + std::to_string(i) + (i % 4000 == 7 ? " rare" : ""));
+  for (int i = 0; i < 10050; ++i)
+    texts.push_back("common filler text number " + std::to_string(i) + (i % 4000 == 7 ? " rare" : ""));
   put("/big.txt", texts, notes_);
   auto hits = store_->search_lexical("common rare", 50, {});
   ASSERT_TRUE(hits) << hits.error().message;
@@ -99,7 +110,7 @@ TEST_F(StoreTest, InALargeBaseWordsInMostChunksAreLeftOutOfTheQuery) {
   EXPECT_EQ(only_common->size(), 5u) << "when every word is common, the rarest are still searched";
 }
 
-TEST_F(StoreTest, ReplacingADocumentRemovesItsOldChunksFromTheIndex) {
+TEST_P(StoreTest, ReplacingADocumentRemovesItsOldChunksFromTheIndex) {
   put("/a.txt", {"old words here"}, notes_);
   std::vector<int64_t> replaced;
   put("/a.txt", {"new words here", "and more"}, notes_, &replaced);
@@ -113,7 +124,7 @@ TEST_F(StoreTest, ReplacingADocumentRemovesItsOldChunksFromTheIndex) {
   EXPECT_EQ(docs->front().collection, "notes");
 }
 
-TEST_F(StoreTest, RemovingDocumentsAndCollections) {
+TEST_P(StoreTest, RemovingDocumentsAndCollections) {
   const int64_t a = put("/a.txt", {"apple"}, notes_);
   put("/b.txt", {"banana"}, notes_);
   auto removed = store_->remove_document(a);
@@ -128,7 +139,7 @@ TEST_F(StoreTest, RemovingDocumentsAndCollections) {
   EXPECT_TRUE(store_->collections()->empty());
 }
 
-TEST_F(StoreTest, ChunkIdsAreNeverReused) {
+TEST_P(StoreTest, ChunkIdsAreNeverReused) {
   const int64_t a = put("/a.txt", {"one", "two"}, notes_);
   int64_t highest = 0;
   ASSERT_TRUE(store_->for_each_chunk([&](int64_t id, int64_t) { highest = std::max(highest, id); }));
@@ -141,12 +152,12 @@ TEST_F(StoreTest, ChunkIdsAreNeverReused) {
 
 // The rebuild itself is FTS5's; this checks that a store from another analysis version is
 // rebuilt in place and records the current version, with its text still searchable.
-TEST_F(StoreTest, AStoreFromAnotherTextAnalysisIsRebuiltAndRecordsTheCurrentOne) {
+TEST_P(StoreTest, AStoreFromAnotherTextAnalysisIsRebuiltAndRecordsTheCurrentOne) {
   put("/a.txt", {"The leases ended in March."}, notes_);
   ASSERT_TRUE(store_->set_meta("text_analysis", "an older analysis"));
   ASSERT_EQ(store_->search_lexical("lease", 5, {})->size(), 1u);
   store_.reset();
-  auto reopened = Store::open(dir_.file("kb.sqlite"));
+  auto reopened = Store::open(dir_.file("kb.sqlite"), key());
   ASSERT_TRUE(reopened) << reopened.error().message;
   EXPECT_EQ(*(*reopened)->meta("text_analysis"), std::string(text_analysis_version()));
   auto hits = (*reopened)->search_lexical("lease ending", 5, {});
@@ -154,16 +165,19 @@ TEST_F(StoreTest, AStoreFromAnotherTextAnalysisIsRebuiltAndRecordsTheCurrentOne)
   EXPECT_EQ(hits->size(), 1u);
 }
 
-TEST_F(StoreTest, AFileThatIsNotADatabaseIsReportedAsDamaged) {
+TEST_P(StoreTest, AFileThatIsNotADatabaseIsReportedAsDamaged) {
   testing::TempDir dir;
   {
     std::ofstream out(dir.file("kb.sqlite"));
     out << std::string(8192, 'x');
   }
-  auto opened = Store::open(dir.file("kb.sqlite"));
+  auto opened = Store::open(dir.file("kb.sqlite"), key());
   ASSERT_FALSE(opened);
   EXPECT_EQ(opened.error().code, ErrorCode::kDataLoss) << opened.error().message;
 }
+
+INSTANTIATE_TEST_SUITE_P(InClearAndEncrypted, StoreTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Encrypted" : "Clear"; });
 
 }  // namespace
 }  // namespace tandem::knowledge
