@@ -44,7 +44,8 @@ class RoutedServeTest : public ::testing::Test {
                                         "--set", "cloud.base_url=" + proxy_->base_url(), "--set", "cloud.model=big",
                                         "--set", "cloud.api_key_env=TANDEM_TEST_CLOUD_KEY", "--set",
                                         "cloud.input_usd_per_mtok=2.5", "--set", "cloud.output_usd_per_mtok=10",
-                                        "--set", "cloud.max_retries=0", "--set", "cloud.timeout_ms=1500",
+                                        // 5 s: room for a loaded machine, still well under the 10 s hang fault.
+                                        "--set", "cloud.max_retries=0", "--set", "cloud.timeout_ms=5000",
                                         // The fault tests fail the cloud on purpose; the breaker has tests of its own.
                                         "--set", "cloud.circuit_failures=0"},
                                        {std::string("TANDEM_TEST_CLOUD_KEY=") + kSecretKey});
