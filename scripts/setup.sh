@@ -43,7 +43,8 @@ pip_fetch() {
 APT_PACKAGES=(build-essential cmake ninja-build ccache git pkg-config python3-venv unzip
   libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libtomlplusplus-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev libhnswlib-dev libpoppler-cpp-dev libgumbo-dev libzip-dev libxml2-dev libicu-dev libstemmer-dev libre2-dev clang)
+  libsqlite3-dev libhnswlib-dev libpoppler-cpp-dev libgumbo-dev libzip-dev libxml2-dev libicu-dev libstemmer-dev libre2-dev clang
+  libargon2-dev libtss2-dev libtss2-tcti-swtpm0 libtss2-tcti-device0 swtpm swtpm-tools)
 
 install_packages() {
   local missing=()

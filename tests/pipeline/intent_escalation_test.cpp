@@ -51,5 +51,21 @@ TEST(IntentEscalationTest, LearnedExamplesAreTrainingDataForTheSmallModel) {
   EXPECT_NE(st.error().message.find("cannot append"), std::string::npos);
 }
 
+TEST(IntentEscalationTest, SealedLearnedExamplesAreTrainingDataWithTheKeyAndNothingWithout) {
+  tandem::testing::TempDir dir;
+  privacy::Key key{};
+  ASSERT_TRUE(privacy::random_bytes(key));
+  LearnedExamples learned(dir.file("learned.jsonl"), key);
+  ASSERT_TRUE(learned.append("what is the canary-5150 word", "factual"));
+  std::ifstream in(learned.path(), std::ios::binary);
+  const std::string bytes{std::istreambuf_iterator<char>(in), {}};
+  EXPECT_EQ(bytes.find("canary-5150"), std::string::npos);
+  auto examples = router::read_intent_examples(learned.path(), key);
+  ASSERT_TRUE(examples) << examples.error().message;
+  ASSERT_EQ(examples->size(), 1U);
+  EXPECT_EQ((*examples)[0].text, "what is the canary-5150 word");
+  EXPECT_FALSE(router::read_intent_examples(learned.path()));
+}
+
 }  // namespace
 }  // namespace tandem::pipeline
