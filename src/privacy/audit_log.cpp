@@ -1,23 +1,14 @@
 #include "privacy/audit_log.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "core/clock.h"
-#include "core/file_io.h"
 #include "privacy/sealed_file.h"
 
 namespace tandem::privacy {

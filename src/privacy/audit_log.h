@@ -31,9 +31,10 @@
 // Encryption at rest: with the "audit" data key, entries are sealed records and the head a sealed
 // file (privacy/sealed_file.h), so the log on disk reveals nothing and any flipped byte is found.
 //
-// Limitation: the chain is unkeyed. Someone with write access who rewrites the whole chain from the
-// first changed entry onwards and the head too, or deletes both files, is not detected; that needs
-// an anchor outside the file (a TPM-sealed key, or the head published elsewhere).
+// Limitation: in clear the chain is unkeyed: someone with write access who rewrites the whole chain
+// from the first changed entry onwards and the head too is not detected. Sealed, that rewrite needs
+// the data key. Deleting both files is not detected either way; that needs an anchor outside them
+// (the head published elsewhere).
 //
 // Thread-safety: AuditLog may be shared by any number of threads (moving it may not); append() and
 // read_all() are serialised by a mutex, and appends from several processes by flock() on the log.

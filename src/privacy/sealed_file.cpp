@@ -362,19 +362,24 @@ struct SealedFileWriter::State {
   Status fail(const std::string& what, int error_number) {
     return make_error(ErrorCode::kUnavailable, io_error(what, path, error_number));
   }
-  Status flush(bool last) {
-    sealed.resize(pending.size() + kTagBytes);
+  // Seals one segment of clear bytes and writes it.
+  Status seal(std::span<const uint8_t> clear, bool last) {
+    sealed.resize(clear.size() + kTagBytes);
     Tag tag{};
     const auto aad = aad_for(header, index, last);
-    if (auto st = cipher->encrypt(nonce_for(header, index), aad_span(aad, kKindFile), pending, sealed, tag); !st) {
+    if (auto st = cipher->encrypt(nonce_for(header, index), aad_span(aad, kKindFile), clear, sealed, tag); !st) {
       return st;
     }
     std::copy(tag.begin(), tag.end(), sealed.end() - kTagBytes);
     if (int e = write_all(fd, sealed); e != 0) return fail("cannot write", e);
     ++index;
+    return {};
+  }
+  Status flush(bool last) {
+    Status st = seal(pending, last);
     wipe(pending);
     pending.clear();
-    return {};
+    return st;
   }
 };
 
@@ -409,6 +414,11 @@ Status SealedFileWriter::write(std::span<const uint8_t> bytes) {
     // A full segment is sealed only once more bytes arrive: until commit() it may be the last.
     if (s.pending.size() == kSealedSegmentBytes) {
       if (auto st = s.flush(false); !st) return st;
+    }
+    if (s.pending.empty() && bytes.size() > kSealedSegmentBytes) {  // a whole segment, not the last: no copy
+      if (auto st = s.seal(bytes.first(kSealedSegmentBytes), false); !st) return st;
+      bytes = bytes.subspan(kSealedSegmentBytes);
+      continue;
     }
     const std::size_t take = std::min(bytes.size(), kSealedSegmentBytes - s.pending.size());
     s.pending.insert(s.pending.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(take));
