@@ -291,7 +291,6 @@ struct Keyring::State {
   ~State() {
     wipe(master);
     for (auto& [purpose, key] : data_keys) wipe(key);
-    options.argon2 = {};
   }
 };
 

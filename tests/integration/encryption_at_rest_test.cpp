@@ -132,6 +132,12 @@ TEST_F(EncryptionAtRestTest, OffMeansClearFilesAndASealedFileIsRefusedNotMisread
   auto clear = run_tandem({"--set", "security.encryption=off", "--set", "server.keys_file=" + keys_, "keys", "list"});
   EXPECT_NE(clear.exit_code, 0);
   EXPECT_NE(clear.stderr_text.find("is encrypted, but encryption is off"), std::string::npos) << clear.stderr_text;
+  auto bad_pcrs = tandem({"--set", "security.tpm_pcrs=16,99", "keyring", "status"});
+  EXPECT_EQ(bad_pcrs.exit_code, 2);
+  EXPECT_NE(bad_pcrs.stderr_text.find("security.tpm_pcrs"), std::string::npos) << bad_pcrs.stderr_text;
+  auto bad_mode = tandem({"--set", "security.encryption=maybe", "keyring", "status"});
+  EXPECT_EQ(bad_mode.exit_code, 2);
+  EXPECT_NE(bad_mode.stderr_text.find("security.encryption"), std::string::npos) << bad_mode.stderr_text;
   auto off = run_tandem({"--set", "security.encryption=off", "keyring", "status"});
   EXPECT_EQ(off.exit_code, 0);
   EXPECT_NE(off.stdout_text.find("stored in clear"), std::string::npos) << off.stdout_text;
