@@ -1,4 +1,4 @@
-// `tandem keyring status | init | rotate`: the keys of encryption at rest (privacy/keyring.h).
+// `tandem keyring status | init | add | rotate`: the keys of encryption at rest (privacy/keyring.h).
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -42,6 +42,17 @@ int run(const Config& config, const std::string& command, const std::string& mod
     std::cerr << "tandem keyring " << command << ": " << keyring.error().message << "\n";
     return 1;
   }
+  if (command == "add") {
+    if (mode.empty() || mode == "auto") {
+      std::cerr << "tandem keyring add: name the slot with --mode tpm|passphrase|local\n";
+      return 2;
+    }
+    if (auto st = (*keyring)->add_slot(*options); !st) {
+      std::cerr << "tandem keyring add: " << st.error().message << "\n";
+      return st.error().code == ErrorCode::kInvalidArgument ? 2 : 1;
+    }
+    std::cout << "added a " << mode << " slot: it opens the same master key\n";
+  }
   if (command == "rotate") {
     if (auto st = (*keyring)->rotate(*options); !st) {
       std::cerr << "tandem keyring rotate: " << st.error().message << "\n";
@@ -58,7 +69,7 @@ int run(const Config& config, const std::string& command, const std::string& mod
 void add_keyring_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto mode = std::make_shared<std::string>();
   auto* keyring =
-      app.add_subcommand("keyring", "The keys of encryption at rest: status, init, rotate (security.* settings)");
+      app.add_subcommand("keyring", "The keys of encryption at rest: status, init, add, rotate (security.* settings)");
   keyring->require_subcommand(1);
   auto add = [&](const char* name, const char* help, bool with_mode) {
     auto* sub = keyring->add_subcommand(name, help);
@@ -78,6 +89,10 @@ void add_keyring_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   add("status", "Where the keyring is, how its master key is kept, what that protects against, the data key ids",
       false);
   add("init", "Make the keyring now (it is otherwise made on first use)", true);
+  add("add",
+      "Another way to the same master key, e.g. --mode passphrase (from <security.passphrase_env>_NEW, else "
+      "the variable itself) to recover a TPM keyring whose PCRs changed",
+      true);
   add("rotate",
       "A new master key: the data keys are re-wrapped, no data is re-encrypted. A new passphrase comes from "
       "<security.passphrase_env>_NEW (e.g. TANDEM_PASSPHRASE_NEW); --mode switches between tpm, passphrase, local",

@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -257,6 +258,17 @@ Result<Key> open_slot(const json& slot, const KeyringOptions& options) {
   return make_error(ErrorCode::kDataLoss, "unknown slot kind '" + kind + "'");
 }
 
+// Under the writer lock: the keyring as it is on disk, which must still have the master key that
+// `opened` (the file as this process read it) has.
+Result<json> reread_unrotated(const std::string& path, const json& opened) {
+  auto fresh = read_keyring(path);
+  if (!fresh) return fresh.error();
+  if ((*fresh)["master_id"] != opened["master_id"]) {
+    return make_error(ErrorCode::kUnavailable, "keyring " + path + " was rotated meanwhile; start again");
+  }
+  return fresh;
+}
+
 // The mode a new keyring gets under `auto`.
 std::string choose_mode(const KeyringOptions& options) {
   if (options.mode != "auto") return options.mode;
@@ -370,11 +382,8 @@ Result<Key> Keyring::data_key(std::string_view purpose) {
     // New to us: another process may have made it meanwhile, so look again under the writer lock.
     WriterLock lock(s.options.path);
     if (auto st = lock.status(); !st) return st.error();
-    auto fresh = read_keyring(s.options.path);
+    auto fresh = reread_unrotated(s.options.path, s.file);
     if (!fresh) return fresh.error();
-    if ((*fresh)["master_id"] != s.file["master_id"]) {
-      return make_error(ErrorCode::kUnavailable, "keyring " + s.options.path + " was rotated meanwhile; start again");
-    }
     s.file = std::move(*fresh);
     known = from_file(s.file);
     if (!known) {
@@ -406,16 +415,39 @@ KeyringStatus Keyring::status() const {
   return out;
 }
 
+Status Keyring::add_slot(const KeyringOptions& options) {
+  if (options.mode == "auto")
+    return make_error(ErrorCode::kInvalidArgument, "name the new slot: tpm, passphrase or local");
+  State& s = *state_;
+  std::lock_guard guard(s.mutex);
+  WriterLock lock(s.options.path);
+  if (auto st = lock.status(); !st) return st;
+  auto fresh = reread_unrotated(s.options.path, s.file);
+  if (!fresh) return fresh.error();
+  for (const auto& slot : (*fresh)["slots"]) {
+    if (slot.value("kind", "") == options.mode) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "the keyring has a " + options.mode + " slot already (tandem keyring rotate replaces slots)");
+    }
+  }
+  auto passphrase = passphrase_from(options, "_NEW");
+  if (!passphrase) passphrase = passphrase_from(options);
+  auto slot = make_slot(options.mode, s.master, options, passphrase);
+  if (passphrase) wipe({reinterpret_cast<uint8_t*>(passphrase->data()), passphrase->size()});
+  if (!slot) return slot.error();
+  (*fresh)["slots"].push_back(*slot);
+  if (auto st = write_keyring(s.options.path, *fresh); !st) return st;
+  s.file = std::move(*fresh);
+  return {};
+}
+
 Status Keyring::rotate(const KeyringOptions& options) {
   State& s = *state_;
   std::lock_guard guard(s.mutex);
   WriterLock lock(s.options.path);
   if (auto st = lock.status(); !st) return st;
-  auto fresh = read_keyring(s.options.path);
+  auto fresh = reread_unrotated(s.options.path, s.file);
   if (!fresh) return fresh.error();
-  if ((*fresh)["master_id"] != s.file["master_id"]) {
-    return make_error(ErrorCode::kUnavailable, "keyring " + s.options.path + " was rotated meanwhile; start again");
-  }
   Key master{};
   if (auto st = random_bytes(master); !st) return st;
   json data_keys = json::object();
@@ -428,23 +460,35 @@ Status Keyring::rotate(const KeyringOptions& options) {
     (*rewrapped)["id"] = box.value("id", "");
     data_keys[purpose] = *rewrapped;
   }
-  const std::string kind = options.mode == "auto" ? s.opened_with : options.mode;
+  // auto: the same kinds of slot as before, made anew; a named mode: that one slot instead.
+  std::vector<std::string> kinds;
+  if (options.mode == "auto") {
+    for (const auto& slot : (*fresh)["slots"]) kinds.push_back(slot.value("kind", ""));
+  } else {
+    kinds.push_back(options.mode);
+  }
   auto passphrase = passphrase_from(options, "_NEW");
   if (!passphrase) passphrase = passphrase_from(options);
-  auto slot = make_slot(kind, master, options, passphrase);
+  json slots = json::array();
+  Status made;
+  for (const auto& kind : kinds) {
+    auto slot = make_slot(kind, master, options, passphrase);
+    if (!slot) {
+      made = slot.error();
+      break;
+    }
+    slots.push_back(*slot);
+  }
   if (passphrase) wipe({reinterpret_cast<uint8_t*>(passphrase->data()), passphrase->size()});
-  if (!slot) return slot.error();
-  json file = {{"version", kVersion},
-               {"master_id", key_id_hex(master)},
-               {"slots", json::array({*slot})},
-               {"data_keys", data_keys}};
+  if (!made) return made;
+  json file = {{"version", kVersion}, {"master_id", key_id_hex(master)}, {"slots", slots}, {"data_keys", data_keys}};
   if (auto st = write_keyring(s.options.path, file); !st) return st;
   wipe(s.master);
   s.master = master;
   wipe(master);
   s.file = std::move(file);
   s.options = options;
-  s.opened_with = kind;
+  if (std::find(kinds.begin(), kinds.end(), s.opened_with) == kinds.end()) s.opened_with = kinds.front();
   return {};
 }
 

@@ -82,9 +82,14 @@ class Keyring {
 
   KeyringStatus status() const;
 
-  // A new master key: the data keys are re-wrapped and the slots made again for options.mode
-  // (passphrase: the one in `<passphrase_env>_NEW` when set, else the same one with a new salt).
+  // A new master key: the data keys are re-wrapped and the slots made again, the same kinds with
+  // options.mode = auto, else one slot of options.mode (passphrase: the one in
+  // `<passphrase_env>_NEW` when set, else the same one with a new salt).
   Status rotate(const KeyringOptions& options);
+
+  // Another way to the same master key (options.mode: tpm, passphrase or local), e.g. a passphrase
+  // to recover a TPM-sealed keyring whose PCRs changed. kInvalidArgument when that kind is there.
+  Status add_slot(const KeyringOptions& options);
 
  private:
   struct State;

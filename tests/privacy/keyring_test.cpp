@@ -188,5 +188,45 @@ TEST(KeyringTest, ATpmKeyringOpensWhileThePcrHoldsAndNotAfterItIsExtended) {
   EXPECT_NE(refused.error().message.find("PCR 16 changed"), std::string::npos) << refused.error().message;
 }
 
+TEST(KeyringTest, APassphraseSlotRecoversATpmKeyringWhosePcrChanged) {
+  if (tandem::testing::swtpm_binary().empty()) GTEST_SKIP() << "swtpm is not installed (scripts/setup.sh installs it)";
+  TempDir dir;
+  TempDir state;
+  auto tpm = Swtpm::start(state.path().string());
+  ASSERT_TRUE(tpm) << tpm.error().message;
+  ScopedEnv none("TANDEM_TEST_KEYRING_PASSPHRASE", nullptr);
+  auto options = options_in(dir, "tpm");
+  options.tpm_tcti = (*tpm)->tcti();
+  Key audit{};
+  {
+    auto keyring = Keyring::open(options);
+    ASSERT_TRUE(keyring) << keyring.error().message;
+    audit = (*keyring)->data_key("audit").value();
+    auto with_passphrase = options;
+    with_passphrase.mode = "passphrase";
+    EXPECT_EQ((*keyring)->add_slot(with_passphrase).error().code, ErrorCode::kInvalidArgument);  // none set
+    ScopedEnv pass("TANDEM_TEST_KEYRING_PASSPHRASE", "recovery words");
+    ASSERT_TRUE((*keyring)->add_slot(with_passphrase).ok());
+    EXPECT_EQ((*keyring)->add_slot(with_passphrase).error().code, ErrorCode::kInvalidArgument);  // twice
+    EXPECT_EQ((*keyring)->status().slots.size(), 2U);
+  }
+  ASSERT_TRUE(tpm_extend_pcr(options.tpm_tcti, 16, "another boot").ok());
+  auto refused = Keyring::open(options);  // neither slot opens: both reasons are given
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("PCR 16 changed"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("TANDEM_TEST_KEYRING_PASSPHRASE is not set"), std::string::npos);
+  ScopedEnv pass("TANDEM_TEST_KEYRING_PASSPHRASE", "recovery words");
+  auto recovered = Keyring::open(options);
+  ASSERT_TRUE(recovered) << recovered.error().message;
+  EXPECT_EQ((*recovered)->status().opened_with, "passphrase");
+  EXPECT_EQ((*recovered)->data_key("audit").value(), audit);
+  // A rotation under auto keeps both kinds of slot, with the new master key.
+  auto rotate_same = options;
+  rotate_same.mode = "auto";
+  ASSERT_TRUE((*recovered)->rotate(rotate_same).ok());
+  EXPECT_EQ((*recovered)->status().slots.size(), 2U);
+  EXPECT_EQ((*Keyring::open(options))->data_key("audit").value(), audit);
+}
+
 }  // namespace
 }  // namespace tandem::privacy
