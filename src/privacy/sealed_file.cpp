@@ -788,7 +788,8 @@ Result<std::unique_ptr<RecordLog>> RecordLog::open(const std::string& path, cons
       if (!header) return header.error();
       s->header = *header;
     } else {
-      if (attempt > 0) return damaged(path, "it is neither a sealed log nor JSON Lines");  // cannot happen twice
+      // A log this loop sealed a moment ago is sealed; anything else is damage, never sealed twice.
+      if (attempt > 0) return damaged(path, "it is neither a sealed log nor JSON Lines");
       if (auto st = seal_clear_log(*s, *key); !st) return st.error();
       ::close(s->fd);  // the lock goes with the old file; open the sealed one
       s->fd = -1;

@@ -20,8 +20,7 @@ TEST(IntentEscalationTest, RequestIsDeterministicAndConstrainedToTheLabels) {
   EXPECT_EQ(request.messages[1].content, "fix my regex");
   EXPECT_EQ(request.sampling.temperature, 0.0F);
   EXPECT_EQ(request.response_format["type"], "json_schema");
-  EXPECT_EQ(request.response_format["json_schema"]["schema"]["properties"]["label"]["enum"],
-            nlohmann::json(kLabels));
+  EXPECT_EQ(request.response_format["json_schema"]["schema"]["properties"]["label"]["enum"], nlohmann::json(kLabels));
 }
 
 TEST(IntentEscalationTest, OnlyAKnownLabelInJsonCounts) {
@@ -65,6 +64,14 @@ TEST(IntentEscalationTest, SealedLearnedExamplesAreTrainingDataWithTheKeyAndNoth
   ASSERT_EQ(examples->size(), 1U);
   EXPECT_EQ((*examples)[0].text, "what is the canary-5150 word");
   EXPECT_FALSE(router::read_intent_examples(learned.path()));
+
+  std::string damaged = bytes;
+  damaged[damaged.size() - 1] ^= 0x01;
+  std::ofstream(learned.path(), std::ios::binary | std::ios::trunc) << damaged;
+  auto refused = router::read_intent_examples(learned.path(), key);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kDataLoss);
+  EXPECT_NE(refused.error().message.find(learned.path() + " is damaged"), std::string::npos) << refused.error().message;
 }
 
 }  // namespace
