@@ -20,12 +20,13 @@ declare -A SOURCES=(
   [pii_detector]="$ROOT/src/privacy/pattern_detector.cpp $ROOT/src/privacy/checksums.cpp $ROOT/src/privacy/pii.cpp"
   [stream_restorer]="$ROOT/src/privacy/vault.cpp $ROOT/src/privacy/pii.cpp"
   [chat_request]="$ROOT/src/server/openai_protocol.cpp $ROOT/src/engine/engine_types.cpp $ROOT/src/core/status.cpp"
+  [sealed_file]="$ROOT/src/privacy/sealed_file.cpp $ROOT/src/privacy/aes_gcm.cpp $ROOT/src/core/file_io.cpp $ROOT/src/core/status.cpp"
 )
 
 for target in "${!SOURCES[@]}"; do
   binary="$OUT/${target}_fuzz"
   # shellcheck disable=SC2086  # word splitting of the source list and pkg-config output is intended
-  $CXX "${FLAGS[@]}" ${SOURCES[$target]} "$ROOT/tests/fuzz/${target}_fuzz.cpp" $DEPS -lfmt -o "$binary"
+  $CXX "${FLAGS[@]}" ${SOURCES[$target]} "$ROOT/tests/fuzz/${target}_fuzz.cpp" $DEPS -lfmt -lcrypto -o "$binary"
   work="$OUT/corpus-$target"
   rm -rf "$work" && mkdir -p "$work"
   cp -r "$ROOT/tests/fuzz/corpus/$target/." "$work/"

@@ -44,6 +44,7 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache git pkg-config python3-ve
   libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libtomlplusplus-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libhnswlib-dev libpoppler-cpp-dev libgumbo-dev libzip-dev libxml2-dev libicu-dev libstemmer-dev libre2-dev clang
+  libargon2-dev libtss2-dev libtss2-tcti-swtpm0 libtss2-tcti-device0 swtpm swtpm-tools
   # the web console's browser tests: headless Chromium, and a font for its Chinese text
   chromium chromium-driver fonts-wqy-microhei)
 

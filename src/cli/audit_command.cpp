@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/keyring_setup.h"
 #include "privacy/audit_log.h"
 
 namespace tandem::cli {
@@ -26,8 +27,8 @@ std::string pseudonymized_text(const std::map<std::string, int64_t>& counts) {
   return text.empty() ? "-" : text;
 }
 
-int run_show(const std::string& path, const AuditArgs& args) {
-  auto entries = privacy::read_audit_log(path);
+int run_show(const std::string& path, const std::optional<privacy::Key>& key, const AuditArgs& args) {
+  auto entries = privacy::read_audit_log(path, key);
   if (!entries) {
     if (entries.error().code == ErrorCode::kNotFound) {
       std::cout << "no audit log at " << path << ": nothing has been sent to a public model yet\n";
@@ -70,8 +71,8 @@ int run_show(const std::string& path, const AuditArgs& args) {
   return 0;
 }
 
-int run_verify(const std::string& path) {
-  auto report = privacy::verify_audit_log(path);
+int run_verify(const std::string& path, const std::optional<privacy::Key>& key, const AuditArgs&) {
+  auto report = privacy::verify_audit_log(path, key);
   if (!report) {
     if (report.error().code == ErrorCode::kNotFound) {
       std::cout << "no audit log at " << path << ": nothing has been sent to a public model yet\n";
@@ -93,15 +94,22 @@ int run_verify(const std::string& path) {
 void add_audit_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto args = std::make_shared<AuditArgs>();
   static constexpr const char* kLogHelp = "the audit log to read (default: privacy.audit_log, <data dir>/audit.log)";
-  // --log wins; otherwise the config says where the log is.
-  auto with_path = [&global, &exit_code, args](int (*runner)(const std::string&, const AuditArgs&)) {
+  // --log wins; otherwise the config says where the log is. The config's keyring opens it.
+  using Runner = int (*)(const std::string&, const std::optional<privacy::Key>&, const AuditArgs&);
+  auto with_path = [&global, &exit_code, args](Runner runner) {
     return [&global, &exit_code, args, runner] {
-      if (!args->log.empty()) {
-        exit_code = runner(args->log, *args);
+      auto config = global.load();
+      if (!config) {
+        exit_code = 2;
         return;
       }
-      auto config = global.load();
-      exit_code = config ? runner(config->privacy_audit_log, *args) : 2;
+      auto key = data_key(*config, kAuditKey);
+      if (!key) {
+        std::cerr << "tandem audit: " << key.error().message << "\n";
+        exit_code = 1;
+        return;
+      }
+      exit_code = runner(args->log.empty() ? config->privacy_audit_log : args->log, *key, *args);
     };
   };
   auto* audit = app.add_subcommand("audit", "The tamper-evident log of what was sent to public models: show, verify");
@@ -117,7 +125,7 @@ void add_audit_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto* verify =
       audit->add_subcommand("verify", "Check the hash chain: finds edited, removed, reordered or cut entries");
   verify->add_option("--log", args->log, kLogHelp);
-  verify->callback(with_path([](const std::string& path, const AuditArgs&) { return run_verify(path); }));
+  verify->callback(with_path(run_verify));
 }
 
 }  // namespace tandem::cli

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/keyring_setup.h"
 #include "energy/meters.h"
 #include "energy/nvml_meter.h"
 #include "energy/usage_ledger.h"
@@ -54,7 +55,12 @@ void print_daily_chart(const energy::UsageReport& report) {
 }
 
 int run_report(const Config& config, const EnergyArgs& args) {
-  auto records = energy::read_usage(config.energy_usage_log);
+  auto key = data_key(config, kUsageKey);
+  if (!key) {
+    std::cerr << "tandem energy report: " << key.error().message << "\n";
+    return 1;
+  }
+  auto records = energy::read_usage(config.energy_usage_log, *key);
   if (!records) {
     std::cerr << "tandem energy report: " << records.error().message << "\n";
     return 1;

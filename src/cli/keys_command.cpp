@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/keyring_setup.h"
 #include "server/api_keys.h"
 
 namespace tandem::cli {
@@ -98,7 +99,12 @@ void add_keys_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
         exit_code = 2;
         return;
       }
-      auto store = server::ApiKeyStore::open(config->server_keys_file);
+      auto key = data_key(*config, kApiKeysKey);
+      if (!key) {
+        exit_code = fail(name, key.error());
+        return;
+      }
+      auto store = server::ApiKeyStore::open(config->server_keys_file, *key);
       exit_code = store ? runner(**store, *args) : fail(name, store.error());
     };
   };

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "cli/engine_options.h"
+#include "cli/keyring_setup.h"
 #include "core/log.h"
 #include "privacy/name_detector.h"
 #include "providers/local_provider.h"
@@ -75,6 +76,9 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
   parts.policy.ask_cloud_below = static_cast<float>(config.router_ask_cloud_below);
   parts.policy.cascade_min_mean_logprob = config.router_cascade_min_mean_logprob;
   parts.learned_examples_path = config.router_learned_examples;
+  auto router_key = data_key(config, kRouterKey);
+  if (!router_key) return router_key.error();
+  parts.learned_examples_key = *router_key;
 
   if (create_knowledge_base || std::filesystem::exists(std::filesystem::path(config.knowledge_dir) / "kb.sqlite")) {
     auto kb = open_knowledge_base(config);
@@ -91,7 +95,9 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
   if (!policy) return policy.error();
   parts.privacy_policy = *policy;
   if (parts.cloud) {  // no cloud, no egress: the log is opened only when something can leave
-    auto audit = privacy::AuditLog::open(config.privacy_audit_log);
+    auto key = data_key(config, kAuditKey);
+    if (!key) return key.error();
+    auto audit = privacy::AuditLog::open(config.privacy_audit_log, *key);
     if (!audit) return audit.error();
     parts.audit = std::make_shared<privacy::AuditLog>(std::move(*audit));
   }
@@ -143,6 +149,9 @@ Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Conf
   std::shared_ptr<engine::Embedder> embedder = std::move(*loaded);
   auto options = knowledge_base_options(config);
   if (!dir.empty()) options.dir = dir;
+  auto key = data_key(config, kKnowledgeKey);
+  if (!key) return key.error();
+  options.encryption_key = *key;
   auto kb = knowledge::KnowledgeBase::open(options, *embedder);
   if (!kb) return kb.error();
   // The base borrows the embedder: the deleter keeps it alive as long as the base.

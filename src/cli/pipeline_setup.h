@@ -28,8 +28,8 @@ struct LoadedRouter {
 };
 Result<LoadedRouter> load_router(const Config& config);
 
-// The knowledge base of [knowledge], with its own embedder (full-length inputs, batched); `dir`
-// overrides knowledge.dir. Creates the base when it does not exist.
+// The knowledge base of [knowledge], with its own embedder (full-length inputs, batched) and the
+// keyring's "knowledge" data key; `dir` overrides knowledge.dir. Creates the base when it does not exist.
 knowledge::KnowledgeBaseOptions knowledge_base_options(const Config& config);
 knowledge::SearchOptions knowledge_search_options(const Config& config);
 Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config,

@@ -8,8 +8,10 @@
 
 #include "cli/commands.h"
 #include "cli/engine_options.h"
+#include "cli/keyring_setup.h"
 #include "cli/pipeline_setup.h"
 #include "cli/progress_bar.h"
+#include "privacy/sealed_file.h"
 #include "router/router.h"
 
 namespace tandem::cli {
@@ -32,7 +34,7 @@ struct RouterArgs {
 // The examples of every file, in order.
 template <typename Example>
 Result<std::vector<Example>> read_all(const std::vector<std::string>& files,
-                                      Result<std::vector<Example>> (*read)(const std::string&)) {
+                                      const std::function<Result<std::vector<Example>>(const std::string&)>& read) {
   std::vector<Example> all;
   for (const auto& file : files) {
     auto examples = read(file);
@@ -40,6 +42,18 @@ Result<std::vector<Example>> read_all(const std::vector<std::string>& files,
     all.insert(all.end(), examples->begin(), examples->end());
   }
   return all;
+}
+
+// The keyring's "router" data key when one of `files` is sealed (the learned examples), else nullopt.
+Result<std::optional<privacy::Key>> sealed_examples_key(const GlobalOptions& global,
+                                                        const std::vector<std::string>& files) {
+  for (const auto& file : files) {
+    if (auto sealed = privacy::is_sealed_file(file); !sealed || !*sealed) continue;
+    auto config = global.load();
+    if (!config) return make_error(ErrorCode::kInvalidArgument, "the configuration is not valid");
+    return data_key(*config, kRouterKey);
+  }
+  return std::optional<privacy::Key>();
 }
 
 // Prints "tandem router <cmd>: <error>" and sets the exit code; returns false on error.
@@ -117,7 +131,10 @@ void add_train_intents(CLI::App& router_cmd, GlobalOptions& global, int& exit_co
                   "share of held-out in-scope answers the out-of-scope threshold may reject")
       ->capture_default_str();
   cmd->callback([&global, &exit_code, args] {
-    auto examples = read_all(args->data_files, &router::read_intent_examples);
+    auto key = sealed_examples_key(global, args->data_files);
+    if (!report(key, "train-intents", exit_code)) return;
+    auto examples = read_all<router::IntentExample>(
+        args->data_files, [&](const std::string& file) { return router::read_intent_examples(file, *key); });
     if (!report(examples, "train-intents", exit_code)) return;
     auto embedder = load_embedder(global, args->threads, Workload::kBatches);
     if (!report(embedder, "train-intents", exit_code)) return;
@@ -196,7 +213,7 @@ void add_train_routing(CLI::App& router_cmd, GlobalOptions& global, int& exit_co
       "train-routing", "Train the quality-gap model on {\"prompt\", \"weak_correct\", \"strong_correct\"} lines");
   add_training_options(cmd, *args);
   cmd->callback([&global, &exit_code, args] {
-    auto examples = read_all(args->data_files, &router::read_routing_examples);
+    auto examples = read_all<router::RoutingExample>(args->data_files, &router::read_routing_examples);
     if (!report(examples, "train-routing", exit_code)) return;
     auto embedder = load_embedder(global, args->threads, Workload::kBatches);
     if (!report(embedder, "train-routing", exit_code)) return;

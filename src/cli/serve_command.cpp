@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/engine_options.h"
+#include "cli/keyring_setup.h"
 #include "cli/pipeline_setup.h"
 #include "core/log.h"
 #include "engine/engine.h"
@@ -57,7 +58,16 @@ int serve(const Config& config) {
     std::cerr << "tandem serve: " << pipeline.error().message << "\n";
     return 1;
   }
-  auto server = server::Server::create(config, **chat, embedder.get(), pipeline->get());
+  server::StorageKeys storage;
+  for (auto [purpose, key] : {std::pair{kApiKeysKey, &storage.api_keys}, std::pair{kUsageKey, &storage.usage}}) {
+    auto found = data_key(config, purpose);
+    if (!found) {
+      std::cerr << "tandem serve: " << found.error().message << "\n";
+      return 1;
+    }
+    *key = *found;
+  }
+  auto server = server::Server::create(config, **chat, embedder.get(), pipeline->get(), storage);
   if (!server) {
     std::cerr << "tandem serve: " << server.error().message << "\n";
     return server.error().code == ErrorCode::kInvalidArgument ? 2 : 1;

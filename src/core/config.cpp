@@ -87,6 +87,11 @@ const std::vector<Setting>& settings() {
       {"energy.cloud_wh_per_1k_tokens", &Config::energy_cloud_wh_per_1k_tokens, "estimated Wh per 1,000 tokens of a cloud answer (default from Epoch AI's ~0.3 Wh per typical GPT-4o query; Google reports 0.24 Wh per median Gemini prompt, 2.9 Wh per ChatGPT request is an often-quoted upper bound)", 0, 1000},
       {"energy.grid_gco2_per_kwh", &Config::energy_grid_gco2_per_kwh, "grams of CO2 per kWh of the electricity used (default: world average, IEA 2023)", 0, 2000},
       {"energy.usage_log", &Config::energy_usage_log, "every answer's tokens, energy, CO2 and cost, for tandem energy report (empty: <data>/usage.jsonl)"},
+      {"security.encryption", &Config::security_encryption, "encryption at rest: auto (a new keyring uses the passphrase when its variable is set, else the TPM when one answers, else a key in the keyring file), tpm, passphrase, local, off (files in clear)", 0, 0, {"auto", "tpm", "passphrase", "local", "off"}},
+      {"security.keyring", &Config::security_keyring, "the keyring: data keys wrapped by the master key (empty: <config>/keyring.json, outside the data directory)"},
+      {"security.passphrase_env", &Config::security_passphrase_env, "NAME of the environment variable holding the passphrase (Argon2id)"},
+      {"security.tpm_tcti", &Config::security_tpm_tcti, "tss2 TCTI of the TPM 2.0 (device:/dev/tpmrm0, or swtpm:host=127.0.0.1,port=N)"},
+      {"security.tpm_pcrs", &Config::security_tpm_pcrs, "comma-separated SHA-256 PCRs the master key is sealed to (0..23)"},
       {"log.level", &Config::log_level, "log level", 0, 0, {"debug", "info", "warn", "error", "off"}},
   };
   return kSettings;
@@ -270,6 +275,7 @@ Result<Config> load_config(const std::string& path, const std::map<std::string, 
   if (config.privacy_audit_log.empty()) config.privacy_audit_log = default_data_dir() + "/audit.log";
   if (config.server_keys_file.empty()) config.server_keys_file = default_data_dir() + "/keys.json";
   if (config.energy_usage_log.empty()) config.energy_usage_log = default_data_dir() + "/usage.jsonl";
+  if (config.security_keyring.empty()) config.security_keyring = default_config_dir() + "/keyring.json";
   if (config.knowledge_chunk_overlap >= config.knowledge_chunk_tokens) {
     return make_error(ErrorCode::kInvalidArgument, "knowledge.chunk_overlap must be smaller than knowledge.chunk_tokens");
   }
@@ -293,6 +299,12 @@ std::string default_data_dir() {
   if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/tandem";
   const char* home = std::getenv("HOME");
   return std::string(home ? home : ".") + "/.local/share/tandem";
+}
+
+std::string default_config_dir() {
+  if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x) return std::string(x) + "/tandem";
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : ".") + "/.config/tandem";
 }
 
 }  // namespace tandem

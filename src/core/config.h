@@ -100,6 +100,13 @@ struct Config {
   double energy_grid_gco2_per_kwh = 445;     // carbon intensity of the electricity (world average, IEA 2023)
   std::string energy_usage_log = "";         // every answer's usage; empty = <data>/usage.jsonl
 
+  // [security]: encryption at rest (privacy/keyring.h)
+  std::string security_encryption = "auto";  // auto | tpm | passphrase | local | off
+  std::string security_keyring = "";         // empty = <config>/keyring.json (outside the data directory)
+  std::string security_passphrase_env = "TANDEM_PASSPHRASE";  // the variable's NAME, never the passphrase
+  std::string security_tpm_tcti = "device:/dev/tpmrm0";
+  std::string security_tpm_pcrs = "16";  // comma-separated PCRs the master key is sealed to
+
   // [log]
   std::string log_level = "info";
 };
@@ -128,5 +135,6 @@ std::string default_embedding_model_path();
 std::string default_intent_model_dir();  // <cache>/router/intents (trained by scripts/setup.sh)
 std::string default_gazetteer_path();    // <cache>/models/pii-gazetteer.tsv (built by scripts/setup.sh)
 std::string default_data_dir();         // $TANDEM_DATA or ~/.local/share/tandem: the user's own data
+std::string default_config_dir();       // $XDG_CONFIG_HOME/tandem or ~/.config/tandem: the keyring
 
 }  // namespace tandem

@@ -1,15 +1,8 @@
 #include "energy/usage_ledger.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/clock.h"
-#include "core/file_io.h"
 
 namespace tandem::energy {
 namespace {
@@ -32,36 +25,30 @@ json to_json(const UsageRecord& r) {
 
 }  // namespace
 
-Result<std::unique_ptr<UsageLedger>> UsageLedger::open(const std::string& path) {
-  std::error_code ec;
-  const auto folder = std::filesystem::path(path).parent_path();
-  if (!folder.empty()) std::filesystem::create_directories(folder, ec);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return make_error(ErrorCode::kUnavailable, io_error("cannot open", path, errno));
-  return std::unique_ptr<UsageLedger>(new UsageLedger(path, fd));
+Result<std::unique_ptr<UsageLedger>> UsageLedger::open(const std::string& path,
+                                                       const std::optional<privacy::Key>& key) {
+  auto log = privacy::RecordLog::open(path, key);
+  if (!log) return log.error();
+  return std::unique_ptr<UsageLedger>(new UsageLedger(std::move(*log)));
 }
 
-UsageLedger::~UsageLedger() {
-  ::close(fd_);
-}
+UsageLedger::~UsageLedger() = default;
 
 Status UsageLedger::append(UsageRecord record) {
   if (record.time.empty()) record.time = utc_now_rfc3339();
-  const std::string line = to_json(record).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  std::lock_guard lock(mutex_);
-  const ssize_t written = ::write(fd_, line.data(), line.size());
-  if (written != static_cast<ssize_t>(line.size())) {
-    return make_error(ErrorCode::kUnavailable, io_error("cannot append to", path_, written < 0 ? errno : ENOSPC));
-  }
-  return {};
+  return log_->append(to_json(record).dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
-Result<std::vector<UsageRecord>> read_usage(const std::string& path) {
+Result<std::vector<UsageRecord>> read_usage(const std::string& path, const std::optional<privacy::Key>& key) {
   std::vector<UsageRecord> records;
-  std::ifstream in(path);
-  if (!in) return records;
-  std::string line;
-  for (int64_t number = 1; std::getline(in, line); ++number) {
+  auto stored = privacy::read_records(path, key);
+  if (!stored) {
+    if (stored.error().code == ErrorCode::kNotFound) return records;
+    return stored.error();
+  }
+  int64_t number = 0;
+  for (const auto& line : stored->records) {
+    ++number;
     if (line.empty()) continue;
     const json j = json::parse(line, nullptr, false);
     try {
@@ -80,6 +67,10 @@ Result<std::vector<UsageRecord>> read_usage(const std::string& path) {
     } catch (const json::exception&) {
       return make_error(ErrorCode::kDataLoss, path + ": line " + std::to_string(number) + " is not a usage record");
     }
+  }
+  if (stored->torn_tail) {
+    return make_error(ErrorCode::kDataLoss,
+                      path + ": record " + std::to_string(number + 1) + " was cut off by a crash (or damaged)");
   }
   return records;
 }

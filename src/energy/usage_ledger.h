@@ -6,19 +6,21 @@
 //                   .energy_wh = 0.004, .energy_method = "rapl", .co2_g = 0.0018, .cost_usd = 0});
 //   auto report = energy::summarize_usage(*energy::read_usage(path), baseline);
 //
-// A record holds counts and figures, never the text of a request.
+// A record holds counts and figures, never the text of a request. With the keyring's "usage" data
+// key the log is a sealed record log (privacy/sealed_file.h); without one, JSON Lines.
 // Thread-safety: append() may be called from any number of threads; the rest are pure.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
 #include "core/status.h"
+#include "privacy/sealed_file.h"
 
 namespace tandem::energy {
 
@@ -38,24 +40,26 @@ struct UsageRecord {
 
 class UsageLedger {
  public:
-  // Creates the file (and its folder) when missing; kUnavailable when it cannot be opened.
-  static Result<std::unique_ptr<UsageLedger>> open(const std::string& path);
+  // Creates the file (and its folder) when missing; kUnavailable when it cannot be opened. With
+  // `key`, a clear log from an earlier version is sealed in place.
+  static Result<std::unique_ptr<UsageLedger>> open(const std::string& path,
+                                                   const std::optional<privacy::Key>& key = std::nullopt);
   ~UsageLedger();
   UsageLedger(const UsageLedger&) = delete;
   UsageLedger& operator=(const UsageLedger&) = delete;
 
-  // One line, one write(): a crash never leaves half a record followed by more records.
+  // One record, one write() and fdatasync(): a crash never leaves half a record followed by more.
   Status append(UsageRecord record);
 
  private:
-  UsageLedger(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
-  std::mutex mutex_;
-  const std::string path_;
-  const int fd_;
+  explicit UsageLedger(std::unique_ptr<privacy::RecordLog> log) : log_(std::move(log)) {}
+  const std::unique_ptr<privacy::RecordLog> log_;
 };
 
-// All records of `path` (none when it does not exist); kDataLoss naming the line of a malformed one.
-Result<std::vector<UsageRecord>> read_usage(const std::string& path);
+// All records of `path` (none when it does not exist); kDataLoss naming the record of a malformed,
+// tampered or cut-off one.
+Result<std::vector<UsageRecord>> read_usage(const std::string& path,
+                                            const std::optional<privacy::Key>& key = std::nullopt);
 
 // What the same answers would have cost had the cloud given them all.
 struct CloudBaseline {

@@ -186,13 +186,19 @@ Status KnowledgeBase::reconcile_index() {
     in >> expected;
     auto actual = sha256_file(path.string());
     if (actual && *actual == expected) {
-      auto loaded = VectorIndex::load(path.string(), embedder_.dimensions(), options_.vectors);
-      if (loaded) vectors_ = std::move(*loaded);
+      auto loaded = VectorIndex::load(path.string(), embedder_.dimensions(), options_.vectors, options_.encryption_key);
+      if (loaded) {
+        vectors_ = std::move(*loaded);
+      } else {
+        TANDEM_LOG(kWarn, "knowledge", "{}; rebuilding it from the store", loaded.error().message);
+      }
+    } else {
+      TANDEM_LOG(kWarn, "knowledge", "the vector index {} does not match its checksum (damaged); rebuilding it",
+                 path.string());
     }
-    if (!vectors_) TANDEM_LOG(kWarn, "knowledge", "the vector index in {} is damaged; rebuilding it", options_.dir);
+    if (!vectors_) vectors_ = std::make_unique<VectorIndex>(embedder_.dimensions(), options_.vectors);
   }
   if (!vectors_) vectors_ = std::make_unique<VectorIndex>(embedder_.dimensions(), options_.vectors);
-
   chunk_collection_.clear();
   if (auto st = store_->for_each_chunk([&](int64_t id, int64_t collection) { chunk_collection_[id] = collection; });
       !st) {
@@ -231,7 +237,7 @@ Status KnowledgeBase::reconcile_index() {
 Status KnowledgeBase::save_index() {
   const fs::path path = fs::path(options_.dir) / kIndexFile;
   std::shared_lock lock(index_mutex_);
-  if (auto st = vectors_->save(path.string()); !st) return st;
+  if (auto st = vectors_->save(path.string(), options_.encryption_key); !st) return st;
   auto checksum = sha256_file(path.string());
   if (!checksum) return checksum.error();
   return replace_file_atomically(path.string() + ".sha256", *checksum + "\n");

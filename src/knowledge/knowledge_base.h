@@ -30,6 +30,7 @@
 #include "knowledge/document.h"
 #include "knowledge/store.h"
 #include "knowledge/vector_index.h"
+#include "privacy/aes_gcm.h"
 
 namespace tandem::knowledge {
 
@@ -39,7 +40,7 @@ struct KnowledgeBaseOptions {
   VectorIndexOptions vectors{};
   ParseLimits limits{};
   int32_t embed_batch = 32;                    // chunks per embedding call during ingest
-  std::optional<privacy::Key> encryption_key;  // the knowledge base's data key; nullopt: stored in clear
+  std::optional<privacy::Key> encryption_key{};  // the knowledge base's data key; nullopt: stored in clear
 };
 
 struct AddOptions {

@@ -6,7 +6,13 @@
 #include <cstdio>
 #include <filesystem>
 
+#include <sys/mman.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "privacy/sealed_file.h"
 
 namespace tandem::knowledge {
 namespace {
@@ -107,7 +113,81 @@ std::vector<ScoredId> VectorIndex::search(std::span<const float> query, int k, c
   }
 }
 
-Status VectorIndex::save(const std::string& path) const {
+namespace {
+
+// An anonymous in-memory file (memfd) that hnswlib reads and writes by path, so that a clear copy
+// of the graph never touches the disk.
+class MemoryFile {
+ public:
+  MemoryFile() : fd_(::memfd_create("tandem-vectors", MFD_CLOEXEC)) {}
+  ~MemoryFile() {
+    if (fd_ >= 0) {
+      (void)::ftruncate(fd_, 0);  // frees the pages now
+      ::close(fd_);
+    }
+  }
+  MemoryFile(const MemoryFile&) = delete;
+  MemoryFile& operator=(const MemoryFile&) = delete;
+  Status status() const {
+    if (fd_ >= 0) return {};
+    return make_error(ErrorCode::kUnavailable, std::string("memfd_create failed: ") + std::strerror(errno));
+  }
+  int fd() const { return fd_; }
+  std::string path() const { return "/proc/self/fd/" + std::to_string(fd_); }
+
+ private:
+  int fd_;
+};
+
+Status sealed_copy(int from_fd, const std::string& path, const privacy::Key& key) {
+  auto writer = privacy::SealedFileWriter::create(path, key);
+  if (!writer) return writer.error();
+  std::vector<uint8_t> buffer(privacy::kSealedSegmentBytes);
+  for (off_t offset = 0;;) {
+    const ssize_t n = ::pread(from_fd, buffer.data(), buffer.size(), offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      return make_error(ErrorCode::kUnavailable,
+                        std::string("cannot read the vector index from memory: ") + std::strerror(errno));
+    if (n == 0) break;
+    if (auto st = writer->write(std::span(buffer).first(static_cast<size_t>(n))); !st) return st;
+    offset += n;
+  }
+  privacy::wipe(buffer);
+  return writer->commit();
+}
+
+Status unsealed_copy(const std::string& path, const privacy::Key& key, int to_fd) {
+  auto reader = privacy::SealedFileReader::open(path, key);
+  if (!reader) return reader.error();
+  while (!reader->done()) {
+    auto segment = reader->next();
+    if (!segment) return segment.error();
+    for (auto rest = *segment; !rest.empty();) {
+      const ssize_t n = ::write(to_fd, rest.data(), rest.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0)
+        return make_error(ErrorCode::kUnavailable,
+                          std::string("cannot write the vector index to memory: ") + std::strerror(errno));
+      rest = rest.subspan(static_cast<size_t>(n));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Status VectorIndex::save(const std::string& path, const std::optional<privacy::Key>& key) const {
+  if (key) {
+    MemoryFile memory;
+    if (auto st = memory.status(); !st) return st;
+    try {
+      graph_->saveIndex(memory.path());
+    } catch (const std::exception& e) {
+      return make_error(ErrorCode::kUnavailable, std::string("cannot serialize the vector index: ") + e.what());
+    }
+    return sealed_copy(memory.fd(), path, *key);
+  }
   // Another process may save the same index at the same time: each writes its own file.
   const std::string temporary = path + ".tmp." + std::to_string(::getpid());
   try {
@@ -122,10 +202,16 @@ Status VectorIndex::save(const std::string& path) const {
 }
 
 Result<std::unique_ptr<VectorIndex>> VectorIndex::load(const std::string& path, int32_t dimensions,
-                                                       const VectorIndexOptions& options) {
+                                                       const VectorIndexOptions& options,
+                                                       const std::optional<privacy::Key>& key) {
   auto index = std::make_unique<VectorIndex>(dimensions, options);
+  MemoryFile memory;
+  if (key) {
+    if (auto st = memory.status(); !st) return st.error();
+    if (auto st = unsealed_copy(path, *key, memory.fd()); !st) return st.error();
+  }
   try {
-    index->graph_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(index->space_.get(), path);
+    index->graph_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(index->space_.get(), key ? memory.path() : path);
   } catch (const std::exception& e) {
     return make_error(ErrorCode::kDataLoss, "vector index " + path + " cannot be read: " + e.what());
   }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_set>
@@ -22,6 +23,7 @@
 
 #include "core/status.h"
 #include "knowledge/store.h"
+#include "privacy/aes_gcm.h"
 
 namespace hnswlib {
 template <typename T>
@@ -56,9 +58,12 @@ class VectorIndex {
   std::vector<ScoredId> search(std::span<const float> query, int k, const ChunkFilter& allowed = {},
                                int64_t allowed_count = -1) const;
 
-  Status save(const std::string& path) const;  // written to path.tmp.<pid>, then renamed
+  // Written to a temporary file, then renamed. With `key` the file is sealed (privacy/sealed_file.h)
+  // and the clear graph exists only in memory (a memfd), never on disk.
+  Status save(const std::string& path, const std::optional<privacy::Key>& key = std::nullopt) const;
   static Result<std::unique_ptr<VectorIndex>> load(const std::string& path, int32_t dimensions,
-                                                   const VectorIndexOptions& options);
+                                                   const VectorIndexOptions& options,
+                                                   const std::optional<privacy::Key>& key = std::nullopt);
 
  private:
   std::vector<ScoredId> exact_scan(std::span<const float> query, int k, const ChunkFilter& allowed) const;

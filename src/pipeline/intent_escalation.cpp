@@ -1,7 +1,5 @@
 #include "pipeline/intent_escalation.h"
 
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 namespace tandem::pipeline {
@@ -43,18 +41,15 @@ std::optional<std::string> parse_classification(const std::string& answer, const
 }
 
 Status LearnedExamples::append(const std::string& text, const std::string& label) {
-  const std::string line = nlohmann::json{{"text", text}, {"label", label}}.dump(
-                               -1, ' ', false, nlohmann::json::error_handler_t::replace) +
-                           "\n";
+  const std::string record =
+      nlohmann::json{{"text", text}, {"label", label}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::lock_guard lock(mutex_);
-  std::error_code ec;
-  const auto folder = std::filesystem::path(path_).parent_path();
-  if (!folder.empty()) std::filesystem::create_directories(folder, ec);
-  std::ofstream out(path_, std::ios::app | std::ios::binary);
-  out << line;
-  out.flush();
-  if (!out) return make_error(ErrorCode::kUnavailable, "cannot append to " + path_ + " (disk full?)");
-  return {};
+  if (!log_) {
+    auto opened = privacy::RecordLog::open(path_, key_);
+    if (!opened) return make_error(opened.error().code, "cannot append to " + path_ + ": " + opened.error().message);
+    log_ = std::move(*opened);
+  }
+  return log_->append(record);
 }
 
 }  // namespace tandem::pipeline

@@ -41,7 +41,8 @@ void Egress::add(const Egress& other) {
 }
 
 Pipeline::Pipeline(PipelineParts parts) : parts_(std::move(parts)) {
-  if (!parts_.learned_examples_path.empty()) learned_ = std::make_unique<LearnedExamples>(parts_.learned_examples_path);
+  if (!parts_.learned_examples_path.empty())
+    learned_ = std::make_unique<LearnedExamples>(parts_.learned_examples_path, parts_.learned_examples_key);
 }
 
 bool Pipeline::ask_cloud_for_intent(const std::string& text, router::IntentPrediction& intent, Route& route,

@@ -44,6 +44,7 @@ struct PipelineParts {
   std::shared_ptr<router::CloudShareController> cloud_share{};
   // Where the large model's intent answers are kept as training examples; empty: not kept.
   std::string learned_examples_path{};
+  std::optional<privacy::Key> learned_examples_key{};  // the keyring's "router" data key; nullopt: in clear
   // The user's documents; null: no knowledge base. Grounded answers are generated locally, so
   // the documents never leave this device.
   std::shared_ptr<knowledge::KnowledgeBase> knowledge{};

@@ -1,23 +1,15 @@
 #include "privacy/audit_log.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "core/clock.h"
-#include "core/file_io.h"
+#include "privacy/sealed_file.h"
 
 namespace tandem::privacy {
 namespace {
@@ -26,70 +18,24 @@ using nlohmann::json;
 
 const std::string kGenesisHash(64, '0');
 
+// ---- File IO: the only code that touches the disk. With a data key the log is a sealed record
+// log and the head a sealed file (privacy/sealed_file.h); without one, JSON Lines and JSON. ----
 
-// ---- File IO: the only code that touches the disk, so that encryption at rest can wrap it. ----
-
-// The whole file; kNotFound when it does not exist.
-Result<std::string> read_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return make_error(ErrorCode::kNotFound, "no file " + path);
-    return make_error(ErrorCode::kUnavailable, io_error("cannot open", path, errno));
-  }
-  std::string bytes;
-  char buffer[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int error_number = errno;
-      ::close(fd);
-      return make_error(ErrorCode::kUnavailable, io_error("cannot read", path, error_number));
-    }
-    if (n == 0) break;
-    bytes.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return bytes;
+// Records as the JSON Lines text the chain is checked on. A record cut off by a crash becomes an
+// unterminated last line, which check_chain reports.
+std::string as_lines(const Records& records) {
+  std::string text;
+  for (const auto& record : records.records) text += record + "\n";
+  if (records.torn_tail) text += "{";
+  return text;
 }
 
-// Bytes [begin, end) of an open file: what another process appended since our last look.
-Result<std::string> read_range(int fd, const std::string& path, int64_t begin, int64_t end) {
-  std::string bytes(static_cast<size_t>(end - begin), '\0');
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n =
-        ::pread(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(begin + static_cast<int64_t>(done)));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error(ErrorCode::kUnavailable, io_error("cannot read", path, errno));
-    if (n == 0) return make_error(ErrorCode::kDataLoss, path + " shrank while being read");
-    done += static_cast<size_t>(n);
-  }
-  return bytes;
+// kNotFound when there is no log.
+Result<std::string> read_log_text(const std::string& path, const std::optional<Key>& key) {
+  auto records = read_records(path, key);
+  if (!records) return records.error();
+  return as_lines(*records);
 }
-
-// Appends one whole line and syncs it. On any failure the file is cut back to `size_before`, so a
-// full disk never leaves half an entry behind.
-Status append_line(int fd, const std::string& path, std::string_view line, int64_t size_before) {
-  size_t done = 0;
-  int error_number = 0;
-  while (done < line.size()) {
-    ssize_t n = ::write(fd, line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      error_number = n < 0 ? errno : EIO;
-      break;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (error_number == 0 && ::fdatasync(fd) != 0) error_number = errno;
-  if (error_number != 0) {
-    if (done > 0) (void)::ftruncate(fd, static_cast<off_t>(size_before));
-    return make_error(ErrorCode::kUnavailable, io_error("cannot append to", path, error_number));
-  }
-  return {};
-}
-
 
 // ---- Hashing and the canonical form ----
 
@@ -214,13 +160,14 @@ std::string head_path(const std::string& log_path) {
   return log_path + ".head";
 }
 
-Status write_head(const std::string& log_path, const ChainState& head) {
-  return replace_file_atomically(head_path(log_path), json{{"sequence", head.sequence}, {"hash", head.hash}}.dump() + "\n");
+Status write_head(const std::string& log_path, const std::optional<Key>& key, const ChainState& head) {
+  return write_protected_file(head_path(log_path), key,
+                              json{{"sequence", head.sequence}, {"hash", head.hash}}.dump() + "\n");
 }
 
 // nullopt when there is no head file.
-Result<std::optional<ChainState>> read_head(const std::string& log_path) {
-  auto bytes = read_file(head_path(log_path));
+Result<std::optional<ChainState>> read_head(const std::string& log_path, const std::optional<Key>& key) {
+  auto bytes = read_protected_file(head_path(log_path), key);
   if (!bytes) {
     if (bytes.error().code == ErrorCode::kNotFound) return std::optional<ChainState>();
     return bytes.error();
@@ -274,22 +221,25 @@ void check_head(const ChainCheck& chain, const std::optional<ChainState>& head, 
            head->sequence, last));
 }
 
-Result<Verification> verify(const std::string& path) {
-  auto head = read_head(path);  // a malformed head (kDataLoss) is a finding, reported below
+// Checks the log's text (`text`: kNotFound when there is no log) against its head.
+Result<Verification> check_log(const std::string& path, const Result<std::string>& text,
+                               const Result<std::optional<ChainState>>& head) {
   if (!head && head.error().code != ErrorCode::kDataLoss) return head.error();
-  auto bytes = read_file(path);
   Verification out;
-  if (!bytes) {
-    if (bytes.error().code != ErrorCode::kNotFound) return bytes.error();
+  if (!text) {
+    if (text.error().code == ErrorCode::kDataLoss) {  // a sealed record that fails authentication
+      out.report.reason = text.error().message;
+      return out;
+    }
+    if (text.error().code != ErrorCode::kNotFound) return text.error();
     if (head && !*head) return make_error(ErrorCode::kNotFound, "no audit log at " + path);
     out.report.reason =
         head ? fmt::format("the log is missing but its head says sequence {} (removed)", (*head)->sequence)
              : "the log is missing and its head is malformed";
     return out;
   }
-  out.log_bytes = static_cast<int64_t>(bytes->size());
-  out.report.entries = std::count(bytes->begin(), bytes->end(), '\n');
-  ChainCheck chain = check_chain(*bytes, ChainState{});
+  out.report.entries = std::count(text->begin(), text->end(), '\n');
+  ChainCheck chain = check_chain(*text, ChainState{});
   out.last = chain.last;
   if (!chain.fault.empty()) {
     out.report.reason = chain.fault;
@@ -318,41 +268,21 @@ Status validate(const AuditEntry& entry) {
   return {};
 }
 
-// Holds flock(LOCK_EX) on the log for as long as it lives: one appender across processes.
-class FileLock {
- public:
-  explicit FileLock(int fd) : fd_(fd) {
-    int rc = 0;
-    do {
-      rc = ::flock(fd_, LOCK_EX);
-    } while (rc != 0 && errno == EINTR);
-    error_ = rc == 0 ? 0 : errno;
-  }
-  ~FileLock() {
-    if (error_ == 0) ::flock(fd_, LOCK_UN);
-  }
-  FileLock(const FileLock&) = delete;
-  FileLock& operator=(const FileLock&) = delete;
-  int error() const { return error_; }
-
- private:
-  int fd_;
-  int error_ = 0;
-};
-
-// Under the file lock, so that no other process appends in between: checks the whole log and
+// Under the log's lock, so that no other process appends in between: checks the whole log and
 // brings a head one entry behind up to date.
-Result<Verification> verify_for_append(int fd, const std::string& path) {
-  FileLock lock(fd);
-  if (lock.error() != 0) return make_error(ErrorCode::kUnavailable, io_error("cannot lock", path, lock.error()));
-  auto verified = verify(path);
+Result<Verification> verify_for_append(RecordLog& log, const std::optional<Key>& key) {
+  auto session = log.lock();
+  if (!session) return session.error();
+  auto records = session->read_new();
+  Result<std::string> text = records ? Result<std::string>(as_lines(*records)) : Result<std::string>(records.error());
+  auto verified = check_log(log.path(), text, read_head(log.path(), key));
   if (!verified) return verified.error();
   if (!verified->report.ok) {
-    return make_error(ErrorCode::kDataLoss, fmt::format("audit log {} is broken: {}; see `tandem audit verify`", path,
-                                                        verified->report.reason));
+    return make_error(ErrorCode::kDataLoss, fmt::format("audit log {} is broken: {}; see `tandem audit verify`",
+                                                        log.path(), verified->report.reason));
   }
   if (!verified->head_current) {
-    if (auto st = write_head(path, verified->last); !st) return st.error();
+    if (auto st = write_head(log.path(), key, verified->last); !st) return st.error();
   }
   return verified;
 }
@@ -360,16 +290,17 @@ Result<Verification> verify_for_append(int fd, const std::string& path) {
 }  // namespace
 
 struct AuditLog::Writer {
-  Writer(std::string path, int fd, int64_t end_offset, ChainState last)
-      : path(std::move(path)), fd(fd), end_offset(end_offset), last(std::move(last)) {}
-  ~Writer() { ::close(fd); }
+  Writer(std::unique_ptr<RecordLog> log, std::optional<Key> key, ChainState last)
+      : log(std::move(log)), key(std::move(key)), last(std::move(last)) {}
+  ~Writer() {
+    if (key) wipe(*key);
+  }
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
-  const std::string path;
-  const int fd;  // O_APPEND
+  const std::unique_ptr<RecordLog> log;
+  std::optional<Key> key;
   std::mutex mutex;
-  int64_t end_offset;  // the file's size after our last look, to notice appends by another process
   ChainState last;
 };
 
@@ -378,53 +309,39 @@ AuditLog::AuditLog(AuditLog&&) noexcept = default;
 AuditLog& AuditLog::operator=(AuditLog&&) noexcept = default;
 AuditLog::~AuditLog() = default;
 
-Result<AuditLog> AuditLog::open(const std::string& path) {
-  std::error_code ec;
-  const auto folder = std::filesystem::path(path).parent_path();
-  if (!folder.empty()) std::filesystem::create_directories(folder, ec);
-  if (ec) return make_error(ErrorCode::kUnavailable, "cannot create " + folder.string() + ": " + ec.message());
-
+Result<AuditLog> AuditLog::open(const std::string& path, const std::optional<Key>& key) {
   // A log that is missing while its head exists was removed: open must not quietly start anew.
+  std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
-    auto head = read_head(path);
+    auto head = read_head(path, key);
     if (head && *head) {
       return make_error(
           ErrorCode::kDataLoss,
           fmt::format("audit log {} is missing but its head says sequence {} (removed)", path, (*head)->sequence));
     }
   }
-  int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return make_error(ErrorCode::kUnavailable, io_error("cannot open", path, errno));
-  auto verified = verify_for_append(fd, path);
-  if (!verified) {
-    ::close(fd);
-    return verified.error();
-  }
-  return AuditLog(std::make_unique<Writer>(path, fd, verified->log_bytes, std::move(verified->last)));
+  auto log = RecordLog::open(path, key);  // creates it and its folder; seals a clear one from an earlier version
+  if (!log) return log.error();
+  auto verified = verify_for_append(**log, key);
+  if (!verified) return verified.error();
+  return AuditLog(std::make_unique<Writer>(std::move(*log), key, std::move(verified->last)));
 }
 
 Result<AuditEntry> AuditLog::append(AuditEntry entry) {
   if (auto st = validate(entry); !st) return st.error();
   Writer& w = *writer_;
   std::lock_guard guard(w.mutex);
-  FileLock lock(w.fd);
-  if (lock.error() != 0) return make_error(ErrorCode::kUnavailable, io_error("cannot lock", w.path, lock.error()));
+  auto session = w.log->lock();
+  if (!session) return session.error();
 
   // Another process (a second `tandem`) may have appended since our last write: follow its entries.
-  struct stat info {};
-  if (::fstat(w.fd, &info) != 0) return make_error(ErrorCode::kUnavailable, io_error("cannot stat", w.path, errno));
-  const int64_t size = info.st_size;
-  if (size < w.end_offset) {
-    return make_error(ErrorCode::kDataLoss,
-                      fmt::format("audit log {} shrank from {} to {} bytes (truncated)", w.path, w.end_offset, size));
-  }
-  if (size > w.end_offset) {
-    auto added = read_range(w.fd, w.path, w.end_offset, size);
-    if (!added) return added.error();
-    ChainCheck chain = check_chain(*added, w.last);
+  auto added = session->read_new();
+  if (!added)
+    return make_error(ErrorCode::kDataLoss, "audit log " + w.log->path() + " is broken: " + added.error().message);
+  if (!added->records.empty() || added->torn_tail) {
+    ChainCheck chain = check_chain(as_lines(*added), w.last);
     if (!chain.fault.empty())
-      return make_error(ErrorCode::kDataLoss, "audit log " + w.path + " is broken: " + chain.fault);
-    w.end_offset = size;
+      return make_error(ErrorCode::kDataLoss, "audit log " + w.log->path() + " is broken: " + chain.fault);
     w.last = chain.last;
   }
 
@@ -436,27 +353,26 @@ Result<AuditEntry> AuditLog::append(AuditEntry entry) {
     json object = to_json_without_hash(entry);
     entry.hash = chain_hash(entry.previous_hash, object);
     object["hash"] = entry.hash;
-    line = object.dump() + "\n";
+    line = object.dump();
   } catch (const json::type_error&) {  // dump() refuses invalid UTF-8
     return make_error(ErrorCode::kInvalidArgument,
                       "audit entry: tenant, provider, model or an entity type is not valid UTF-8");
   }
-  if (auto st = append_line(w.fd, w.path, line, w.end_offset); !st) return st.error();
-  w.end_offset += static_cast<int64_t>(line.size());
+  if (auto st = session->append(line); !st) return st.error();
   w.last = {entry.sequence, entry.hash};
-  // The line is durable now; a head left behind by a failure here is one entry behind, which
+  // The entry is durable now; a head left behind by a failure here is one entry behind, which
   // verify accepts and the next append or open() repairs.
-  if (auto st = write_head(w.path, w.last); !st) return st.error();
+  if (auto st = write_head(w.log->path(), w.key, w.last); !st) return st.error();
   return entry;
 }
 
 Result<std::vector<AuditEntry>> AuditLog::read_all() const {
   std::lock_guard guard(writer_->mutex);
-  return read_audit_log(writer_->path);
+  return read_audit_log(writer_->log->path(), writer_->key);
 }
 
-Result<std::vector<AuditEntry>> read_audit_log(const std::string& path) {
-  auto bytes = read_file(path);
+Result<std::vector<AuditEntry>> read_audit_log(const std::string& path, const std::optional<Key>& key) {
+  auto bytes = read_log_text(path, key);
   if (!bytes) {
     if (bytes.error().code == ErrorCode::kNotFound) return make_error(ErrorCode::kNotFound, "no audit log at " + path);
     return bytes.error();
@@ -479,8 +395,8 @@ Result<std::vector<AuditEntry>> read_audit_log(const std::string& path) {
   return entries;
 }
 
-Result<VerifyReport> verify_audit_log(const std::string& path) {
-  auto verified = verify(path);
+Result<VerifyReport> verify_audit_log(const std::string& path, const std::optional<Key>& key) {
+  auto verified = check_log(path, read_log_text(path, key), read_head(path, key));
   if (!verified) return verified.error();
   return std::move(verified->report);
 }

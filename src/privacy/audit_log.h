@@ -23,17 +23,18 @@
 // and hash; verify compares the log's end with it.
 //
 // Crash safety: each entry is one write() followed by fdatasync(), so a crash leaves either the
-// whole line or a torn last line without its newline, which open() and verify report rather than
-// drop. A crash between the line and the head leaves the head one entry behind; that state is
-// accepted and open() brings the head up to date. open() refuses a broken log (kDataLoss), so egress
-// stops until someone looks: `tandem audit verify` names the line; moving both files aside starts
-// a new chain.
+// whole entry or a torn last one (a line without its newline, a record shorter than its length),
+// which open() and verify report rather than drop. A crash between the line and the head leaves the head one entry
+// behind; that state is accepted and open() brings the head up to date. open() refuses a broken log (kDataLoss), so
+// egress stops until someone looks: `tandem audit verify` names the line; moving both files aside starts a new chain.
 //
-// All file IO sits in one section of audit_log.cpp: the seam where encryption at rest will go.
+// Encryption at rest: with the "audit" data key, entries are sealed records and the head a sealed
+// file (privacy/sealed_file.h), so the log on disk reveals nothing and any flipped byte is found.
 //
-// Limitation: the chain is unkeyed. Someone with write access who rewrites the whole chain from the
-// first changed entry onwards and the head too, or deletes both files, is not detected; that needs
-// an anchor outside the file (a TPM-sealed key, or the head published elsewhere).
+// Limitation: in clear the chain is unkeyed: someone with write access who rewrites the whole chain
+// from the first changed entry onwards and the head too is not detected. Sealed, that rewrite needs
+// the data key. Deleting both files is not detected either way; that needs an anchor outside them
+// (the head published elsewhere).
 //
 // Thread-safety: AuditLog may be shared by any number of threads (moving it may not); append() and
 // read_all() are serialised by a mutex, and appends from several processes by flock() on the log.
@@ -43,12 +44,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/sha256.h"
 #include "core/status.h"
+#include "privacy/aes_gcm.h"
 
 namespace tandem::privacy {
 
@@ -70,7 +73,9 @@ class AuditLog {
   // Opens the log at `path`, creating it (and its folder) when missing, and resumes the chain from
   // its last entry. A log that fails verification is refused with kDataLoss and the reason; IO
   // errors are kUnavailable.
-  static Result<AuditLog> open(const std::string& path);
+  // With `key` (the keyring's "audit" data key) the log and its head are sealed
+  // (privacy/sealed_file.h) and a clear log from an earlier version is sealed in place.
+  static Result<AuditLog> open(const std::string& path, const std::optional<Key>& key = std::nullopt);
   AuditLog(AuditLog&&) noexcept;
   AuditLog& operator=(AuditLog&&) noexcept;
   ~AuditLog();
@@ -92,7 +97,7 @@ class AuditLog {
 
 // The entries of the log at `path`, oldest first, without checking the chain (see verify_audit_log).
 // kNotFound when there is no log; kDataLoss for a line that is not a well-formed entry.
-Result<std::vector<AuditEntry>> read_audit_log(const std::string& path);
+Result<std::vector<AuditEntry>> read_audit_log(const std::string& path, const std::optional<Key>& key = std::nullopt);
 
 struct VerifyReport {
   bool ok = false;
@@ -105,6 +110,7 @@ struct VerifyReport {
 // Checks every entry's hash, the sequence, the links between entries and the head. A broken log is
 // an ok Result with report.ok == false; the Result's error is for a log that cannot be read
 // (kNotFound when neither the log nor its head exists, kUnavailable for IO errors).
-Result<VerifyReport> verify_audit_log(const std::string& path);
+// A sealed entry that fails authentication is a finding too (report.reason names the file and record).
+Result<VerifyReport> verify_audit_log(const std::string& path, const std::optional<Key>& key = std::nullopt);
 
 }  // namespace tandem::privacy

@@ -4,6 +4,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "privacy/sealed_file.h"
 #include "router/router.h"
 
 namespace tandem::router {
@@ -12,28 +13,47 @@ namespace {
 constexpr size_t kMaxLineBytes = size_t{1} << 20;
 constexpr uintmax_t kMaxFileBytes = uintmax_t{2} << 30;
 
-// Calls `parse_line` for each non-blank line; its error message gets "path:line: " in front.
-Status read_json_lines(const std::string& path, const std::function<Status(const nlohmann::json&)>& parse_line) {
+// Calls `parse_line` for each non-blank line; its error message gets "path:line: " in front. A
+// sealed file (learned examples, privacy/sealed_file.h) is read record by record with `key`.
+Status read_json_lines(const std::string& path, const std::optional<privacy::Key>& key,
+                       const std::function<Status(const nlohmann::json&)>& parse_line) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   if (ec) return make_error(ErrorCode::kNotFound, "cannot read " + path + ": " + ec.message());
   if (size > kMaxFileBytes) return make_error(ErrorCode::kInvalidArgument, path + " is larger than 2 GiB");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(ErrorCode::kNotFound, "cannot open " + path);
-  std::string line;
   size_t number = 0;
   size_t parsed = 0;
-  while (std::getline(in, line)) {
+  auto parse = [&](const std::string& line) -> Status {
     ++number;
     const auto where = path + ":" + std::to_string(number) + ": ";
     if (line.size() > kMaxLineBytes) return make_error(ErrorCode::kInvalidArgument, where + "line longer than 1 MiB");
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) return {};
     auto json = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (json.is_discarded() || !json.is_object()) {
       return make_error(ErrorCode::kInvalidArgument, where + "not a JSON object");
     }
     if (auto st = parse_line(json); !st) return make_error(st.error().code, where + st.error().message);
     ++parsed;
+    return {};
+  };
+  auto sealed = privacy::is_sealed_file(path);
+  if (!sealed) return sealed.error();
+  if (*sealed) {
+    if (!key) return make_error(ErrorCode::kInvalidArgument, path + " is encrypted and no key was given");
+    auto records = privacy::read_records(path, key);
+    if (!records) return records.error();
+    if (records->torn_tail) {
+      return make_error(ErrorCode::kDataLoss, path + ": the last record was cut off by a crash (or damaged)");
+    }
+    for (const auto& record : records->records) {
+      if (auto st = parse(record); !st) return st;
+    }
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return make_error(ErrorCode::kNotFound, "cannot open " + path);
+    for (std::string line; std::getline(in, line);) {
+      if (auto st = parse(line); !st) return st;
+    }
   }
   if (parsed == 0) return make_error(ErrorCode::kInvalidArgument, path + " has no examples");
   return {};
@@ -61,9 +81,10 @@ Result<bool> boolean(const nlohmann::json& json, const char* field) {
 
 }  // namespace
 
-Result<std::vector<IntentExample>> read_intent_examples(const std::string& path) {
+Result<std::vector<IntentExample>> read_intent_examples(const std::string& path,
+                                                        const std::optional<privacy::Key>& key) {
   std::vector<IntentExample> examples;
-  auto st = read_json_lines(path, [&](const nlohmann::json& json) -> Status {
+  auto st = read_json_lines(path, key, [&](const nlohmann::json& json) -> Status {
     auto text = non_empty_string(json, "text");
     if (!text) return text.error();
     auto label = non_empty_string(json, "label");
@@ -77,7 +98,7 @@ Result<std::vector<IntentExample>> read_intent_examples(const std::string& path)
 
 Result<std::vector<RoutingExample>> read_routing_examples(const std::string& path) {
   std::vector<RoutingExample> examples;
-  auto st = read_json_lines(path, [&](const nlohmann::json& json) -> Status {
+  auto st = read_json_lines(path, std::nullopt, [&](const nlohmann::json& json) -> Status {
     auto prompt = non_empty_string(json, "prompt");
     if (!prompt) return prompt.error();
     auto weak = boolean(json, "weak_correct");

@@ -26,6 +26,7 @@
 
 #include "core/status.h"
 #include "engine/engine.h"
+#include "privacy/aes_gcm.h"
 
 namespace tandem::router {
 
@@ -42,7 +43,9 @@ struct RoutingExample {
 
 // JSON Lines readers; errors name the file and line. Empty files, blank texts, missing fields
 // and lines over 1 MiB are refused.
-Result<std::vector<IntentExample>> read_intent_examples(const std::string& path);
+// `key`: the keyring's "router" data key, for the sealed learned examples (router.learned_examples).
+Result<std::vector<IntentExample>> read_intent_examples(const std::string& path,
+                                                        const std::optional<privacy::Key>& key = std::nullopt);
 Result<std::vector<RoutingExample>> read_routing_examples(const std::string& path);
 
 // Called with a stage ("embedding", "training", ...) and its progress.

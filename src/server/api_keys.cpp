@@ -22,6 +22,7 @@
 #include "core/file_io.h"
 #include "core/log.h"
 #include "core/sha256.h"
+#include "privacy/sealed_file.h"
 
 namespace tandem::server {
 namespace {
@@ -158,7 +159,12 @@ std::optional<KeyScope> key_scope_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-ApiKeyStore::ApiKeyStore(std::string path) : path_(std::move(path)) {}
+ApiKeyStore::ApiKeyStore(std::string path, std::optional<privacy::Key> key)
+    : path_(std::move(path)), key_(std::move(key)) {}
+
+ApiKeyStore::~ApiKeyStore() {
+  if (key_) privacy::wipe(*key_);
+}
 
 ApiKeyStore::FileSignature ApiKeyStore::stat_signature(const std::string& path, int fd) {
   struct stat info {};
@@ -172,7 +178,7 @@ ApiKeyStore::FileSignature ApiKeyStore::stat_signature(const std::string& path, 
 
 // Reads and checks the whole file. The signature is taken from the open file itself, so it always
 // describes exactly the bytes read, even when another process replaces the file meanwhile.
-Result<ApiKeyStore::Snapshot> ApiKeyStore::load(const std::string& path) {
+Result<ApiKeyStore::Snapshot> ApiKeyStore::load(const std::string& path, const std::optional<privacy::Key>& key) {
   Snapshot snapshot;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -196,6 +202,16 @@ Result<ApiKeyStore::Snapshot> ApiKeyStore::load(const std::string& path) {
   }
   ::close(fd);
   if (error_number != 0) return make_error(ErrorCode::kUnavailable, io_error("cannot read", path, error_number));
+  snapshot.sealed = privacy::is_sealed_bytes(bytes);
+  if (snapshot.sealed) {
+    if (!key) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        path + " is encrypted, but encryption is off (security.encryption); `tandem keyring status`");
+    }
+    auto clear = privacy::unseal_bytes(bytes, *key, path);
+    if (!clear) return clear.error();
+    bytes = std::move(*clear);
+  }
 
   auto damaged = [&](const std::string& why) {
     return make_error(ErrorCode::kDataLoss, fmt::format("API key file {} is damaged: {}", path, why));
@@ -250,12 +266,20 @@ Result<ApiKeyStore::Snapshot> ApiKeyStore::load(const std::string& path) {
   return snapshot;
 }
 
-Result<std::unique_ptr<ApiKeyStore>> ApiKeyStore::open(const std::string& path) {
-  auto snapshot = load(path);
+Result<std::unique_ptr<ApiKeyStore>> ApiKeyStore::open(const std::string& path,
+                                                       const std::optional<privacy::Key>& key) {
+  auto snapshot = load(path, key);
   if (!snapshot) return snapshot.error();
-  std::unique_ptr<ApiKeyStore> store(new ApiKeyStore(path));
-  std::unique_lock lock(store->mutex_);
-  store->install(std::move(*snapshot));
+  const bool clear_file_to_seal = key && snapshot->signature.stat_errno == 0 && !snapshot->sealed;
+  std::unique_ptr<ApiKeyStore> store(new ApiKeyStore(path, key));
+  {
+    std::unique_lock lock(store->mutex_);
+    store->install(std::move(*snapshot));
+  }
+  // A clear file from an earlier version is sealed now rather than at the next change.
+  if (clear_file_to_seal) {
+    if (auto st = store->update([](std::vector<Record>&) -> Status { return {}; }); !st) return st.error();
+  }
   return store;
 }
 
@@ -274,7 +298,7 @@ void ApiKeyStore::refresh() const {
   }
   std::unique_lock lock(mutex_);
   if (now == signature_) return;  // another thread reloaded meanwhile
-  auto snapshot = load(path_);
+  auto snapshot = load(path_, key_);
   if (!snapshot) {
     // Remember this state of the file, so the warning comes once and not on every request.
     signature_ = now;
@@ -296,7 +320,7 @@ Status ApiKeyStore::update(const std::function<Status(std::vector<Record>&)>& ch
   // this store last looked, and must not change it again before we have written.
   WriterLock lock(path_);
   if (auto st = lock.status(); !st) return st;
-  auto snapshot = load(path_);
+  auto snapshot = load(path_, key_);
   if (!snapshot) return snapshot.error();
   if (auto st = change(snapshot->records); !st) return st;
 
@@ -311,7 +335,7 @@ Status ApiKeyStore::update(const std::function<Status(std::vector<Record>&)>& ch
                     {"hash", r.hash}});
   }
   const nlohmann::ordered_json file{{"version", kFileVersion}, {"keys", std::move(keys)}};
-  if (auto st = replace_file_atomically(path_, file.dump(2) + "\n"); !st) return st;
+  if (auto st = privacy::write_protected_file(path_, key_, file.dump(2) + "\n"); !st) return st;
   snapshot->signature = stat_signature(path_);  // still ours: the lock keeps other writers out
 
   std::unique_lock guard(mutex_);

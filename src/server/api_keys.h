@@ -21,7 +21,7 @@
 // authenticate() compares hashes with CRYPTO_memcmp and hashes against a dummy salt for unknown
 // ids, so its timing tells nothing about how much of a key was right or whether an id exists.
 //
-// File: JSON {"version": 1, "keys": [...]}, mode 0600, replaced atomically (temp file, fsync,
+// File: JSON {"version": 1, "keys": [...]} (sealed with a data key), mode 0600, replaced atomically (temp file, fsync,
 // rename, fsync of the folder), so a reader sees the old file or the new, never a mix. Writers in
 // different processes take flock() on `<path>.lock` around read-modify-write, so two
 // `tandem keys create` never lose each other's key.
@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "privacy/aes_gcm.h"
 
 namespace tandem::server {
 
@@ -70,8 +71,12 @@ struct CreatedKey {
 class ApiKeyStore {
  public:
   // A missing file is an empty store (created on the first create()); a damaged one is kDataLoss
-  // naming the file; other IO errors are kUnavailable.
-  static Result<std::unique_ptr<ApiKeyStore>> open(const std::string& path);
+  // naming the file; other IO errors are kUnavailable. With `key` (the keyring's "api-keys" data
+  // key) the file is sealed (privacy/sealed_file.h); a clear one from an earlier version is sealed
+  // on open.
+  static Result<std::unique_ptr<ApiKeyStore>> open(const std::string& path,
+                                                   const std::optional<privacy::Key>& key = std::nullopt);
+  ~ApiKeyStore();
 
   // A new key for `tenant` (1-64 of [A-Za-z0-9_-], else kInvalidArgument), written to the file
   // (and its folder created) before returning. kDataLoss when the file is damaged: it is left alone.
@@ -112,10 +117,11 @@ class ApiKeyStore {
   struct Snapshot {
     std::vector<Record> records;
     FileSignature signature;
+    bool sealed = false;  // the file was sealed (not clear)
   };
 
-  explicit ApiKeyStore(std::string path);
-  static Result<Snapshot> load(const std::string& path);
+  ApiKeyStore(std::string path, std::optional<privacy::Key> key);
+  static Result<Snapshot> load(const std::string& path, const std::optional<privacy::Key>& key);
   static FileSignature stat_signature(const std::string& path, int fd = -1);  // fstat(fd) when fd >= 0
   // Replaces the loaded keys; the caller holds mutex_ exclusively.
   void install(Snapshot snapshot) const;
@@ -125,6 +131,7 @@ class ApiKeyStore {
   Status update(const std::function<Status(std::vector<Record>&)>& change);
 
   const std::string path_;
+  std::optional<privacy::Key> key_;  // nullopt: the file is in clear
   mutable std::shared_mutex mutex_;  // guards everything below
   mutable std::vector<Record> records_;
   mutable std::unordered_map<std::string, size_t> index_by_id_;

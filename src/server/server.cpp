@@ -149,12 +149,12 @@ class HttpServer final : public Server {
   HttpServer(const Config& config, engine::ChatEngine& chat, engine::Embedder* embedder,
              const pipeline::Pipeline* pipeline, std::unique_ptr<ApiKeyStore> keys,
              std::unique_ptr<energy::EnergyTracker> energy, std::unique_ptr<energy::UsageLedger> usage_log,
-             std::unique_ptr<httplib::Server> http)
+             const std::optional<privacy::Key>& usage_key, std::unique_ptr<httplib::Server> http)
       : config_(config),
         keys_(std::move(keys)),
         auth_(keys_.get()),
-        limiter_({.requests_per_minute = config.server_rate_limit_rpm,
-                  .tokens_per_minute = config.server_rate_limit_tpm}),
+        limiter_(
+            {.requests_per_minute = config.server_rate_limit_rpm, .tokens_per_minute = config.server_rate_limit_tpm}),
         energy_(std::move(energy)),
         usage_log_(std::move(usage_log)),
         budgets_({.usd_per_day = config.server_budget_usd_per_day, .wh_per_day = config.server_budget_wh_per_day}),
@@ -171,7 +171,7 @@ class HttpServer final : public Server {
     if (embedder_) embedding_info_ = embedder_->info();
     // Only budgets need what was spent before the start; without them the log is not read.
     if (config.server_budget_usd_per_day > 0 || config.server_budget_wh_per_day > 0) {
-      if (auto spent = energy::read_usage(config.energy_usage_log)) {
+      if (auto spent = energy::read_usage(config.energy_usage_log, usage_key)) {
         budgets_.seed(*spent);
       } else {
         TANDEM_LOG(kWarn, "server", "daily budgets start from zero: {}", spent.error().message);
@@ -654,7 +654,8 @@ bool is_loopback_host(const std::string& host) {
 }  // namespace
 
 Result<std::unique_ptr<Server>> Server::create(const Config& config, engine::ChatEngine& chat,
-                                               engine::Embedder* embedder, const pipeline::Pipeline* pipeline) {
+                                               engine::Embedder* embedder, const pipeline::Pipeline* pipeline,
+                                               const StorageKeys& storage) {
   if (config.server_threads < 1) return make_error(ErrorCode::kInvalidArgument, "server.threads must be at least 1");
   std::unique_ptr<ApiKeyStore> keys;
   if (config.server_auth == "none") {
@@ -666,7 +667,7 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, engine::Cha
     }
     TANDEM_LOG(kInfo, "server", "single-user local mode: no API keys are asked for (server.auth = none)");
   } else {
-    auto opened = ApiKeyStore::open(config.server_keys_file);
+    auto opened = ApiKeyStore::open(config.server_keys_file, storage.api_keys);
     if (!opened) return opened.error();
     keys = std::move(*opened);
     if (keys->active_keys() == 0) {
@@ -696,11 +697,11 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, engine::Cha
   auto meter = energy::best_cpu_meter(config.energy_cpu_tdp_w, &why);
   TANDEM_LOG(kInfo, "server", "energy: {}", why);
   auto tracker = std::make_unique<energy::EnergyTracker>(std::move(meter));
-  auto usage_log = energy::UsageLedger::open(config.energy_usage_log);
+  auto usage_log = energy::UsageLedger::open(config.energy_usage_log, storage.usage);
   if (!usage_log) TANDEM_LOG(kWarn, "server", "{}: usage is not recorded", usage_log.error().message);
-  return std::unique_ptr<Server>(std::make_unique<HttpServer>(
-      config, chat, embedder, pipeline, std::move(keys), std::move(tracker),
-      usage_log ? std::move(*usage_log) : nullptr, std::move(http)));
+  return std::unique_ptr<Server>(
+      std::make_unique<HttpServer>(config, chat, embedder, pipeline, std::move(keys), std::move(tracker),
+                                   usage_log ? std::move(*usage_log) : nullptr, storage.usage, std::move(http)));
 }
 
 }  // namespace tandem::server

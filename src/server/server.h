@@ -20,12 +20,19 @@
 #include "core/config.h"
 #include "core/status.h"
 #include "engine/engine.h"
+#include "privacy/aes_gcm.h"
 
 namespace tandem::pipeline {
 class Pipeline;
 }
 
 namespace tandem::server {
+
+// The data keys of the files the server writes itself (encryption at rest); nullopt: in clear.
+struct StorageKeys {
+  std::optional<privacy::Key> api_keys;  // server.keys_file
+  std::optional<privacy::Key> usage;     // energy.usage_log
+};
 
 class Server {
  public:
@@ -36,7 +43,8 @@ class Server {
   // pair or a certificate that cannot be used.
   static Result<std::unique_ptr<Server>> create(const Config& config, engine::ChatEngine& chat,
                                                 engine::Embedder* embedder,
-                                                const pipeline::Pipeline* pipeline = nullptr);
+                                                const pipeline::Pipeline* pipeline = nullptr,
+                                                const StorageKeys& storage = {});
   virtual ~Server() = default;
 
   // Binds server.host:server.port (0: a free port) and serves in the background.

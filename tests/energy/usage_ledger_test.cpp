@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "support/test_support.h"
@@ -138,6 +139,33 @@ TEST(UsageLedgerTest, SummarizesEachDayAgainstItsOwnBaseline) {
   // The days add up to the whole.
   const auto whole = summarize_usage(records, baseline);
   EXPECT_DOUBLE_EQ(days.at("2026-11-28").all_cloud.energy_wh + second.all_cloud.energy_wh, whole.all_cloud.energy_wh);
+
+TEST(UsageLedgerTest, ASealedLogReadsBackWithItsKeyAndReportsAFlippedByteNamingTheFile) {
+  TempDir dir;
+  const std::string path = dir.file("usage.jsonl");
+  privacy::Key key{};
+  ASSERT_TRUE(privacy::random_bytes(key));
+  {
+    auto ledger = UsageLedger::open(path, key);
+    ASSERT_TRUE(ledger) << ledger.error().message;
+    ASSERT_TRUE((*ledger)->append({.tenant = "tenant-canary-31", .route = "cloud", .prompt_tokens = 7}));
+    ASSERT_TRUE((*ledger)->append({.tenant = "acme", .route = "local", .completion_tokens = 3}));
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes{std::istreambuf_iterator<char>(in), {}};
+  EXPECT_EQ(bytes.find("tenant-canary-31"), std::string::npos);
+  auto records = read_usage(path, key);
+  ASSERT_TRUE(records) << records.error().message;
+  ASSERT_EQ(records->size(), 2U);
+  EXPECT_EQ((*records)[0].tenant, "tenant-canary-31");
+  EXPECT_EQ((*records)[1].completion_tokens, 3);
+
+  bytes[bytes.size() - 3] ^= 0x10;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  auto damaged = read_usage(path, key);
+  ASSERT_FALSE(damaged);
+  EXPECT_EQ(damaged.error().code, ErrorCode::kDataLoss);
+  EXPECT_NE(damaged.error().message.find(path), std::string::npos) << damaged.error().message;
 }
 
 }  // namespace

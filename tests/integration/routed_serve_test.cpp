@@ -4,6 +4,7 @@
 // refuses the key or answers garbage falls back to the local model, marked, without leaking the key.
 #include <gtest/gtest.h>
 
+#include "privacy/keyring.h"
 #include "providers/llama_server.h"
 #include "router/router.h"
 #include "support/fault_proxy.h"
@@ -319,11 +320,14 @@ TEST(RoutedServeAskingTheCloudTest, AnUnsureRouterAsksTheLargeModelAndKeepsTheEx
   ASSERT_TRUE(cloud) << cloud.error().message;
   TempDir dir;
   const auto learned = dir.file("learned.jsonl");
+  const auto keyring_path = dir.file("keyring.json");  // the test reads the sealed examples with its key
   // Every non-private request counts as unsure, so each one is classified by the cloud (which
   // llama-server constrains to the label set with the JSON schema).
-  auto tandem = ServerProcess::start({"--model", chat_model_path(), "--set", "router.intent_model=" + intent_model_dir(),
-                                      "--set", "cloud.base_url=" + (*cloud)->base_url(), "--set", "cloud.model=big",
-                                      "--set", "router.ask_cloud_below=1", "--set", "router.learned_examples=" + learned});
+  auto tandem =
+      ServerProcess::start({"--model", chat_model_path(), "--set", "router.intent_model=" + intent_model_dir(), "--set",
+                            "cloud.base_url=" + (*cloud)->base_url(), "--set", "cloud.model=big", "--set",
+                            "router.ask_cloud_below=1", "--set", "router.learned_examples=" + learned, "--set",
+                            "security.keyring=" + keyring_path, "--set", "security.encryption=local"});
   ASSERT_TRUE(tandem) << tandem.error().message;
   auto client = loopback_client((*tandem)->port());
   const std::string prompt = "Write a short poem about autumn leaves.";
@@ -333,7 +337,11 @@ TEST(RoutedServeAskingTheCloudTest, AnUnsureRouterAsksTheLargeModelAndKeepsTheEx
   const auto t = json::parse(res->body)["tandem"];
   EXPECT_EQ(t["intent"]["source"], "cloud") << t.dump();
   EXPECT_NE(t["reasons"][0].get<std::string>().find("the large model says"), std::string::npos) << t.dump();
-  auto kept = router::read_intent_examples(learned);
+  auto keyring = privacy::Keyring::open({.path = keyring_path, .mode = "local"});
+  ASSERT_TRUE(keyring) << keyring.error().message;
+  const auto router_key = (*keyring)->data_key("router");
+  ASSERT_TRUE(router_key) << router_key.error().message;
+  auto kept = router::read_intent_examples(learned, *router_key);
   ASSERT_TRUE(kept) << kept.error().message;
   ASSERT_EQ(kept->size(), 1U);
   EXPECT_EQ((*kept)[0].text, prompt);
@@ -344,7 +352,7 @@ TEST(RoutedServeAskingTheCloudTest, AnUnsureRouterAsksTheLargeModelAndKeepsTheEx
                              chat("tandem/auto", "My blood test shows high cholesterol and my bank PIN is 4821."));
   ASSERT_TRUE(sensitive);
   EXPECT_EQ(json::parse(sensitive->body)["tandem"]["route"], "local");
-  EXPECT_EQ(router::read_intent_examples(learned)->size(), 1U);
+  EXPECT_EQ(router::read_intent_examples(learned, *router_key)->size(), 1U);
 }
 
 TEST(RoutedServeWithoutCloudTest, ForcedCloudIsAnUnknownModel) {

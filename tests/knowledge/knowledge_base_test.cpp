@@ -5,6 +5,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/file_io.h"
+#include "core/sha256.h"
+#include "privacy/sealed_file.h"
 #include "support/test_support.h"
 
 namespace tandem::knowledge {
@@ -31,8 +34,8 @@ class KnowledgeBaseTest : public ::testing::Test {
     embedder_ = nullptr;
   }
 
-  std::unique_ptr<KnowledgeBase> open_kb() {
-    auto kb = KnowledgeBase::open({.dir = (dir_.path() / "kb").string()}, *embedder_);
+  std::unique_ptr<KnowledgeBase> open_kb(std::optional<privacy::Key> key = std::nullopt) {
+    auto kb = KnowledgeBase::open({.dir = (dir_.path() / "kb").string(), .encryption_key = key}, *embedder_);
     EXPECT_TRUE(kb) << kb.error().message;
     return kb ? std::move(*kb) : nullptr;
   }
@@ -234,6 +237,42 @@ TEST_F(KnowledgeBaseTest, WithAKeyNoDocumentTextReachesTheDisk) {
   auto without_key = KnowledgeBase::open({.dir = dir.string()}, *embedder_);
   ASSERT_FALSE(without_key);
   EXPECT_EQ(without_key.error().code, ErrorCode::kPermissionDenied) << without_key.error().message;
+
+TEST_F(KnowledgeBaseTest, WithAKeyTheVectorIndexIsSealedAndADamagedOneIsRebuiltNotMisread) {
+  write_corpus();
+  privacy::Key key{};
+  ASSERT_TRUE(privacy::random_bytes(key));
+  {
+    auto kb = open_kb(key);
+    ASSERT_TRUE(kb);
+    ASSERT_TRUE(kb->add({docs().string()}, {}));
+  }
+  const fs::path index = dir_.path() / "kb" / "vectors.hnsw";
+  ASSERT_TRUE(privacy::is_sealed_file(index.string()).value());
+  for (const auto& entry : fs::directory_iterator(dir_.path() / "kb")) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << "a clear temporary file was left";
+  }
+  for (int round = 0; round < 3; ++round) {
+    std::optional<privacy::Key> opening = key;
+    if (round == 1) {
+      std::fstream file(index, std::ios::in | std::ios::out | std::ios::binary);
+      file.seekp(200);
+      file.put('\x5a');
+      // A matching checksum, so that the sealed file's own check is what finds the damage.
+      ASSERT_TRUE(replace_file_atomically(index.string() + ".sha256", *sha256_file(index.string()) + "\n"));
+    }
+    if (round == 2) {
+      opening = privacy::Key{};
+      ASSERT_TRUE(privacy::random_bytes(*opening));  // another keyring's key: rebuilt under it
+    }
+    auto kb = open_kb(opening);
+    ASSERT_TRUE(kb);
+    auto found = kb->search("When does the lease end?", {.k = 1, .mode = SearchMode::kDense});
+    ASSERT_TRUE(found) << found.error().message;
+    ASSERT_EQ(found->hits.size(), 1u) << "round " << round;
+    EXPECT_TRUE(found->hits.front().chunk.path.ends_with("lease.md"));
+    EXPECT_TRUE(privacy::is_sealed_file(index.string()).value());
+  }
 }
 
 TEST_F(KnowledgeBaseTest, UploadsAreIngestedFromMemory) {

@@ -20,8 +20,7 @@ TEST(IntentEscalationTest, RequestIsDeterministicAndConstrainedToTheLabels) {
   EXPECT_EQ(request.messages[1].content, "fix my regex");
   EXPECT_EQ(request.sampling.temperature, 0.0F);
   EXPECT_EQ(request.response_format["type"], "json_schema");
-  EXPECT_EQ(request.response_format["json_schema"]["schema"]["properties"]["label"]["enum"],
-            nlohmann::json(kLabels));
+  EXPECT_EQ(request.response_format["json_schema"]["schema"]["properties"]["label"]["enum"], nlohmann::json(kLabels));
 }
 
 TEST(IntentEscalationTest, OnlyAKnownLabelInJsonCounts) {
@@ -49,6 +48,30 @@ TEST(IntentEscalationTest, LearnedExamplesAreTrainingDataForTheSmallModel) {
   auto st = unwritable.append("x", "code");
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().message.find("cannot append"), std::string::npos);
+}
+
+TEST(IntentEscalationTest, SealedLearnedExamplesAreTrainingDataWithTheKeyAndNothingWithout) {
+  tandem::testing::TempDir dir;
+  privacy::Key key{};
+  ASSERT_TRUE(privacy::random_bytes(key));
+  LearnedExamples learned(dir.file("learned.jsonl"), key);
+  ASSERT_TRUE(learned.append("what is the canary-5150 word", "factual"));
+  std::ifstream in(learned.path(), std::ios::binary);
+  const std::string bytes{std::istreambuf_iterator<char>(in), {}};
+  EXPECT_EQ(bytes.find("canary-5150"), std::string::npos);
+  auto examples = router::read_intent_examples(learned.path(), key);
+  ASSERT_TRUE(examples) << examples.error().message;
+  ASSERT_EQ(examples->size(), 1U);
+  EXPECT_EQ((*examples)[0].text, "what is the canary-5150 word");
+  EXPECT_FALSE(router::read_intent_examples(learned.path()));
+
+  std::string damaged = bytes;
+  damaged[damaged.size() - 1] ^= 0x01;
+  std::ofstream(learned.path(), std::ios::binary | std::ios::trunc) << damaged;
+  auto refused = router::read_intent_examples(learned.path(), key);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kDataLoss);
+  EXPECT_NE(refused.error().message.find(learned.path() + " is damaged"), std::string::npos) << refused.error().message;
 }
 
 }  // namespace

@@ -336,5 +336,112 @@ TEST_F(AuditLogTest, TwoWritersOnOneFileFollowEachOther) {
   EXPECT_EQ(report.entries, 6);
 }
 
+Key audit_key() {
+  Key key{};
+  EXPECT_TRUE(random_bytes(key).ok());
+  return key;
+}
+
+TEST(SealedAuditLogTest, EntriesAndHeadAreSealedAndReadBackWithTheKey) {
+  tandem::testing::TempDir dir;
+  const std::string path = dir.file("audit.log");
+  const Key key = audit_key();
+  {
+    auto log = AuditLog::open(path, key);
+    ASSERT_TRUE(log) << log.error().message;
+    ASSERT_TRUE(log->append(egress("model-canary-7q")));
+    ASSERT_TRUE(log->append(egress("gpt-4o-mini")));
+    auto all = log->read_all();
+    ASSERT_TRUE(all) << all.error().message;
+    EXPECT_EQ(all->size(), 2U);
+  }
+  for (const auto& file : {path, path + ".head"}) {
+    const std::string bytes = read_bytes(file);
+    EXPECT_EQ(bytes.find("model-canary-7q"), std::string::npos) << file;
+    EXPECT_EQ(bytes.find("sequence"), std::string::npos) << file;
+  }
+  auto report = verify_audit_log(path, key);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_TRUE(report->ok) << report->reason;
+  EXPECT_EQ(report->entries, 2);
+  auto entries = read_audit_log(path, key);
+  ASSERT_TRUE(entries);
+  EXPECT_EQ((*entries)[0].model, "model-canary-7q");
+  auto reopened = AuditLog::open(path, key);  // resumes the chain
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  EXPECT_EQ(reopened->append(egress("third"))->sequence, 3);
+  auto clear_reader = read_audit_log(path);
+  ASSERT_FALSE(clear_reader);
+  EXPECT_NE(clear_reader.error().message.find("is encrypted"), std::string::npos);
+}
+
+TEST(SealedAuditLogTest, AnyFlippedByteOfTheLogOrItsHeadIsFoundAndNamed) {
+  tandem::testing::TempDir dir;
+  const std::string path = dir.file("audit.log");
+  const Key key = audit_key();
+  {
+    auto log = AuditLog::open(path, key);
+    ASSERT_TRUE(log);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->append(egress("m" + std::to_string(i))));
+  }
+  for (const auto& file : {path, path + ".head"}) {
+    const std::string good = read_bytes(file);
+    for (size_t i = 0; i < good.size(); ++i) {
+      std::string bad = good;
+      bad[i] = static_cast<char>(bad[i] ^ 0x04);
+      write_bytes(file, bad);
+      auto report = verify_audit_log(path, key);
+      ASSERT_TRUE(report) << report.error().message;
+      EXPECT_FALSE(report->ok) << file << " byte " << i;
+      auto log = AuditLog::open(path, key);
+      ASSERT_FALSE(log) << file << " byte " << i;
+      EXPECT_EQ(log.error().code, ErrorCode::kDataLoss);
+      EXPECT_NE(log.error().message.find(path), std::string::npos) << log.error().message;
+    }
+    write_bytes(file, good);
+  }
+  auto intact = verify_audit_log(path, key);
+  ASSERT_TRUE(intact);
+  EXPECT_TRUE(intact->ok) << intact->reason;
+}
+
+TEST(SealedAuditLogTest, AClearLogFromAnEarlierVersionIsSealedWithItsChainIntact) {
+  tandem::testing::TempDir dir;
+  const std::string path = dir.file("audit.log");
+  {
+    auto log = AuditLog::open(path);
+    ASSERT_TRUE(log);
+    ASSERT_TRUE(log->append(egress("clear-model")));
+  }
+  const Key key = audit_key();
+  auto log = AuditLog::open(path, key);
+  ASSERT_TRUE(log) << log.error().message;
+  ASSERT_TRUE(log->append(egress("sealed-model")));
+  EXPECT_EQ(read_bytes(path).find("clear-model"), std::string::npos);
+  EXPECT_EQ(read_bytes(path + ".head").find("sequence"), std::string::npos);
+  auto report = verify_audit_log(path, key);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->ok) << report->reason;
+  EXPECT_EQ(report->entries, 2);
+}
+
+TEST(SealedAuditLogTest, ATornSealedEntryIsReportedAsAnIncompleteLastLine) {
+  tandem::testing::TempDir dir;
+  const std::string path = dir.file("audit.log");
+  const Key key = audit_key();
+  {
+    auto log = AuditLog::open(path, key);
+    ASSERT_TRUE(log);
+    ASSERT_TRUE(log->append(egress("a")));
+    ASSERT_TRUE(log->append(egress("b")));
+  }
+  const std::string good = read_bytes(path);
+  write_bytes(path, good.substr(0, good.size() - 7));
+  auto report = verify_audit_log(path, key);
+  ASSERT_TRUE(report);
+  EXPECT_FALSE(report->ok);
+  EXPECT_EQ(report->reason, "line 2: incomplete last line (no newline at the end): a write was cut off");
+}
+
 }  // namespace
 }  // namespace tandem::privacy

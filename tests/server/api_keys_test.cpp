@@ -342,5 +342,40 @@ TEST(ApiKeysTest, KeysAndIdsAreUnique) {
   EXPECT_EQ(store->active_keys(), 100u);
 }
 
+TEST(ApiKeysTest, ASealedStoreKeepsTenantsOffTheDiskAndSealsAClearFileOnOpen) {
+  testing::TempDir dir;
+  const std::string path = dir.file("keys.json");
+  privacy::Key key{};
+  ASSERT_TRUE(privacy::random_bytes(key));
+  std::string full_key;
+  {
+    auto clear = open_store(path);  // an earlier version's clear file
+    auto created = clear->create("tenant-canary-64", KeyScope::kAdmin);
+    ASSERT_TRUE(created);
+    full_key = created->key;
+  }
+  EXPECT_NE(read_text(path).find("tenant-canary-64"), std::string::npos);
+  {
+    auto sealed = ApiKeyStore::open(path, key);
+    ASSERT_TRUE(sealed) << sealed.error().message;
+    EXPECT_EQ(read_text(path).find("tenant-canary-64"), std::string::npos);
+    ASSERT_TRUE((*sealed)->authenticate(full_key));
+    ASSERT_TRUE((*sealed)->create("second", KeyScope::kUser));
+  }
+  auto again = ApiKeyStore::open(path, key);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ((*again)->list().size(), 2U);
+  EXPECT_EQ((*again)->authenticate(full_key)->tenant, "tenant-canary-64");
+  EXPECT_FALSE(ApiKeyStore::open(path));  // no key: refused, not misread
+
+  std::string bytes = read_text(path);
+  bytes[bytes.size() / 2] ^= 0x01;
+  write_text(path, bytes);
+  auto damaged = ApiKeyStore::open(path, key);
+  ASSERT_FALSE(damaged);
+  EXPECT_EQ(damaged.error().code, ErrorCode::kDataLoss);
+  EXPECT_NE(damaged.error().message.find(path), std::string::npos) << damaged.error().message;
+}
+
 }  // namespace
 }  // namespace tandem::server
