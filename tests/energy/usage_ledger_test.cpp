@@ -139,6 +139,7 @@ TEST(UsageLedgerTest, SummarizesEachDayAgainstItsOwnBaseline) {
   // The days add up to the whole.
   const auto whole = summarize_usage(records, baseline);
   EXPECT_DOUBLE_EQ(days.at("2026-11-28").all_cloud.energy_wh + second.all_cloud.energy_wh, whole.all_cloud.energy_wh);
+}
 
 TEST(UsageLedgerTest, ASealedLogReadsBackWithItsKeyAndReportsAFlippedByteNamingTheFile) {
   TempDir dir;

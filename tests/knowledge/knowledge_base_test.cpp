@@ -237,6 +237,7 @@ TEST_F(KnowledgeBaseTest, WithAKeyNoDocumentTextReachesTheDisk) {
   auto without_key = KnowledgeBase::open({.dir = dir.string()}, *embedder_);
   ASSERT_FALSE(without_key);
   EXPECT_EQ(without_key.error().code, ErrorCode::kPermissionDenied) << without_key.error().message;
+}
 
 TEST_F(KnowledgeBaseTest, WithAKeyTheVectorIndexIsSealedAndADamagedOneIsRebuiltNotMisread) {
   write_corpus();
