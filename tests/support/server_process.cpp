@@ -156,9 +156,10 @@ int ChildProcess::stop(std::chrono::milliseconds grace) {
   return wait(10s);
 }
 
-ProcessOutput run_tandem(const std::vector<std::string>& args, std::chrono::seconds timeout) {
+ProcessOutput run_tandem(const std::vector<std::string>& args, std::chrono::seconds timeout,
+                         const std::vector<std::string>& env) {
   ProcessOutput out;
-  auto child = ChildProcess::spawn(tandem_binary(), args);
+  auto child = ChildProcess::spawn(tandem_binary(), args, env);
   if (!child) {
     out.stderr_text = child.error().message;
     return out;

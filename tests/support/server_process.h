@@ -67,9 +67,10 @@ struct ProcessOutput {
   std::string stderr_text;
 };
 
-// Runs `tandem args...` to completion (killed after `timeout`).
+// Runs `tandem args...` to completion (killed after `timeout`), with `env` ("NAME=value") added.
 ProcessOutput run_tandem(const std::vector<std::string>& args,
-                         std::chrono::seconds timeout = std::chrono::seconds(120));
+                         std::chrono::seconds timeout = std::chrono::seconds(120),
+                         const std::vector<std::string>& env = {});
 
 // `tandem serve --host 127.0.0.1 --port 0 args...`, started and listening. Settings go through
 // `env` ("TANDEM_SERVER_DRAIN_TIMEOUT_S=60"), as global options cannot follow the subcommand. It
