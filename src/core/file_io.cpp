@@ -1,6 +1,7 @@
 #include "core/file_io.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,31 @@
 #include <filesystem>
 
 namespace tandem {
+
+WriterLock::WriterLock(const std::string& path) : lock_path_(path + ".lock") {
+  std::error_code ignored;  // a folder that cannot be made fails the open() below, with its reason
+  const auto folder = std::filesystem::path(path).parent_path();
+  if (!folder.empty()) std::filesystem::create_directories(folder, ignored);
+  fd_ = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd_ < 0) {
+    error_ = errno;
+    return;
+  }
+  int rc = 0;
+  do {
+    rc = ::flock(fd_, LOCK_EX);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) error_ = errno;
+}
+
+WriterLock::~WriterLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status WriterLock::status() const {
+  if (error_ == 0) return {};
+  return make_error(ErrorCode::kUnavailable, io_error("cannot lock", lock_path_, error_));
+}
 
 std::string io_error(std::string_view what, const std::string& path, int error_number) {
   return std::string(what) + " " + path + ": " + std::strerror(error_number);

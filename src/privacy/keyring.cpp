@@ -92,40 +92,6 @@ bool valid_purpose(std::string_view purpose) {
          purpose.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string_view::npos;
 }
 
-// flock(LOCK_EX) on `<keyring>.lock` while it lives: one writer across processes.
-class WriterLock {
- public:
-  explicit WriterLock(const std::string& keyring_path) : path_(keyring_path + ".lock") {
-    std::error_code ec;
-    const auto folder = std::filesystem::path(keyring_path).parent_path();
-    if (!folder.empty()) std::filesystem::create_directories(folder, ec);
-    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ < 0) {
-      error_ = errno;
-      return;
-    }
-    int rc = 0;
-    do {
-      rc = ::flock(fd_, LOCK_EX);
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) error_ = errno;
-  }
-  ~WriterLock() {
-    if (fd_ >= 0) ::close(fd_);  // releases the lock
-  }
-  WriterLock(const WriterLock&) = delete;
-  WriterLock& operator=(const WriterLock&) = delete;
-  Status status() const {
-    if (error_ == 0) return {};
-    return make_error(ErrorCode::kUnavailable, io_error("cannot lock", path_, error_));
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  int error_ = 0;
-};
-
 Result<json> read_keyring(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return make_error(ErrorCode::kNotFound, "no keyring at " + path);

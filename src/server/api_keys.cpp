@@ -112,41 +112,6 @@ std::optional<ParsedKey> parse_key(std::string_view key) {
   return parsed;
 }
 
-
-
-// flock(LOCK_EX) on `<path>.lock` for as long as it lives. Separate open()s conflict even within
-// one process, so this also orders writers on different ApiKeyStore objects.
-class WriterLock {
- public:
-  explicit WriterLock(const std::string& path) : lock_path_(path + ".lock") {
-    fd_ = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ < 0) {
-      error_ = errno;
-      return;
-    }
-    int rc = 0;
-    do {
-      rc = ::flock(fd_, LOCK_EX);
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) error_ = errno;
-  }
-  ~WriterLock() {
-    if (fd_ >= 0) ::close(fd_);  // releases the lock
-  }
-  WriterLock(const WriterLock&) = delete;
-  WriterLock& operator=(const WriterLock&) = delete;
-
-  Status status() const {
-    if (error_ == 0) return {};
-    return make_error(ErrorCode::kUnavailable, io_error("cannot lock", lock_path_, error_));
-  }
-
- private:
-  std::string lock_path_;
-  int fd_ = -1;
-  int error_ = 0;
-};
-
 }  // namespace
 
 std::string_view key_scope_name(KeyScope scope) {
