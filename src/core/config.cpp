@@ -87,6 +87,12 @@ const std::vector<Setting>& settings() {
       {"energy.cloud_wh_per_1k_tokens", &Config::energy_cloud_wh_per_1k_tokens, "estimated Wh per 1,000 tokens of a cloud answer (default from Epoch AI's ~0.3 Wh per typical GPT-4o query; Google reports 0.24 Wh per median Gemini prompt, 2.9 Wh per ChatGPT request is an often-quoted upper bound)", 0, 1000},
       {"energy.grid_gco2_per_kwh", &Config::energy_grid_gco2_per_kwh, "grams of CO2 per kWh of the electricity used (default: world average, IEA 2023)", 0, 2000},
       {"energy.usage_log", &Config::energy_usage_log, "every answer's tokens, energy, CO2 and cost, for tandem energy report (empty: <data>/usage.jsonl)"},
+      {"devices.chat", &Config::devices_chat, "where the chat model runs: auto (the placement planner), cpu, or the devices for its offloaded layers, e.g. CUDA0 or CUDA0,RPC0 (`tandem devices`)"},
+      {"devices.chat_gpu_layers", &Config::devices_chat_gpu_layers, "layers of the chat model that leave the CPU, the output layer included (-1: as many as fit)", -1, 100000},
+      {"devices.chat_tensor_split", &Config::devices_chat_tensor_split, "ratios of the offloaded layers per device of devices.chat, e.g. 3,1 (empty: by free memory x throughput)"},
+      {"devices.embedding", &Config::devices_embedding, "where the embedder and the router's copy of it run: auto, cpu or a device"},
+      {"devices.rpc_servers", &Config::devices_rpc_servers, "ggml RPC servers (ggml-rpc-server) whose devices Tandem may use, host:port,host:port"},
+      {"devices.throughput", &Config::devices_throughput, "measured tokens/s per device for the planner, e.g. CPU=30,CUDA0=400 (others: a default by kind)"},
       {"log.level", &Config::log_level, "log level", 0, 0, {"debug", "info", "warn", "error", "off"}},
   };
   return kSettings;

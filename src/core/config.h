@@ -100,6 +100,14 @@ struct Config {
   double energy_grid_gco2_per_kwh = 445;     // carbon intensity of the electricity (world average, IEA 2023)
   std::string energy_usage_log = "";         // every answer's usage; empty = <data>/usage.jsonl
 
+  // [devices]: where each model runs (`tandem plan`); "auto" lets the placement planner choose
+  std::string devices_chat = "auto";         // "auto", "cpu", or the devices for the offloaded layers: "CUDA0", "CUDA0,CUDA1"
+  int64_t devices_chat_gpu_layers = -1;      // layers (the output layer counts) that leave the CPU; -1: as many as fit
+  std::string devices_chat_tensor_split = "";  // ratios per device of devices.chat, e.g. "3,1"; empty: planned
+  std::string devices_embedding = "auto";    // the embedder and the router's copy of it: "auto", "cpu" or a device
+  std::string devices_rpc_servers = "";      // ggml RPC servers, "host:port,host:port": more devices
+  std::string devices_throughput = "";       // measured tokens/s per device, "CPU=30,CUDA0=400"; others: defaults by kind
+
   // [log]
   std::string log_level = "info";
 };
