@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -74,20 +75,39 @@ std::vector<std::string> greedy_answers(const engine::DevicePlacement& placement
   return answers;
 }
 
-TEST(RpcSplit, HalfTheLayersOnAnRpcDeviceGiveTheCpuOnlyGreedyOutput) {
-  if (access(rpc_server_binary().c_str(), X_OK) != 0) {
-    GTEST_SKIP() << "ggml-rpc-server not built (TANDEM_BUILD_BENCH=OFF): " << rpc_server_binary();
-  }
-  const std::string endpoint = "127.0.0.1:" + std::to_string(free_loopback_port());
-  auto server = ChildProcess::spawn(rpc_server_binary(),
-                                    {"-H", "127.0.0.1", "-p", endpoint.substr(endpoint.rfind(':') + 1), "-t", "1"});
-  ASSERT_TRUE(server.ok()) << server.error().message;
+// ggml-rpc-server on a free loopback port, listening (added to this process's registry, which
+// is how the test knows); stopped with the object.
+struct RpcServer {
+  std::string endpoint;
+  std::unique_ptr<ChildProcess> process;
+};
+
+Result<RpcServer> start_rpc_server() {
+  RpcServer server;
+  server.endpoint = "127.0.0.1:" + std::to_string(free_loopback_port());
+  auto child =
+      ChildProcess::spawn(rpc_server_binary(),
+                          {"-H", "127.0.0.1", "-p", server.endpoint.substr(server.endpoint.rfind(':') + 1), "-t", "1"});
+  if (!child) return child.error();
+  server.process = std::move(*child);
   Status added = make_error(ErrorCode::kUnavailable, "not tried");
   for (int i = 0; i < 300 && !added; ++i) {  // until the server listens
-    added = devices::add_rpc_server(endpoint);
+    added = devices::add_rpc_server(server.endpoint);
     if (!added) std::this_thread::sleep_for(100ms);
   }
-  ASSERT_TRUE(added.ok()) << added.error().message << "\n" << (*server)->stderr_text();
+  if (!added) return make_error(added.error().code, added.error().message + "\n" + server.process->stderr_text());
+  return server;
+}
+
+bool rpc_server_built() {
+  return access(rpc_server_binary().c_str(), X_OK) == 0;
+}
+
+TEST(RpcSplit, HalfTheLayersOnAnRpcDeviceGiveTheCpuOnlyGreedyOutput) {
+  if (!rpc_server_built()) GTEST_SKIP() << "ggml-rpc-server not built (TANDEM_BUILD_BENCH=OFF)";
+  auto server = start_rpc_server();
+  ASSERT_TRUE(server.ok()) << server.error().message;
+  const std::string& endpoint = server->endpoint;
 
   std::string rpc_device;
   for (const auto& d : devices::discover_devices()) {
@@ -109,7 +129,6 @@ TEST(RpcSplit, HalfTheLayersOnAnRpcDeviceGiveTheCpuOnlyGreedyOutput) {
   bool rpc_held_weights = false;
   for (const auto& line : buffers.lines()) rpc_held_weights = rpc_held_weights || line.find("RPC") != std::string::npos;
   EXPECT_TRUE(rpc_held_weights) << "llama.cpp put no model buffer on " << rpc_device;
-  EXPECT_EQ((*server)->stop(5s) >= 0, true);
 }
 
 TEST(RpcSplit, AnRpcServerThatDoesNotAnswerIsAClearError) {
@@ -119,6 +138,62 @@ TEST(RpcSplit, AnRpcServerThatDoesNotAnswerIsAClearError) {
   EXPECT_EQ(added.error().code, ErrorCode::kUnavailable);
   EXPECT_NE(added.error().message.find(endpoint), std::string::npos);
   EXPECT_EQ(devices::add_rpc_server("no-port").error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(TandemPlan, ShowsAndAppliesAPinToAnRpcDevice) {
+  if (!rpc_server_built()) GTEST_SKIP() << "ggml-rpc-server not built (TANDEM_BUILD_BENCH=OFF)";
+  auto server = start_rpc_server();
+  ASSERT_TRUE(server.ok()) << server.error().message;
+  const std::vector<std::string> settings = {"--set", "engine.model=" + chat_model_path(),
+                                             "--set", "devices.rpc_servers=" + server->endpoint,
+                                             "--set", "devices.chat=RPC0",
+                                             "--set", "devices.chat_gpu_layers=10"};
+  auto with = [&](std::vector<std::string> command) {
+    std::vector<std::string> all = settings;
+    all.insert(all.end(), command.begin(), command.end());
+    return run_tandem(all);
+  };
+
+  auto plan = with({"plan", "--json"});
+  ASSERT_EQ(plan.exit_code, 0) << plan.stderr_text;
+  const auto json = nlohmann::json::parse(plan.stdout_text);
+  bool listed = false;
+  for (const auto& d : json["devices"]) listed = listed || (d["name"] == "RPC0" && d["backend"] == "RPC");
+  EXPECT_TRUE(listed) << json["devices"].dump();
+  const auto& chat = json["models"][0];
+  EXPECT_EQ(chat["model"], "chat");
+  EXPECT_EQ(chat["devices"], nlohmann::json::array({"RPC0"}));
+  EXPECT_EQ(chat["gpu_layers"], 10);
+  EXPECT_EQ(chat["total_layers"], 19);
+  EXPECT_EQ(chat["layers_per_device"], nlohmann::json::array({10}));
+  EXPECT_NE(chat["reasons"].dump().find("pinned by devices.chat"), std::string::npos) << chat.dump();
+
+  auto table = with({"plan"});
+  ASSERT_EQ(table.exit_code, 0) << table.stderr_text;
+  EXPECT_NE(table.stdout_text.find("RPC0 10 + CPU 9"), std::string::npos) << table.stdout_text;
+
+  auto asked = with({"ask", "-r", "local", "-n", "8", "What is the capital of France?"});
+  EXPECT_EQ(asked.exit_code, 0) << asked.stderr_text;
+  EXPECT_FALSE(asked.stdout_text.empty());
+}
+
+TEST(TandemPlan, APinToAMissingDeviceIsRefusedByEveryCommand) {
+  for (const auto& command : {std::vector<std::string>{"plan"}, std::vector<std::string>{"ask", "-r", "local", "Hi"}}) {
+    std::vector<std::string> args = {"--set", "engine.model=" + chat_model_path(), "--set", "devices.chat=CUDA7"};
+    args.insert(args.end(), command.begin(), command.end());
+    auto out = run_tandem(args);
+    EXPECT_EQ(out.exit_code, 2) << command[0];
+    EXPECT_NE(out.stderr_text.find("devices.chat names CUDA7, which is not among this machine's devices"),
+              std::string::npos)
+        << out.stderr_text;
+  }
+}
+
+TEST(TandemPlan, AnRpcServerThatDoesNotAnswerIsRefused) {
+  const std::string endpoint = "127.0.0.1:" + std::to_string(free_loopback_port());
+  auto out = run_tandem({"--set", "devices.rpc_servers=" + endpoint, "plan"});
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_NE(out.stderr_text.find("no ggml RPC server answers at " + endpoint), std::string::npos) << out.stderr_text;
 }
 
 }  // namespace
