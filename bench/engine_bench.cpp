@@ -38,6 +38,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "devices/devices.h"
 #include "engine/engine.h"
@@ -264,16 +265,6 @@ std::string default_model() {
   return std::string(home ? home : "") + "/.cache/tandem/models/gemma-3-270m-q4_k_m.gguf";
 }
 
-std::vector<std::string> comma_list(std::string_view text) {
-  std::vector<std::string> items;
-  while (!text.empty()) {
-    const auto comma = text.find(',');
-    items.emplace_back(text.substr(0, comma));
-    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
-  }
-  return items;
-}
-
 // Takes Tandem's own flags out of argv; the rest goes to Google Benchmark.
 void parse_own_flags(int* argc, char** argv) {
   config().model = default_model();
@@ -294,11 +285,11 @@ void parse_own_flags(int* argc, char** argv) {
     } else if (const char* v = value("--iterations=")) {
       config().iterations = std::atoll(v);
     } else if (const char* v = value("--devices=")) {
-      config().devices = comma_list(v);
+      config().devices = tandem::split_setting_list(v);
     } else if (const char* v = value("--gpu-layers=")) {
       config().gpu_layers = std::atoi(v);
     } else if (const char* v = value("--rpc=")) {
-      for (const auto& endpoint : comma_list(v)) {
+      for (const auto& endpoint : tandem::split_setting_list(v)) {
         if (auto added = tandem::devices::add_rpc_server(endpoint); !added) die(added.error().to_string());
       }
     } else {

@@ -12,21 +12,6 @@
 namespace tandem::cli {
 namespace {
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> items;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(',', start);
-    if (end == std::string::npos) end = text.size();
-    std::string item = text.substr(start, end - start);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) items.push_back(std::move(item));
-    start = end + 1;
-  }
-  return items;
-}
-
 Result<double> parse_number(const std::string& text, const std::string& setting) {
   double value = 0;
   const char* end = text.data() + text.size();
@@ -40,7 +25,7 @@ Result<double> parse_number(const std::string& text, const std::string& setting)
 // devices.throughput: "CPU=30,CUDA0=400".
 Result<std::map<std::string, double>> parse_throughput(const std::string& text) {
   std::map<std::string, double> figures;
-  for (const auto& item : split_list(text)) {
+  for (const auto& item : split_setting_list(text)) {
     const auto eq = item.find('=');
     if (eq == std::string::npos || eq == 0) {
       return make_error(ErrorCode::kInvalidArgument,
@@ -57,7 +42,7 @@ Result<std::map<std::string, double>> parse_throughput(const std::string& text) 
 // "auto" (or empty): no pin; otherwise the listed devices ("cpu" included).
 std::vector<std::string> pinned_devices(const std::string& setting_value) {
   if (setting_value.empty() || setting_value == "auto") return {};
-  return split_list(setting_value);
+  return split_setting_list(setting_value);
 }
 
 Result<std::vector<devices::DeviceCapacity>> configured_devices(const Config& config) {
@@ -90,7 +75,7 @@ Result<devices::Pin> chat_pin(const Config& config) {
   pin.devices = pinned_devices(config.devices_chat);
   pin.gpu_layers = static_cast<int32_t>(config.devices_chat_gpu_layers);
   pin.setting = "devices.chat";
-  for (const auto& ratio : split_list(config.devices_chat_tensor_split)) {
+  for (const auto& ratio : split_setting_list(config.devices_chat_tensor_split)) {
     auto value = parse_number(ratio, "devices.chat_tensor_split");
     if (!value) return value.error();
     pin.tensor_split.push_back(*value);
@@ -105,7 +90,7 @@ Result<devices::Pin> chat_pin(const Config& config) {
 }  // namespace
 
 Status add_configured_rpc_servers(const Config& config) {
-  for (const auto& endpoint : split_list(config.devices_rpc_servers)) {
+  for (const auto& endpoint : split_setting_list(config.devices_rpc_servers)) {
     if (auto st = devices::add_rpc_server(endpoint); !st) return st;
   }
   return {};

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
@@ -287,6 +288,20 @@ std::string default_cache_dir() {
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/tandem";
   const char* home = std::getenv("HOME");
   return std::string(home ? home : ".") + "/.cache/tandem";
+}
+
+std::vector<std::string> split_setting_list(std::string_view text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(',', start), text.size());
+    std::string_view item = text.substr(start, end - start);
+    item.remove_prefix(std::min(item.find_first_not_of(" \t"), item.size()));
+    item.remove_suffix(item.size() - std::min(item.find_last_not_of(" \t") + 1, item.size()));
+    if (!item.empty()) items.emplace_back(item);
+    start = end + 1;
+  }
+  return items;
 }
 
 std::string default_chat_model_path() { return default_cache_dir() + "/models/gemma-3-270m-q4_k_m.gguf"; }

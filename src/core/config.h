@@ -129,6 +129,10 @@ std::string setting_value(const Config& config, std::string_view key);
 // Reads `path` (may be empty: defaults only), then TANDEM_* environment variables, then overrides.
 Result<Config> load_config(const std::string& path, const std::map<std::string, std::string>& overrides = {});
 
+// The items of a comma-separated setting ("CUDA0, RPC0" -> {"CUDA0", "RPC0"}): spaces around
+// items dropped, empty items skipped.
+std::vector<std::string> split_setting_list(std::string_view text);
+
 // The default locations used when a path setting is empty.
 std::string default_cache_dir();        // $TANDEM_CACHE or ~/.cache/tandem
 std::string default_chat_model_path();  // <cache>/models/gemma-3-270m-q4_k_m.gguf
