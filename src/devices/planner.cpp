@@ -225,6 +225,10 @@ class Planner {
   Result<Candidate> pinned(const ModelDemand& model, Placement& placement) {
     const Pin& pin = model.pin;
     if (pin.devices.size() == 1 && is_cpu_name(pin.devices[0])) {
+      if (pin.gpu_layers > 0 || !pin.tensor_split.empty()) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("{} pins the CPU, which takes no offloaded layers or tensor split", pin.setting));
+      }
       placement.reasons.push_back(
           fmt::format("pinned to the CPU by {}: all {} layers there", pin.setting, placement.total_layers));
       return *fit({}, {}, 0);

@@ -210,6 +210,14 @@ TEST(Planner, APinnedSplitIsKeptAndChecked) {
   EXPECT_THAT(mismatched.error().message, HasSubstr("pins 2 devices but the tensor split has 1 ratios"));
 }
 
+TEST(Planner, ACpuPinWithOffloadedLayersIsContradictory) {
+  ModelDemand main = chat(241 * kMiB, 18);
+  main.pin = pin({"cpu"}, 10);
+  auto plan = plan_placement({cpu(), gpu("CUDA0", 8 * kGiB)}, {main});
+  ASSERT_FALSE(plan);
+  EXPECT_THAT(plan.error().message, HasSubstr("devices.chat pins the CPU, which takes no offloaded layers"));
+}
+
 TEST(Planner, TheCpuCannotBeAPinnedOffloadTarget) {
   ModelDemand main = chat(241 * kMiB, 18);
   main.pin = pin({"BLAS"});
