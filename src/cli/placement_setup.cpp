@@ -123,10 +123,8 @@ Result<ModelPlan> plan_models(const Config& config) {
   for (const auto& w : wanted) {
     const std::string name(devices::model_role_name(w.role));
     auto shape = devices::read_model_shape(w.path);
-    if (!shape) {
-      if (shape.error().code != ErrorCode::kNotFound)
-        return make_error(shape.error().code, name + " model: " + shape.error().message);
-      plan.missing.push_back(name + ": " + w.path + " (not found)");
+    if (!shape) {  // loading it will say what is wrong with the file, in the command's own words
+      plan.unplaced.push_back(name + ": " + shape.error().message);
       continue;
     }
     const auto context = static_cast<uint64_t>(w.context > 0 ? w.context : shape->training_context);

@@ -21,7 +21,7 @@ namespace tandem::cli {
 struct ModelPlan {
   std::vector<devices::DeviceCapacity> devices;  // what the planner saw, RPC servers included
   std::vector<devices::ModelDemand> models;      // the configured models whose files exist
-  std::vector<std::string> missing;              // "embedding: /path (not found)"
+  std::vector<std::string> unplaced;             // "embedding: model file not found: /path"
   std::vector<devices::Placement> placements;    // one per entry of models
 };
 
@@ -30,8 +30,8 @@ Result<ModelPlan> plan_models(const Config& config);
 // Adds the devices of every server in devices.rpc_servers to ggml's registry (plan_models does it too).
 Status add_configured_rpc_servers(const Config& config);
 
-// The plan's choice for one model. A model whose file is missing gets the CPU, so that loading
-// it reports the missing file rather than a placement.
+// The plan's choice for one model. A model whose file is missing or unreadable gets the CPU, so
+// that loading it reports the file's problem rather than a placement.
 Result<engine::DevicePlacement> placement_for(const Config& config, devices::ModelRole role);
 
 }  // namespace tandem::cli

@@ -41,7 +41,7 @@ void print_table(const ModelPlan& plan) {
     std::cout << fmt::format(kModelRow, m.name, m.label, devices::format_bytes(p.bytes), p.total_layers, where(p),
                              split);
   }
-  for (const auto& missing : plan.missing) std::cout << fmt::format("{:<10} missing: {}\n", "", missing);
+  for (const auto& problem : plan.unplaced) std::cout << fmt::format("not placed: {}\n", problem);
   std::cout << "\nwhy:\n";
   for (const auto& p : plan.placements) {
     for (const auto& reason : p.reasons) std::cout << fmt::format("  {}: {}\n", p.model, reason);
@@ -74,7 +74,7 @@ nlohmann::ordered_json to_json(const ModelPlan& plan) {
                              {"tensor_split", p.tensor_split},
                              {"reasons", p.reasons}});
   }
-  out["missing"] = plan.missing;
+  out["unplaced"] = plan.unplaced;
   return out;
 }
 
