@@ -94,6 +94,8 @@ def main():
     ap.add_argument("--timeout", type=int, default=3600)
     ap.add_argument("--max-busy", type=float, default=0.15)
     ap.add_argument("--max-wait", type=float, default=60)
+    ap.add_argument("--clean", type=float, default=0.10,
+                    help="a run is clean when other processes used at most this share of the CPUs; medians use clean runs")
     ap.add_argument("--out", default=str(ROOT / "bench/results/placement"))
     args = ap.parse_args()
 
@@ -124,7 +126,12 @@ def main():
                 print(f"  {name}: pp512 {r[name]['pp']:.1f} t/s, tg128 {r[name]['tg']:.1f} t/s "
                       f"(others busy {r[name]['others_busy']:.0%})", file=sys.stderr, flush=True)
             rounds.append(r)
-        med = {n: {k: median([r[n][k] for r in rounds]) for k in ("pp", "tg")} for n in names}
+        def runs_of(n):  # the clean runs, or every run when none was clean
+            clean = [r[n] for r in rounds if r[n]["others_busy"] <= args.clean]
+            return clean or [r[n] for r in rounds]
+
+        med = {n: {k: median([r[k] for r in runs_of(n)]) for k in ("pp", "tg")} for n in names}
+        clean_runs = {n: sum(r[n]["others_busy"] <= args.clean for r in rounds) for n in names}
         throughput = f"CPU={med['cpu']['tg']:.2f},RPC0={med['rpc']['tg']:.2f}"
         chat = plan(args, endpoint, throughput)
         layers = chat["gpu_layers"]
@@ -138,7 +145,7 @@ def main():
     best = max(names, key=lambda n: med[n]["tg"])
     report = {
         "model": args.model, "threads": args.threads, "rpc_threads": args.rpc_threads, "rounds": rounds,
-        "medians": med, "two_vs_one_device": {k: med["split"][k] / med["cpu"][k] for k in ("pp", "tg")},
+        "medians": med, "clean_runs": clean_runs, "two_vs_one_device": {k: med["split"][k] / med["cpu"][k] for k in ("pp", "tg")},
         "planner": {"throughput": throughput, "gpu_layers": layers, "devices": chat["devices"],
                     "reasons": chat["reasons"], "choice": chosen, "best_manual": best,
                     "ratio_to_best_tg": (med[chosen]["tg"] / med[best]["tg"]) if chosen else None},
@@ -146,8 +153,8 @@ def main():
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2))
-    lines = ["| placement | pp512 t/s | tg128 t/s |", "|---|---:|---:|"]
-    lines += [f"| {n} | {med[n]['pp']:.1f} | {med[n]['tg']:.1f} |" for n in names]
+    lines = ["| placement | pp512 t/s | tg128 t/s | clean runs |", "|---|---:|---:|---:|"]
+    lines += [f"| {n} | {med[n]['pp']:.1f} | {med[n]['tg']:.1f} | {clean_runs[n]}/{len(rounds)} |" for n in names]
     lines += ["", f"two devices (split) / one (cpu): pp {report['two_vs_one_device']['pp']:.2f}, "
                   f"tg {report['two_vs_one_device']['tg']:.2f}",
               f"planner (devices.throughput={throughput}): {chosen or layers} "
