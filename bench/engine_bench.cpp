@@ -25,7 +25,10 @@
 //
 // Flags besides Google Benchmark's: --model=PATH (default: TANDEM_BENCH_MODEL or the default
 // downloaded model), --threads=N (0: all cores), --slots=N (4), --context=N (8192),
-// --iterations=N (requests per benchmark run; default 8 pp, 5 tg, 2 concurrent).
+// --iterations=N (requests per benchmark run; default 8 pp, 5 tg, 2 concurrent),
+// --devices=NAME[,NAME] (ggml devices for the offloaded layers, e.g. CUDA0 or RPC0; default: the
+// CPU alone), --gpu-layers=N (layers that leave the CPU, the output layer included; default -1:
+// all), --rpc=HOST:PORT[,HOST:PORT] (ggml RPC servers to add first, so RPC0... exist).
 //
 // Thread-safety: the benchmarks run one after another; only BM_ConcurrentGeneration starts
 // threads, and those only call ChatEngine::generate, which is thread-safe.
@@ -44,6 +47,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "devices/devices.h"
 #include "energy/meters.h"
 #include "energy/tracker.h"
 #include "engine/engine.h"
@@ -60,6 +64,8 @@ struct BenchConfig {
   int32_t slots = 4;
   int32_t context = 8192;
   int64_t iterations = 0;  // 0: each benchmark's default
+  std::vector<std::string> devices;
+  int32_t gpu_layers = -1;
 };
 
 BenchConfig& config() {
@@ -79,6 +85,8 @@ ChatEngine& engine() {
     options.threads = config().threads;
     options.slots = config().slots;
     options.context = config().context;
+    options.placement.devices = config().devices;
+    options.placement.gpu_layers = config().gpu_layers;
     auto loaded = ChatEngine::load(options);
     if (!loaded) die("cannot load " + config().model + ": " + loaded.error().to_string());
     return std::move(*loaded);
@@ -332,7 +340,7 @@ std::string default_model() {
   return std::string(home ? home : "") + "/.cache/tandem/models/gemma-3-270m-q4_k_m.gguf";
 }
 
-// Takes --model/--threads/--slots/--context out of argv; the rest goes to Google Benchmark.
+// Takes Tandem's own flags out of argv; the rest goes to Google Benchmark.
 void parse_own_flags(int* argc, char** argv) {
   config().model = default_model();
   int out = 1;
@@ -351,6 +359,14 @@ void parse_own_flags(int* argc, char** argv) {
       config().context = std::atoi(v);
     } else if (const char* v = value("--iterations=")) {
       config().iterations = std::atoll(v);
+    } else if (const char* v = value("--devices=")) {
+      config().devices = tandem::split_setting_list(v);
+    } else if (const char* v = value("--gpu-layers=")) {
+      config().gpu_layers = std::atoi(v);
+    } else if (const char* v = value("--rpc=")) {
+      for (const auto& endpoint : tandem::split_setting_list(v)) {
+        if (auto added = tandem::devices::add_rpc_server(endpoint); !added) die(added.error().to_string());
+      }
     } else {
       argv[out++] = argv[i];
     }
@@ -370,6 +386,10 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("engine_threads", std::to_string(config().threads));
   benchmark::AddCustomContext("engine_slots", std::to_string(config().slots));
   benchmark::AddCustomContext("engine_context", std::to_string(config().context));
+  std::string devices = "CPU";
+  for (const auto& d : config().devices) devices += "," + d;
+  benchmark::AddCustomContext("engine_devices", devices);
+  benchmark::AddCustomContext("engine_gpu_layers", std::to_string(config().devices.empty() ? 0 : config().gpu_layers));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -16,6 +16,19 @@ endif()
 set(BUILD_SHARED_LIBS OFF)
 set(GGML_NATIVE ON)
 set(GGML_CPU ON)
+# ggml's RPC backend: a device on another process or machine (`devices.rpc_servers`), and the
+# `ggml-rpc-server` tool that serves one; on loopback it is the real second device CI has.
+set(GGML_RPC ON)
+# GPU backends, off by default (this project's CI has no GPU): TANDEM_CUDA needs nvcc, and
+# CMAKE_CUDA_ARCHITECTURES defaults to 90 (H100/H200); TANDEM_VULKAN needs the Vulkan headers,
+# loader and glslc.
+option(TANDEM_CUDA "Build ggml's CUDA backend" OFF)
+option(TANDEM_VULKAN "Build ggml's Vulkan backend" OFF)
+set(GGML_CUDA ${TANDEM_CUDA})
+set(GGML_VULKAN ${TANDEM_VULKAN})
+if(TANDEM_CUDA AND NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+  set(CMAKE_CUDA_ARCHITECTURES 90)
+endif()
 set(LLAMA_BUILD_COMMON ON)         # llama-server and llama-bench need it; Tandem itself links only llama
 set(LLAMA_BUILD_TOOLS ${TANDEM_BUILD_BENCH})
 set(LLAMA_BUILD_SERVER ${TANDEM_BUILD_BENCH})
@@ -33,5 +46,5 @@ add_subdirectory(${TANDEM_LLAMA_DIR} ${CMAKE_BINARY_DIR}/llama.cpp EXCLUDE_FROM_
 
 if(TANDEM_BUILD_BENCH)
   # Peers for integration tests and benchmarks, from the same source.
-  add_custom_target(llama_peers ALL DEPENDS llama-server llama-bench)
+  add_custom_target(llama_peers ALL DEPENDS llama-server llama-bench ggml-rpc-server)
 endif()

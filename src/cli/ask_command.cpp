@@ -65,9 +65,14 @@ void add_ask_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
     }
     // One request: one slot with the same per-request window `serve` would give.
     auto engine_options = chat_engine_options(*config);
-    engine_options.context = std::max<int32_t>(256, engine_options.context / engine_options.slots);
-    engine_options.slots = 1;
-    auto engine = engine::ChatEngine::load(engine_options);
+    if (!engine_options) {
+      std::cerr << "tandem ask: " << engine_options.error().message << "\n";
+      exit_code = 2;
+      return;
+    }
+    engine_options->context = std::max<int32_t>(256, engine_options->context / engine_options->slots);
+    engine_options->slots = 1;
+    auto engine = engine::ChatEngine::load(*engine_options);
     if (!engine) {
       std::cerr << "tandem ask: " << engine.error().message << "\n";
       if (engine.error().code == ErrorCode::kNotFound) std::cerr << "run scripts/setup.sh to download the default models\n";

@@ -28,8 +28,12 @@ std::vector<engine::ChatMessage> fresh_conversation(const ChatOptions& options) 
 int chat(const Config& config, const ChatOptions& options) {
   // One conversation: one slot with the whole context, so it can grow long.
   auto engine_options = chat_engine_options(config);
-  engine_options.slots = 1;
-  auto engine = engine::ChatEngine::load(engine_options);
+  if (!engine_options) {
+    std::cerr << "tandem chat: " << engine_options.error().message << "\n";
+    return 2;
+  }
+  engine_options->slots = 1;
+  auto engine = engine::ChatEngine::load(*engine_options);
   if (!engine) {
     std::cerr << "tandem chat: " << engine.error().message << "\n";
     if (engine.error().code == ErrorCode::kNotFound)

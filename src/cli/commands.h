@@ -34,6 +34,7 @@ void add_audit_command(CLI::App& app, GlobalOptions& global, int& exit_code);
 void add_keys_command(CLI::App& app, GlobalOptions& global, int& exit_code);
 void add_keyring_command(CLI::App& app, GlobalOptions& global, int& exit_code);
 void add_devices_command(CLI::App& app, GlobalOptions& global, int& exit_code);
+void add_plan_command(CLI::App& app, GlobalOptions& global, int& exit_code);
 void add_energy_command(CLI::App& app, GlobalOptions& global, int& exit_code);
 void add_router_command(CLI::App& app, GlobalOptions& global, int& exit_code);
 void add_version_command(CLI::App& app, int& exit_code);

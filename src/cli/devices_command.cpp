@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/placement_setup.h"
 #include "devices/devices.h"
 
 namespace tandem::cli {
@@ -45,12 +46,22 @@ nlohmann::ordered_json to_json(const std::vector<devices::Device>& found) {
 
 }  // namespace
 
-// Discovery needs no config, so `global` is unused; the shared signature keeps main.cpp uniform.
-void add_devices_command(CLI::App& app, GlobalOptions& /*global*/, int& exit_code) {
+// The config only adds devices.rpc_servers to what ggml finds by itself.
+void add_devices_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto as_json = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand("devices", "List the CPU, GPUs and accelerators with free memory and features");
   cmd->add_flag("--json", *as_json, "print JSON");
-  cmd->callback([&exit_code, as_json] {
+  cmd->callback([&global, &exit_code, as_json] {
+    auto config = global.load();
+    if (!config) {
+      exit_code = 2;
+      return;
+    }
+    if (auto st = add_configured_rpc_servers(*config); !st) {
+      std::cerr << "tandem devices: " << st.error().message << "\n";
+      exit_code = 2;
+      return;
+    }
     const auto found = devices::discover_devices();
     if (*as_json) {
       std::cout << to_json(found).dump() << "\n";

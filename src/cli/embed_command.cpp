@@ -26,8 +26,13 @@ void add_embed_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
       return;
     }
     auto embedder_opts = embedder_options(*config);
-    if (!options->model.empty()) embedder_opts.model_path = options->model;
-    auto embedder = engine::Embedder::load(embedder_opts);
+    if (!embedder_opts) {
+      std::cerr << "tandem embed: " << embedder_opts.error().message << "\n";
+      exit_code = 2;
+      return;
+    }
+    if (!options->model.empty()) embedder_opts->model_path = options->model;
+    auto embedder = engine::Embedder::load(*embedder_opts);
     if (!embedder) {
       std::cerr << "tandem embed: " << embedder.error().message << "\n";
       if (embedder.error().code == ErrorCode::kNotFound) {

@@ -1,13 +1,16 @@
-// Maps the configuration onto the engine's load options, in one place for every command.
-// Thread-safety: pure functions.
+// Maps the configuration onto the engine's load options, in one place for every command, with
+// the device placement `tandem plan` shows (errors: a pin that names a missing device or does
+// not fit, an RPC server that does not answer).
+// Thread-safety: start-up code (placement may register RPC servers with ggml).
 #pragma once
 
+#include "cli/placement_setup.h"
 #include "core/config.h"
 #include "engine/engine.h"
 
 namespace tandem::cli {
 
-inline engine::ChatEngineOptions chat_engine_options(const Config& config) {
+inline Result<engine::ChatEngineOptions> chat_engine_options(const Config& config) {
   engine::ChatEngineOptions options;
   options.model_path = config.engine_model;
   options.model_name = config.engine_model_name;
@@ -18,23 +21,31 @@ inline engine::ChatEngineOptions chat_engine_options(const Config& config) {
   options.queue = static_cast<int32_t>(config.engine_queue);
   options.threads = static_cast<int32_t>(config.engine_threads);
   options.batch = static_cast<int32_t>(config.engine_batch);
+  auto placement = placement_for(config, devices::ModelRole::kChat);
+  if (!placement) return placement.error();
+  options.placement = std::move(*placement);
   return options;
 }
 
-inline engine::EmbedderOptions embedder_options(const Config& config) {
+inline Result<engine::EmbedderOptions> embedder_options(const Config& config,
+                                                        devices::ModelRole role = devices::ModelRole::kEmbedding) {
   engine::EmbedderOptions options;
   options.model_path = config.engine_embedding_model;
   options.threads = static_cast<int32_t>(config.engine_threads);
+  auto placement = placement_for(config, role);
+  if (!placement) return placement.error();
+  options.placement = std::move(*placement);
   return options;
 }
 
 // The router's own embedder: the same model, reading a bounded head of each request, one
 // request at a time.
-inline engine::EmbedderOptions router_embedder_options(const Config& config) {
-  engine::EmbedderOptions options = embedder_options(config);
-  options.threads = static_cast<int32_t>(config.router_threads);
-  options.truncate_to = static_cast<int32_t>(config.router_max_input_tokens);
-  options.flash_attention = false;
+inline Result<engine::EmbedderOptions> router_embedder_options(const Config& config) {
+  auto options = embedder_options(config, devices::ModelRole::kRouter);
+  if (!options) return options;
+  options->threads = static_cast<int32_t>(config.router_threads);
+  options->truncate_to = static_cast<int32_t>(config.router_max_input_tokens);
+  options->flash_attention = false;
   return options;
 }
 

@@ -222,8 +222,9 @@ int run_eval(const Config& config, const KbArgs& args) {
     std::shared_ptr<providers::Provider> provider;
     if (args.model == "local") {
       auto engine_options = chat_engine_options(config);
-      engine_options.slots = 1;
-      auto engine = engine::ChatEngine::load(engine_options);
+      if (!engine_options) return fail("eval", engine_options.error(), &bar);
+      engine_options->slots = 1;
+      auto engine = engine::ChatEngine::load(*engine_options);
       if (!engine) return fail("eval", engine.error(), &bar);
       chat = std::move(*engine);
       provider = std::make_shared<providers::LocalProvider>(*chat);

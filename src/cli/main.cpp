@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   tandem::cli::add_keys_command(app, global, exit_code);
   tandem::cli::add_keyring_command(app, global, exit_code);
   tandem::cli::add_devices_command(app, global, exit_code);
+  tandem::cli::add_plan_command(app, global, exit_code);
   tandem::cli::add_energy_command(app, global, exit_code);
   tandem::cli::add_version_command(app, exit_code);
 

@@ -76,11 +76,19 @@ void add_models_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
       return;
     }
     auto chat_options = chat_engine_options(*config);
-    chat_options.slots = 1;
-    chat_options.context = 256;
+    auto embed_options = embedder_options(*config);
+    for (const Error* error :
+         {chat_options ? nullptr : &chat_options.error(), embed_options ? nullptr : &embed_options.error()}) {
+      if (error == nullptr) continue;
+      std::cerr << "tandem models: " << error->message << "\n";
+      exit_code = 2;
+      return;
+    }
+    chat_options->slots = 1;
+    chat_options->context = 256;
     const std::vector<ModelStatus> models = {
-        inspect<engine::ChatEngine>("chat", chat_options, config->engine_model_name),
-        inspect<engine::Embedder>("embedding", embedder_options(*config), ""),
+        inspect<engine::ChatEngine>("chat", *chat_options, config->engine_model_name),
+        inspect<engine::Embedder>("embedding", *embed_options, ""),
     };
     if (*as_json) {
       nlohmann::json list = nlohmann::json::array();

@@ -39,7 +39,9 @@ Result<LoadedRouter> load_router(const Config& config) {
   }
   if (!want_intents && config.router_quality_model.empty()) return loaded;
 
-  auto embedder = engine::Embedder::load(router_embedder_options(config));
+  auto options = router_embedder_options(config);
+  if (!options) return options.error();
+  auto embedder = engine::Embedder::load(*options);
   if (!embedder) return make_error(embedder.error().code, "router embedding model: " + embedder.error().message);
   std::shared_ptr<engine::Embedder> shared = std::move(*embedder);
   if (want_intents) {
@@ -144,7 +146,9 @@ knowledge::SearchOptions knowledge_search_options(const Config& config) {
 }
 
 Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config, const std::string& dir) {
-  auto loaded = engine::Embedder::load(embedder_options(config));
+  auto embedder_opts = embedder_options(config);
+  if (!embedder_opts) return embedder_opts.error();
+  auto loaded = engine::Embedder::load(*embedder_opts);
   if (!loaded) return loaded.error();
   std::shared_ptr<engine::Embedder> embedder = std::move(*loaded);
   auto options = knowledge_base_options(config);

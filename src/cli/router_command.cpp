@@ -84,9 +84,10 @@ void print(const nlohmann::ordered_json& out, bool json) {
 
 Result<std::shared_ptr<engine::Embedder>> load_embedder(const Config& config, int32_t threads, Workload workload) {
   auto options = router_embedder_options(config);
-  if (threads > 0) options.threads = threads;
-  options.flash_attention = workload == Workload::kBatches;
-  auto embedder = engine::Embedder::load(options);
+  if (!options) return options.error();
+  if (threads > 0) options->threads = threads;
+  options->flash_attention = workload == Workload::kBatches;
+  auto embedder = engine::Embedder::load(*options);
   if (!embedder) return embedder.error();
   return std::shared_ptr<engine::Embedder>(std::move(*embedder));
 }

@@ -32,7 +32,12 @@ sigset_t block_stop_signals() {
 int serve(const Config& config) {
   const sigset_t stop_signals = block_stop_signals();
 
-  auto chat = engine::ChatEngine::load(chat_engine_options(config));
+  auto chat_options = chat_engine_options(config);
+  if (!chat_options) {
+    std::cerr << "tandem serve: " << chat_options.error().message << "\n";
+    return 2;
+  }
+  auto chat = engine::ChatEngine::load(*chat_options);
   if (!chat) {
     std::cerr << "tandem serve: cannot load the chat model " << config.engine_model << ": " << chat.error().message
               << "\n";
@@ -41,7 +46,12 @@ int serve(const Config& config) {
   }
   std::unique_ptr<engine::Embedder> embedder;
   if (std::filesystem::exists(config.engine_embedding_model)) {
-    auto loaded = engine::Embedder::load(embedder_options(config));
+    auto options = embedder_options(config);
+    if (!options) {
+      std::cerr << "tandem serve: " << options.error().message << "\n";
+      return 2;
+    }
+    auto loaded = engine::Embedder::load(*options);
     if (!loaded) {
       std::cerr << "tandem serve: cannot load the embedding model " << config.engine_embedding_model << ": "
                 << loaded.error().message << "\n";

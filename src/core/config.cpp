@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
@@ -92,6 +93,12 @@ const std::vector<Setting>& settings() {
       {"security.passphrase_env", &Config::security_passphrase_env, "NAME of the environment variable holding the passphrase (Argon2id)"},
       {"security.tpm_tcti", &Config::security_tpm_tcti, "tss2 TCTI of the TPM 2.0 (device:/dev/tpmrm0, or swtpm:host=127.0.0.1,port=N)"},
       {"security.tpm_pcrs", &Config::security_tpm_pcrs, "comma-separated SHA-256 PCRs the master key is sealed to (0..23)"},
+      {"devices.chat", &Config::devices_chat, "where the chat model runs: auto (the placement planner), cpu, or the devices for its offloaded layers, e.g. CUDA0 or CUDA0,RPC0 (`tandem devices`)"},
+      {"devices.chat_gpu_layers", &Config::devices_chat_gpu_layers, "layers of the chat model that leave the CPU, the output layer included (-1: as many as fit)", -1, 100000},
+      {"devices.chat_tensor_split", &Config::devices_chat_tensor_split, "ratios of the offloaded layers per device of devices.chat, e.g. 3,1 (empty: by free memory x throughput)"},
+      {"devices.embedding", &Config::devices_embedding, "where the embedder and the router's copy of it run: auto, cpu or a device"},
+      {"devices.rpc_servers", &Config::devices_rpc_servers, "ggml RPC servers (ggml-rpc-server) whose devices Tandem may use, host:port,host:port"},
+      {"devices.throughput", &Config::devices_throughput, "measured tokens/s per device for the planner, e.g. CPU=30,CUDA0=400 (others: a default by kind)"},
       {"log.level", &Config::log_level, "log level", 0, 0, {"debug", "info", "warn", "error", "off"}},
   };
   return kSettings;
@@ -287,6 +294,20 @@ std::string default_cache_dir() {
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/tandem";
   const char* home = std::getenv("HOME");
   return std::string(home ? home : ".") + "/.cache/tandem";
+}
+
+std::vector<std::string> split_setting_list(std::string_view text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(',', start), text.size());
+    std::string_view item = text.substr(start, end - start);
+    item.remove_prefix(std::min(item.find_first_not_of(" \t"), item.size()));
+    item.remove_suffix(item.size() - std::min(item.find_last_not_of(" \t") + 1, item.size()));
+    if (!item.empty()) items.emplace_back(item);
+    start = end + 1;
+  }
+  return items;
 }
 
 std::string default_chat_model_path() { return default_cache_dir() + "/models/gemma-3-270m-q4_k_m.gguf"; }

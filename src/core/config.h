@@ -106,6 +106,13 @@ struct Config {
   std::string security_passphrase_env = "TANDEM_PASSPHRASE";  // the variable's NAME, never the passphrase
   std::string security_tpm_tcti = "device:/dev/tpmrm0";
   std::string security_tpm_pcrs = "16";  // comma-separated PCRs the master key is sealed to
+  // [devices]: where each model runs (`tandem plan`); "auto" lets the placement planner choose
+  std::string devices_chat = "auto";         // "auto", "cpu", or the devices for the offloaded layers: "CUDA0", "CUDA0,CUDA1"
+  int64_t devices_chat_gpu_layers = -1;      // layers (the output layer counts) that leave the CPU; -1: as many as fit
+  std::string devices_chat_tensor_split = "";  // ratios per device of devices.chat, e.g. "3,1"; empty: planned
+  std::string devices_embedding = "auto";    // the embedder and the router's copy of it: "auto", "cpu" or a device
+  std::string devices_rpc_servers = "";      // ggml RPC servers, "host:port,host:port": more devices
+  std::string devices_throughput = "";       // measured tokens/s per device, "CPU=30,CUDA0=400"; others: defaults by kind
 
   // [log]
   std::string log_level = "info";
@@ -127,6 +134,10 @@ std::string setting_value(const Config& config, std::string_view key);
 
 // Reads `path` (may be empty: defaults only), then TANDEM_* environment variables, then overrides.
 Result<Config> load_config(const std::string& path, const std::map<std::string, std::string>& overrides = {});
+
+// The items of a comma-separated setting ("CUDA0, RPC0" -> {"CUDA0", "RPC0"}): spaces around
+// items dropped, empty items skipped.
+std::vector<std::string> split_setting_list(std::string_view text);
 
 // The default locations used when a path setting is empty.
 std::string default_cache_dir();        // $TANDEM_CACHE or ~/.cache/tandem

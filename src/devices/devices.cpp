@@ -1,11 +1,18 @@
 #include "devices/devices.h"
 
 #include <ggml-backend.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <fstream>
 #include <limits>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -87,6 +94,32 @@ std::vector<std::string> capabilities(const ggml_backend_dev_caps& caps) {
   return out;
 }
 
+// Whether something accepts TCP connections at host:port within a second. ggml's RPC client
+// aborts the process when it cannot connect, so Tandem asks first.
+bool accepts_connections(const std::string& host, const std::string& port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) return false;
+  bool ok = false;
+  for (addrinfo* a = found; a != nullptr && !ok; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd < 0) continue;
+    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+      ok = true;
+    } else if (errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      int error = 0;
+      socklen_t length = sizeof(error);
+      ok = poll(&p, 1, 1000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0;
+    }
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return ok;
+}
+
 }  // namespace
 
 std::string_view device_kind_name(DeviceKind kind) {
@@ -130,6 +163,37 @@ std::vector<std::string> cpuinfo_flags(const std::string& cpuinfo_text) {
     for (std::string word; words >> word;) flags.push_back(std::move(word));
     return flags;
   }
+  return {};
+}
+
+Status add_rpc_server(const std::string& endpoint) {
+  const auto colon = endpoint.rfind(':');
+  int port = 0;
+  const char* port_end = endpoint.data() + endpoint.size();
+  if (colon == std::string::npos || colon == 0 ||
+      std::from_chars(endpoint.data() + colon + 1, port_end, port).ptr != port_end || port < 1 || port > 65535) {
+    return make_error(ErrorCode::kInvalidArgument, "RPC server '" + endpoint + "' is not host:port");
+  }
+  static std::mutex mutex;
+  static std::set<std::string> added;
+  std::lock_guard lock(mutex);
+  if (added.contains(endpoint)) return {};
+  if (!accepts_connections(endpoint.substr(0, colon), endpoint.substr(colon + 1))) {
+    return make_error(ErrorCode::kUnavailable, "no ggml RPC server answers at " + endpoint + " (devices.rpc_servers)");
+  }
+  if (ggml_backend_reg_count() == 0) ggml_backend_load_all();
+  ggml_backend_reg_t rpc = ggml_backend_reg_by_name("RPC");
+  if (rpc == nullptr) {
+    return make_error(ErrorCode::kUnimplemented, "this build has no RPC backend (GGML_RPC in cmake/llama.cmake)");
+  }
+  using AddServer = ggml_backend_reg_t (*)(const char* endpoint);
+  auto add_server = reinterpret_cast<AddServer>(ggml_backend_reg_get_proc_address(rpc, "ggml_backend_rpc_add_server"));
+  if (add_server == nullptr) return make_error(ErrorCode::kUnimplemented, "ggml's RPC backend cannot add servers");
+  ggml_backend_reg_t server = add_server(endpoint.c_str());
+  if (server == nullptr)
+    return make_error(ErrorCode::kUnavailable, "the RPC server at " + endpoint + " has no devices");
+  ggml_backend_register(server);
+  added.insert(endpoint);
   return {};
 }
 

@@ -8,7 +8,8 @@
 //   }
 //
 // Thread-safety: discover_devices() may be called from any thread; ggml builds its registry once,
-// behind a function-local static. The parsing helpers are pure.
+// behind a function-local static. add_rpc_server is serialized internally but changes the
+// registry: call it at start-up, before models load. The parsing helpers are pure.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/status.h"
 
 namespace tandem::devices {
 
@@ -45,6 +48,13 @@ struct Device {
 // Every device ggml's registry knows, the CPU first. Never empty in a working build: the CPU
 // backend is always compiled in.
 std::vector<Device> discover_devices();
+
+// Adds the devices of a ggml RPC server at "host:port" (tools/rpc: `ggml-rpc-server -H 127.0.0.1
+// -p PORT`) to ggml's registry, so discover_devices(), the planner and the engine see them as
+// RPC0, RPC1, ... Adding an endpoint again changes nothing. kInvalidArgument for an endpoint that
+// is not host:port, kUnavailable when no server answers there, kUnimplemented in a build
+// without ggml's RPC backend.
+Status add_rpc_server(const std::string& endpoint);
 
 // The MemAvailable line of /proc/meminfo's text, in bytes; nullopt when it is missing or malformed
 // (kernels before 3.14 lack it).

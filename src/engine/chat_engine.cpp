@@ -130,8 +130,9 @@ class LlamaChatEngine final : public ChatEngine {
     ensure_llama_backend();
 
     auto engine = std::unique_ptr<LlamaChatEngine>(new LlamaChatEngine(options));
-    auto mparams = llama_model_default_params();
-    engine->model_.reset(llama_model_load_from_file(options.model_path.c_str(), mparams));
+    auto mparams = model_params(options.placement);
+    if (!mparams) return mparams.error();
+    engine->model_.reset(llama_model_load_from_file(options.model_path.c_str(), mparams->params));
     if (!engine->model_) {
       return make_error(ErrorCode::kDataLoss, "llama.cpp could not load the model " + options.model_path +
                                                   " (corrupt, truncated or unsupported GGUF)");

@@ -40,7 +40,9 @@ class LlamaEmbedder final : public Embedder {
     ensure_llama_backend();
 
     auto embedder = std::unique_ptr<LlamaEmbedder>(new LlamaEmbedder(options));
-    embedder->model_.reset(llama_model_load_from_file(options.model_path.c_str(), llama_model_default_params()));
+    auto mparams = model_params(options.placement);
+    if (!mparams) return mparams.error();
+    embedder->model_.reset(llama_model_load_from_file(options.model_path.c_str(), mparams->params));
     if (!embedder->model_) {
       return make_error(ErrorCode::kDataLoss, "llama.cpp could not load the embedding model " + options.model_path +
                                                   " (corrupt, truncated or unsupported GGUF)");

@@ -115,6 +115,18 @@ struct ModelInfo {
   std::vector<std::string> lora_adapters;
 };
 
+// Where a model's layers run: the placement planner's choice (`tandem plan`), in llama.cpp's
+// terms. The default keeps everything on the CPU.
+struct DevicePlacement {
+  std::vector<std::string> devices;  // ggml device names holding the offloaded layers ("CUDA0", "RPC0")
+  int32_t gpu_layers = 0;            // how many of the last layers (the output layer counts) leave the CPU
+  std::vector<float> tensor_split;   // one ratio per device; empty: by free memory
+  // llama.cpp re-lays quantized weights held by the CPU for its faster AVX2/AVX512 kernels. Their
+  // sums differ in the last digits from the plain kernels other devices (an RPC server) run, so
+  // a split model's greedy tokens match the CPU's bit for bit only with this off.
+  bool repack_cpu_weights = true;
+};
+
 struct ChatEngineOptions {
   std::string model_path;
   std::string model_name;   // empty: file stem
@@ -125,6 +137,7 @@ struct ChatEngineOptions {
   int32_t queue = 64;       // waiting requests beyond the slots before kResourceExhausted
   int32_t threads = 0;      // 0: hardware concurrency
   int32_t batch = 512;
+  DevicePlacement placement;
 };
 
 class ChatEngine {
@@ -160,6 +173,7 @@ struct EmbedderOptions {
   // Flash attention pays off for batches of many inputs; without it one short input at a time
   // (the router's case) is about 30% faster on CPU.
   bool flash_attention = true;
+  DevicePlacement placement;
 };
 
 struct EmbeddingResult {

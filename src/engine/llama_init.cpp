@@ -2,6 +2,7 @@
 
 #include <llama.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
 #include <string_view>
@@ -29,6 +30,38 @@ void ensure_llama_backend() {
     llama_log_set(forward_llama_log, nullptr);
     llama_backend_init();
   });
+}
+
+Result<ModelParams> model_params(const DevicePlacement& placement) {
+  if (!placement.tensor_split.empty() && placement.tensor_split.size() != placement.devices.size()) {
+    return make_error(ErrorCode::kInvalidArgument, "a tensor split needs one ratio per device");
+  }
+  if (placement.devices.size() > llama_max_devices()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "llama.cpp takes at most " + std::to_string(llama_max_devices()) + " devices per model");
+  }
+  ModelParams out;
+  out.params = llama_model_default_params();
+  for (const auto& name : placement.devices) {
+    ggml_backend_dev_t dev = ggml_backend_dev_by_name(name.c_str());
+    if (dev == nullptr) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "no device " + name + " in this build (`tandem devices` lists them)");
+    }
+    out.devices.push_back(dev);
+  }
+  out.devices.push_back(nullptr);
+  // An empty list still goes to llama.cpp: a null pointer would mean "every GPU and RPC device".
+  out.params.devices = out.devices.data();
+  out.params.n_gpu_layers = placement.devices.empty() ? 0 : placement.gpu_layers;
+  out.params.split_mode = LLAMA_SPLIT_MODE_LAYER;
+  out.params.use_extra_bufts = placement.repack_cpu_weights;
+  if (!placement.tensor_split.empty()) {
+    out.tensor_split.assign(llama_max_devices(), 0.0f);
+    std::copy(placement.tensor_split.begin(), placement.tensor_split.end(), out.tensor_split.begin());
+    out.params.tensor_split = out.tensor_split.data();
+  }
+  return out;
 }
 
 ModelInfo describe_model(const llama_model* model, const std::string& path, const std::string& configured_name) {

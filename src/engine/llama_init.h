@@ -3,21 +3,33 @@
 // debug level) and a ModelInfo filled from a loaded model.
 //
 //   ensure_llama_backend();  // before the first llama_model_load_from_file
+//   auto params = model_params(options.placement);  // devices, n_gpu_layers, tensor split
 //   ModelInfo info = describe_model(model, path, configured_name);
 //
 // Thread-safety: ensure_llama_backend is safe from any thread, any number of times (the work
 // happens once); describe_model only reads the model.
 #pragma once
 
+#include <llama.h>
+
 #include <string>
+#include <vector>
 
 #include "engine/engine.h"
-
-struct llama_model;
 
 namespace tandem::engine {
 
 void ensure_llama_backend();
+
+// llama_model_params for a placement; the arrays `params` points into live as long as this.
+struct ModelParams {
+  llama_model_params params{};
+  std::vector<ggml_backend_dev_t> devices;  // null-terminated
+  std::vector<float> tensor_split;          // llama_max_devices() entries
+};
+
+// kInvalidArgument when a device is unknown to ggml (e.g. an RPC server that was not added).
+Result<ModelParams> model_params(const DevicePlacement& placement);
 
 // Name (configured, else the file stem), path, description, parameters, size and training context.
 ModelInfo describe_model(const llama_model* model, const std::string& path, const std::string& configured_name);

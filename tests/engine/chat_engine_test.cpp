@@ -232,6 +232,23 @@ TEST(ChatEngineLoad, MissingFileIsNotFound) {
   EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
 }
 
+TEST(ChatEngineLoad, APlacementOnAnUnknownDeviceIsInvalidArgument) {
+  ChatEngineOptions options;
+  options.model_path = testing::chat_model_path();
+  options.placement.devices = {"NOPE0"};
+  options.placement.gpu_layers = 5;
+  auto unknown = ChatEngine::load(options);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(unknown.error().message.find("no device NOPE0"), std::string::npos) << unknown.error().message;
+
+  options.placement.devices = {"CPU"};
+  options.placement.tensor_split = {1, 1};
+  auto mismatched = ChatEngine::load(options);
+  ASSERT_FALSE(mismatched.ok());
+  EXPECT_NE(mismatched.error().message.find("one ratio per device"), std::string::npos);
+}
+
 TEST(ChatEngineLoad, TruncatedAndForeignFilesAreDataLoss) {
   testing::TempDir dir;
   {

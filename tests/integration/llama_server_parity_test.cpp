@@ -3,10 +3,7 @@
 // llama-server runs with the engine's KV layout (full SWA cache, no unified KV buffer): a
 // different cell layout changes flash attention's summation order, and this small base model
 // amplifies last-digit differences into different greedy tokens.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <thread>
@@ -16,18 +13,6 @@
 
 namespace tandem::testing {
 namespace {
-
-int free_loopback_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string llama_server_binary() {
   const char* v = std::getenv("TANDEM_LLAMA_SERVER");

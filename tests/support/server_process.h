@@ -90,6 +90,10 @@ class ServerProcess {
   int port_;
 };
 
+// A TCP port on 127.0.0.1 that was free a moment ago, for peers that cannot take port 0
+// (llama-server, ggml-rpc-server).
+int free_loopback_port();
+
 // A client for 127.0.0.1:port with timeouts long enough for CPU inference.
 httplib::Client loopback_client(int port);
 
