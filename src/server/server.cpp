@@ -167,6 +167,7 @@ class HttpServer final : public Server {
                 .overflow = config.engine_overflow == "truncate" ? engine::OverflowPolicy::kTruncate
                                                                  : engine::OverflowPolicy::kError},
         started_at_(unix_now()),
+        usage_key_(usage_key),
         http_(std::move(http)) {
     if (embedder_) embedding_info_ = embedder_->info();
     // Only budgets need what was spent before the start; without them the log is not read.
@@ -310,7 +311,10 @@ class HttpServer final : public Server {
     http_->Post("/v1/embeddings", [this](const Request& req, Response& res) { handle_embeddings(req, res); });
     add_knowledge_routes(*http_, pipeline_ ? pipeline_->knowledge() : nullptr, auth_);
     add_keys_routes(*http_, keys_.get(), auth_);
-    add_usage_routes(*http_, {.usage_log = config_.energy_usage_log, .baseline = energy::cloud_baseline(config_)},
+    add_usage_routes(*http_,
+                     {.usage_log = config_.energy_usage_log,
+                      .usage_key = usage_key_,
+                      .baseline = energy::cloud_baseline(config_)},
                      auth_);
     add_web_routes(*http_);
   }
@@ -633,6 +637,7 @@ class HttpServer final : public Server {
   std::optional<engine::ModelInfo> embedding_info_;
   const ChatLimits limits_;
   const int64_t started_at_;
+  const std::optional<privacy::Key> usage_key_;  // energy.usage_log's data key, for /tandem/v1/usage
 
   std::atomic<bool> draining_{false};
   std::mutex in_flight_mutex_;

@@ -40,7 +40,7 @@ void add_usage_routes(httplib::Server& http, UsageSource source, const Authentic
       }
       tenant = caller->audit_name();
     }
-    auto records = energy::read_usage(source.usage_log);
+    auto records = energy::read_usage(source.usage_log, source.usage_key);
     if (!records) return reply_status(res, records.error());
     if (!tenant.empty()) {
       std::erase_if(*records, [&](const energy::UsageRecord& r) { return r.tenant != tenant; });

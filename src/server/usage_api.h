@@ -8,6 +8,7 @@
 // Thread-safety: handlers run on httplib's threads; each request reads the log anew.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "energy/usage_ledger.h"
@@ -21,7 +22,8 @@ namespace tandem::server {
 class Authenticator;
 
 struct UsageSource {
-  std::string usage_log;  // energy.usage_log
+  std::string usage_log;                    // energy.usage_log
+  std::optional<privacy::Key> usage_key{};  // its data key; nullopt: stored in clear
   energy::CloudBaseline baseline;
 };
 
