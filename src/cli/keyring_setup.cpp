@@ -14,12 +14,7 @@ Result<privacy::KeyringOptions> keyring_options(const Config& config) {
   options.passphrase_env = config.security_passphrase_env;
   options.tpm_tcti = config.security_tpm_tcti;
   options.tpm_pcrs.clear();
-  std::string_view rest = config.security_tpm_pcrs;
-  while (!rest.empty()) {
-    const auto comma = rest.find(',');
-    std::string_view item = rest.substr(0, comma);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+  for (const std::string& item : split_setting_list(config.security_tpm_pcrs)) {
     uint32_t pcr = 0;
     auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), pcr);
     if (ec != std::errc() || end != item.data() + item.size() || pcr > 23) {
@@ -28,7 +23,6 @@ Result<privacy::KeyringOptions> keyring_options(const Config& config) {
           "security.tpm_pcrs must be comma-separated PCR numbers 0..23, not '" + config.security_tpm_pcrs + "'");
     }
     options.tpm_pcrs.push_back(pcr);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
   }
   if (options.tpm_pcrs.empty()) return make_error(ErrorCode::kInvalidArgument, "security.tpm_pcrs is empty");
   return options;

@@ -2,28 +2,21 @@
 
 #include <algorithm>
 
+#include "core/config.h"
+
 namespace tandem::privacy {
 namespace {
 
 // The type names of a comma-separated list (spaces around names allowed).
 Result<std::vector<EntityType>> parse_list(const std::string& list, std::string_view setting) {
   std::vector<EntityType> types;
-  size_t at = 0;
-  while (at <= list.size()) {
-    size_t comma = list.find(',', at);
-    if (comma == std::string::npos) comma = list.size();
-    std::string name = list.substr(at, comma - at);
-    name.erase(0, name.find_first_not_of(" \t"));
-    name.erase(name.find_last_not_of(" \t") + 1);
-    if (!name.empty()) {
-      auto type = entity_type_from_name(name);
-      if (!type) {
-        return make_error(ErrorCode::kInvalidArgument,
-                          std::string(setting) + ": unknown entity type '" + name + "' (see `tandem pii types`)");
-      }
-      types.push_back(*type);
+  for (const std::string& name : split_setting_list(list)) {
+    auto type = entity_type_from_name(name);
+    if (!type) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        std::string(setting) + ": unknown entity type '" + name + "' (see `tandem pii types`)");
     }
-    at = comma + 1;
+    types.push_back(*type);
   }
   return types;
 }
