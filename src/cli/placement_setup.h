@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "devices/devices.h"
 #include "devices/planner.h"
+#include "devices/scheduler.h"
 #include "engine/engine.h"
 
 namespace tandem::cli {
@@ -33,5 +34,13 @@ Status add_configured_rpc_servers(const Config& config);
 // The plan's choice for one model. A model whose file is missing or unreadable gets the CPU, so
 // that loading it reports the file's problem rather than a placement.
 Result<engine::DevicePlacement> placement_for(const Config& config, devices::ModelRole role);
+
+// Each copy of the chat model (one unless devices.chat_replicas lists several): its placement and
+// the figures the replica scheduler starts from (devices.throughput, devices.watts).
+struct ChatReplicaPlan {
+  engine::DevicePlacement placement;
+  devices::Replica figures;
+};
+Result<std::vector<ChatReplicaPlan>> chat_replica_plans(const Config& config);
 
 }  // namespace tandem::cli

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/chat_loader.h"
 #include "cli/engine_options.h"
 #include "cli/keyring_setup.h"
 #include "cli/pipeline_setup.h"
@@ -32,12 +33,11 @@ sigset_t block_stop_signals() {
 int serve(const Config& config) {
   const sigset_t stop_signals = block_stop_signals();
 
-  auto chat_options = chat_engine_options(config);
-  if (!chat_options) {
-    std::cerr << "tandem serve: " << chat_options.error().message << "\n";
+  if (auto checked = chat_engine_options(config); !checked) {  // a setting's mistake, before any loading
+    std::cerr << "tandem serve: " << checked.error().message << "\n";
     return 2;
   }
-  auto chat = engine::ChatEngine::load(*chat_options);
+  auto chat = load_chat_engine(config);
   if (!chat) {
     std::cerr << "tandem serve: cannot load the chat model " << config.engine_model << ": " << chat.error().message
               << "\n";

@@ -99,6 +99,9 @@ const std::vector<Setting>& settings() {
       {"devices.embedding", &Config::devices_embedding, "where the embedder and the router's copy of it run: auto, cpu or a device"},
       {"devices.rpc_servers", &Config::devices_rpc_servers, "ggml RPC servers (ggml-rpc-server) whose devices Tandem may use, host:port,host:port"},
       {"devices.throughput", &Config::devices_throughput, "measured tokens/s per device for the planner, e.g. CPU=30,CUDA0=400 (others: a default by kind)"},
+      {"devices.chat_replicas", &Config::devices_chat_replicas, "copies of the chat model on several devices, entries separated by ';', each a devices.chat value, e.g. cpu;CUDA0 or CUDA0;CUDA1,CUDA2; each request goes to the copy expected to finish it first (empty: one copy, placed by devices.chat)"},
+      {"devices.schedule", &Config::devices_schedule, "which copy of the chat model answers a request: fastest (expected completion time) or least_energy (expected joules, from devices.watts)", 0, 0, {"fastest", "least_energy"}},
+      {"devices.watts", &Config::devices_watts, "power per device while it works, e.g. CPU=65,CUDA0=350, for devices.schedule = least_energy (CPU default: energy.cpu_tdp_w)"},
       {"log.level", &Config::log_level, "log level", 0, 0, {"debug", "info", "warn", "error", "off"}},
   };
   return kSettings;
@@ -296,11 +299,11 @@ std::string default_cache_dir() {
   return std::string(home ? home : ".") + "/.cache/tandem";
 }
 
-std::vector<std::string> split_setting_list(std::string_view text) {
+std::vector<std::string> split_setting_list(std::string_view text, char separator) {
   std::vector<std::string> items;
   size_t start = 0;
   while (start <= text.size()) {
-    const size_t end = std::min(text.find(',', start), text.size());
+    const size_t end = std::min(text.find(separator, start), text.size());
     std::string_view item = text.substr(start, end - start);
     item.remove_prefix(std::min(item.find_first_not_of(" \t"), item.size()));
     item.remove_suffix(item.size() - std::min(item.find_last_not_of(" \t") + 1, item.size()));

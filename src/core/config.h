@@ -113,6 +113,9 @@ struct Config {
   std::string devices_embedding = "auto";    // the embedder and the router's copy of it: "auto", "cpu" or a device
   std::string devices_rpc_servers = "";      // ggml RPC servers, "host:port,host:port": more devices
   std::string devices_throughput = "";       // measured tokens/s per device, "CPU=30,CUDA0=400"; others: defaults by kind
+  std::string devices_chat_replicas = "";    // copies of the chat model, one per entry: "cpu;CUDA0" (empty: one, devices.chat)
+  std::string devices_schedule = "fastest";  // which replica answers: "fastest" or "least_energy"
+  std::string devices_watts = "";            // power per device while it works, "CPU=65,CUDA0=350", for least_energy
 
   // [log]
   std::string log_level = "info";
@@ -136,8 +139,8 @@ std::string setting_value(const Config& config, std::string_view key);
 Result<Config> load_config(const std::string& path, const std::map<std::string, std::string>& overrides = {});
 
 // The items of a comma-separated setting ("CUDA0, RPC0" -> {"CUDA0", "RPC0"}): spaces around
-// items dropped, empty items skipped.
-std::vector<std::string> split_setting_list(std::string_view text);
+// items dropped, empty items skipped. Lists of lists use another separator ("cpu; CUDA0,CUDA1").
+std::vector<std::string> split_setting_list(std::string_view text, char separator = ',');
 
 // The default locations used when a path setting is empty.
 std::string default_cache_dir();        // $TANDEM_CACHE or ~/.cache/tandem

@@ -73,6 +73,17 @@ void Scheduler::release(const Ticket& ticket) {
   r.queued_generation_tokens = std::max<int64_t>(0, r.queued_generation_tokens - ticket.work.max_tokens);
 }
 
+void Scheduler::observe(size_t replica, double prompt_tokens_per_second, double generation_tokens_per_second) {
+  constexpr double kWeight = 0.2;
+  auto blend = [](double& figure, double measured) {
+    if (measured > 0) figure += kWeight * (measured - figure);
+  };
+  std::lock_guard lock(mutex_);
+  Replica& r = replicas_.at(replica);
+  blend(r.prompt_tokens_per_second, prompt_tokens_per_second);
+  blend(r.generation_tokens_per_second, generation_tokens_per_second);
+}
+
 std::vector<Replica> Scheduler::replicas() const {
   std::lock_guard lock(mutex_);
   return replicas_;

@@ -10,8 +10,8 @@
 //   if (!ticket) return ticket.error();
 //   run_on(ticket->replica);  ...  scheduler.release(*ticket);  // when the request is done
 //
-// Not yet wired into the server: the engine loads one replica per model today; this is the
-// tested piece the server's dispatch joins when it loads more.
+// The figures start as configured guesses and follow what the replicas really do: observe() feeds
+// each finished request's measured rates back (devices/replicated_chat.h does it for the chat model).
 // Thread-safety: Scheduler's methods may be called from any thread (one mutex); choose_replica
 // is pure.
 #pragma once
@@ -66,6 +66,9 @@ class Scheduler {
   // Chooses a replica and counts the work into its queue until release().
   Result<Ticket> acquire(const Work& work, Objective objective);
   void release(const Ticket& ticket);
+  // A finished request's measured rates (tokens per second; <= 0: not measured) move the replica's
+  // figures a fifth of the way towards them, so one odd request does not swing every choice.
+  void observe(size_t replica, double prompt_tokens_per_second, double generation_tokens_per_second);
   std::vector<Replica> replicas() const;  // a snapshot, queues included
 
  private:

@@ -98,6 +98,10 @@ struct GenerationResult {
   Usage usage;
   Timings timings;
   std::optional<TokenConfidence> confidence;  // with SamplingParams::score_tokens
+  // Which copy of the model answered, when it is loaded on several devices, and why that one
+  // (devices/replicated_chat.h); empty for a single engine.
+  std::string device;
+  std::string device_reason;
 };
 
 // Receives UTF-8-complete text pieces as they are generated; return false to cancel.

@@ -48,6 +48,8 @@ Result<ChatResult> LocalProvider::stream(const ChatRequest& request, const Delta
   result.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   result.time_to_first_token_ms = generated->timings.time_to_first_token_ms;
   result.confidence = generated->confidence;
+  result.device = std::move(generated->device);
+  result.device_reason = std::move(generated->device_reason);
   return result;
 }
 

@@ -64,6 +64,8 @@ struct ChatResult {
   double time_to_first_token_ms = 0;  // 0: nothing generated, or unknown (a remote answer not streamed)
   // With sampling.score_tokens, from the local engine; absent for remote providers.
   std::optional<engine::TokenConfidence> confidence;
+  std::string device;  // the local device that answered when the model has replicas; else empty
+  std::string device_reason;
 };
 
 class Provider {

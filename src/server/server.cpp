@@ -128,6 +128,8 @@ engine::GenerationResult generation_result(const providers::ChatResult& r) {
   out.finish_reason = r.finish_reason;
   if (r.usage) out.usage = *r.usage;
   out.timings.time_to_first_token_ms = r.time_to_first_token_ms;
+  out.device = r.device;
+  out.device_reason = r.device_reason;
   // First token to last, as the engine reports it (a provider's elapsed time includes the wait).
   out.timings.generation_ms = r.time_to_first_token_ms > 0 ? r.elapsed_ms - r.time_to_first_token_ms : r.elapsed_ms;
   return out;
@@ -427,6 +429,9 @@ class HttpServer final : public Server {
       limiter_.refund(who.key_id, reserved_tokens - used.prompt_tokens - used.completion_tokens);
       if (!generated) return generated;
       measured.split_by_time(generated->result.timings.prompt_ms, generated->result.timings.generation_ms);
+      if (const auto& r = generated->result; !r.device.empty()) {
+        generated->route["device"] = {{"name", r.device}, {"reason", r.device_reason}};
+      }
       add_energy_usage(*generated, measured);
       record_usage(*generated, who, std::chrono::steady_clock::now() - arrived);
       return generated;

@@ -108,6 +108,7 @@ TEST(SplitSettingList, TrimsItemsAndSkipsEmptyOnes) {
   EXPECT_EQ(split_setting_list(" CUDA0, RPC0 ,,cpu "), (std::vector<std::string>{"CUDA0", "RPC0", "cpu"}));
   EXPECT_TRUE(split_setting_list("").empty());
   EXPECT_TRUE(split_setting_list(" , ").empty());
+  EXPECT_EQ(split_setting_list("cpu; CUDA0,CUDA1 ;", ';'), (std::vector<std::string>{"cpu", "CUDA0,CUDA1"}));
   EXPECT_EQ(split_setting_list("127.0.0.1:50052"), (std::vector<std::string>{"127.0.0.1:50052"}));
 }
 

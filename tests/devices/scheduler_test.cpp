@@ -95,6 +95,25 @@ TEST(Scheduler, QueuesSpreadRequestsAndReleaseEmptiesThem) {
   }
 }
 
+TEST(Scheduler, MeasuredRatesMoveTheFiguresAndChangeTheChoice) {
+  // The configured guess says CUDA0 is fast; what it really does (10 tokens/s) wins over time.
+  Scheduler scheduler({replica("CUDA0", 1000, 100), replica("CPU", 200, 40)});
+  auto first = scheduler.acquire(work(100, 100), Objective::kFastest);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->replica, 0U);
+  scheduler.release(*first);
+  scheduler.observe(0, 50, 10);
+  EXPECT_DOUBLE_EQ(scheduler.replicas()[0].generation_tokens_per_second, 100 + 0.2 * (10 - 100));
+  EXPECT_DOUBLE_EQ(scheduler.replicas()[0].prompt_tokens_per_second, 1000 + 0.2 * (50 - 1000));
+  for (int i = 0; i < 20; ++i) scheduler.observe(0, 50, 10);
+  scheduler.observe(1, 0, -1);  // nothing measured: unchanged
+  EXPECT_DOUBLE_EQ(scheduler.replicas()[1].generation_tokens_per_second, 40);
+  auto later = scheduler.acquire(work(100, 100), Objective::kFastest);
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->replica, 1U);
+  EXPECT_THAT(later->choice.reason, HasSubstr("CPU is expected to finish first"));
+}
+
 TEST(Scheduler, ConcurrentCallersKeepTheQueuesConsistent) {
   Scheduler scheduler({replica("CUDA0", 1000, 100), replica("CPU", 100, 10)});
   std::vector<std::thread> threads;

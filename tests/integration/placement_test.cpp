@@ -9,10 +9,12 @@
 
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "core/log.h"
 #include "devices/devices.h"
+#include "devices/replicated_chat.h"
 #include "engine/engine.h"
 #include "support/server_process.h"
 
@@ -51,7 +53,18 @@ class BufferLog {
   std::vector<std::string> lines_;
 };
 
-std::vector<std::string> greedy_answers(const engine::DevicePlacement& placement) {
+constexpr const char* kPrompts[] = {"What is the capital of France?", "Write one sentence about the sea.",
+                                    "Count to five."};
+
+engine::GenerationRequest greedy_request(const char* prompt) {
+  engine::GenerationRequest request;
+  request.messages = {{"user", prompt}};
+  request.sampling.temperature = 0;
+  request.sampling.max_tokens = 24;
+  return request;
+}
+
+Result<std::unique_ptr<engine::ChatEngine>> load_chat(const engine::DevicePlacement& placement) {
   engine::ChatEngineOptions options;
   options.model_path = chat_model_path();
   options.context = 512;
@@ -59,16 +72,16 @@ std::vector<std::string> greedy_answers(const engine::DevicePlacement& placement
   options.threads = 2;
   options.placement = placement;
   options.placement.repack_cpu_weights = false;
-  auto engine = engine::ChatEngine::load(options);
+  return engine::ChatEngine::load(options);
+}
+
+std::vector<std::string> greedy_answers(const engine::DevicePlacement& placement) {
+  auto engine = load_chat(placement);
   EXPECT_TRUE(engine.ok()) << engine.error().message;
   if (!engine) return {};
   std::vector<std::string> answers;
-  for (const char* prompt : {"What is the capital of France?", "Write one sentence about the sea.", "Count to five."}) {
-    engine::GenerationRequest request;
-    request.messages = {{"user", prompt}};
-    request.sampling.temperature = 0;
-    request.sampling.max_tokens = 24;
-    auto result = (*engine)->generate(request);
+  for (const char* prompt : kPrompts) {
+    auto result = (*engine)->generate(greedy_request(prompt));
     EXPECT_TRUE(result.ok()) << result.error().message;
     answers.push_back(result ? result->text : "");
   }
@@ -103,17 +116,23 @@ bool rpc_server_built() {
   return access(rpc_server_binary().c_str(), X_OK) == 0;
 }
 
+// The device of the RPC server this test program's own engines use, started once for the whole
+// program: ggml keeps every RPC device it was given, and asking a stopped server's device for its
+// memory aborts the process. (Tests that run `tandem` as a child start a server of their own.)
+Result<std::string> shared_rpc_device() {
+  static Result<RpcServer> server = start_rpc_server();
+  if (!server) return server.error();
+  for (const auto& d : devices::discover_devices()) {
+    if (d.backend == "RPC" && d.description == server->endpoint) return d.name;
+  }
+  return make_error(ErrorCode::kNotFound, "the RPC server's device is not in ggml's registry");
+}
+
 TEST(RpcSplit, HalfTheLayersOnAnRpcDeviceGiveTheCpuOnlyGreedyOutput) {
   if (!rpc_server_built()) GTEST_SKIP() << "ggml-rpc-server not built (TANDEM_BUILD_BENCH=OFF)";
-  auto server = start_rpc_server();
-  ASSERT_TRUE(server.ok()) << server.error().message;
-  const std::string& endpoint = server->endpoint;
-
-  std::string rpc_device;
-  for (const auto& d : devices::discover_devices()) {
-    if (d.backend == "RPC" && d.description == endpoint) rpc_device = d.name;
-  }
-  ASSERT_FALSE(rpc_device.empty()) << "the RPC server's device is not in ggml's registry";
+  auto found = shared_rpc_device();
+  ASSERT_TRUE(found.ok()) << found.error().message;
+  const std::string rpc_device = *found;
 
   const auto on_cpu = greedy_answers({});
   BufferLog buffers;
@@ -138,6 +157,123 @@ TEST(RpcSplit, AnRpcServerThatDoesNotAnswerIsAClearError) {
   EXPECT_EQ(added.error().code, ErrorCode::kUnavailable);
   EXPECT_NE(added.error().message.find(endpoint), std::string::npos);
   EXPECT_EQ(devices::add_rpc_server("no-port").error().code, ErrorCode::kInvalidArgument);
+}
+
+// Two copies of the model, one on the CPU and one wholly on the RPC device: requests that arrive
+// together are spread over both, each copy gives the CPU's greedy answer, and every result says
+// where it ran and why.
+TEST(ReplicatedChat, ConcurrentRequestsUseBothCopiesAndGiveTheSameAnswers) {
+  if (!rpc_server_built()) GTEST_SKIP() << "ggml-rpc-server not built (TANDEM_BUILD_BENCH=OFF)";
+  auto found = shared_rpc_device();
+  ASSERT_TRUE(found.ok()) << found.error().message;
+  const std::string rpc_device = *found;
+
+  const auto on_cpu = greedy_answers({});
+  engine::DevicePlacement remote;
+  remote.devices = {rpc_device};
+  remote.gpu_layers = 19;  // 18 blocks + the output layer
+  auto cpu_copy = load_chat({});
+  auto rpc_copy = load_chat(remote);
+  ASSERT_TRUE(cpu_copy && rpc_copy);
+  std::vector<devices::ReplicaEngine> replicas;
+  replicas.push_back({std::move(*cpu_copy), {.device = "CPU", .prompt_tokens_per_second = 300,
+                                             .generation_tokens_per_second = 30}});
+  replicas.push_back({std::move(*rpc_copy), {.device = rpc_device, .prompt_tokens_per_second = 300,
+                                             .generation_tokens_per_second = 30}});
+  auto chat = devices::make_replicated_chat(std::move(replicas), devices::Objective::kFastest);
+  ASSERT_TRUE(chat.ok()) << chat.error().message;
+  EXPECT_EQ((*chat)->info().slots, 2);
+
+  std::vector<Result<engine::GenerationResult>> results(2 * std::size(kPrompts),
+                                                        make_error(ErrorCode::kUnavailable, "not run"));
+  std::vector<std::thread> callers;
+  for (size_t i = 0; i < results.size(); ++i) {
+    callers.emplace_back([&, i] { results[i] = (*chat)->generate(greedy_request(kPrompts[i % std::size(kPrompts)])); });
+  }
+  for (auto& t : callers) t.join();
+  std::set<std::string> used;
+  for (size_t i = 0; i < results.size(); ++i) {
+    ASSERT_TRUE(results[i].ok()) << results[i].error().message;
+    EXPECT_EQ(results[i]->text, on_cpu[i % std::size(kPrompts)]) << "on " << results[i]->device;
+    EXPECT_NE(results[i]->device_reason.find("is expected to finish first"), std::string::npos)
+        << results[i]->device_reason;
+    used.insert(results[i]->device);
+  }
+  EXPECT_EQ(used, (std::set<std::string>{"CPU", rpc_device}));
+  EXPECT_EQ((*chat)->active_requests(), 0);
+}
+
+TEST(ReplicatedChat, CopiesOfDifferentModelsAreRefused) {
+  auto chat = load_chat({});
+  ASSERT_TRUE(chat.ok()) << chat.error().message;
+  std::vector<devices::ReplicaEngine> none;
+  EXPECT_EQ(devices::make_replicated_chat(std::move(none), devices::Objective::kFastest).error().code,
+            ErrorCode::kInvalidArgument);
+  std::vector<devices::ReplicaEngine> unmeasured;
+  unmeasured.push_back({std::move(*chat), {.device = "CPU"}});
+  auto refused = devices::make_replicated_chat(std::move(unmeasured), devices::Objective::kFastest);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("CPU has no measured throughput"), std::string::npos)
+      << refused.error().message;
+}
+
+// The same through `tandem serve` and its settings: devices.chat_replicas loads a copy per entry,
+// `tandem plan` lists them, and each answer's `tandem.device` says which copy answered and why.
+TEST(ReplicatedChat, TandemServeSpreadsRequestsOverTheConfiguredCopies) {
+  if (!rpc_server_built()) GTEST_SKIP() << "ggml-rpc-server not built (TANDEM_BUILD_BENCH=OFF)";
+  auto rpc = start_rpc_server();
+  ASSERT_TRUE(rpc.ok()) << rpc.error().message;
+  const std::vector<std::string> env = {"TANDEM_DEVICES_RPC_SERVERS=" + rpc->endpoint,
+                                        "TANDEM_DEVICES_CHAT_REPLICAS=cpu; RPC0", "TANDEM_ENGINE_SLOTS=1",
+                                        "TANDEM_ENGINE_CONTEXT=512"};
+
+  auto plan = run_tandem({"plan", "--json"}, std::chrono::seconds(120), env);
+  ASSERT_EQ(plan.exit_code, 0) << plan.stderr_text;
+  const auto models = nlohmann::json::parse(plan.stdout_text)["models"];
+  ASSERT_GE(models.size(), 2U) << models.dump();
+  EXPECT_EQ(models[0]["model"], "chat");
+  EXPECT_EQ(models[0]["devices"], nlohmann::json::array());
+  EXPECT_EQ(models[1]["model"], "chat 2");
+  EXPECT_EQ(models[1]["devices"], nlohmann::json::array({"RPC0"}));
+
+  auto server = ServerProcess::start({}, env);
+  ASSERT_TRUE(server.ok()) << server.error().message;
+  std::vector<nlohmann::json> answers(4);
+  std::vector<std::thread> callers;
+  for (size_t i = 0; i < answers.size(); ++i) {
+    callers.emplace_back([&, i] {
+      auto client = loopback_client((*server)->port());
+      auto res = post_json(client, "/v1/chat/completions",
+                           {{"messages", {{{"role", "user"}, {"content", kPrompts[0]}}}},
+                            {"temperature", 0},
+                            {"max_tokens", 16}});
+      if (res && res->status == 200) answers[i] = nlohmann::json::parse(res->body);
+    });
+  }
+  for (auto& t : callers) t.join();
+  std::set<std::string> used;
+  for (const auto& a : answers) {
+    ASSERT_TRUE(a.contains("tandem")) << a.dump();
+    const auto& device = a["tandem"]["device"];
+    used.insert(device.value("name", ""));
+    EXPECT_NE(device.value("reason", "").find("is expected to finish first"), std::string::npos) << device.dump();
+  }
+  EXPECT_EQ(used, (std::set<std::string>{"CPU", "RPC0"}));
+  EXPECT_EQ((*server)->stop(), 0);
+}
+
+TEST(ReplicatedChat, ACopyWithoutDevicesOrNextToDevicesChatIsRefused) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"devices.chat_replicas=cpu;auto"}, "devices.chat_replicas: 'auto' names no device"},
+      {{"devices.chat_replicas=cpu;cpu", "devices.chat=cpu"}, "leave devices.chat"}};
+  for (const auto& [settings, message] : refused) {
+    std::vector<std::string> args;
+    for (const auto& s : settings) args.insert(args.end(), {"--set", s});
+    args.push_back("plan");
+    auto out = run_tandem(args);
+    EXPECT_EQ(out.exit_code, 2) << settings[0];
+    EXPECT_NE(out.stderr_text.find(message), std::string::npos) << out.stderr_text;
+  }
 }
 
 TEST(TandemPlan, ShowsAndAppliesAPinToAnRpcDevice) {
