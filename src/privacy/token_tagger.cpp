@@ -388,9 +388,9 @@ class TaggerTrainer {
   // The averaged weights, without the rows whose averaged weights are all (nearly) zero.
   void finish() {
     const auto c = static_cast<float>(step_ + 1);
-    std::unordered_map<uint64_t, uint32_t> index;
+    TokenTagger::FeatureIndex index;
     std::vector<TokenTagger::Weights> weights;
-    for (const auto& [feature, row] : model_.index_) {
+    for (const auto& [feature, row] : model_.index_.entries()) {
       TokenTagger::Weights averaged{};
       bool kept = false;
       for (int t = 0; t < kTags; ++t) {
@@ -398,7 +398,7 @@ class TaggerTrainer {
         if (std::fabs(averaged[t]) >= 1e-3f) kept = true;
       }
       if (!kept) continue;
-      index.emplace(feature, static_cast<uint32_t>(weights.size()));
+      index.insert(feature, static_cast<uint32_t>(weights.size()));
       weights.push_back(averaged);
     }
     model_.index_ = std::move(index);
@@ -412,9 +412,9 @@ class TaggerTrainer {
     for (size_t i = 0; i < text.features.size(); ++i) {
       scores[i].fill(0);
       for (uint64_t feature : text.features[i]) {
-        const auto it = model.index_.find(feature);
-        if (it == model.index_.end()) continue;
-        for (int t = 0; t < kTags; ++t) scores[i][t] += model.weights_[it->second][t];
+        const uint32_t row = model.index_.find(feature);
+        if (row == TokenTagger::FeatureIndex::kMissing) continue;
+        for (int t = 0; t < kTags; ++t) scores[i][t] += model.weights_[row][t];
       }
     }
     return scores;
@@ -422,12 +422,13 @@ class TaggerTrainer {
 
  private:
   uint32_t row_of(uint64_t feature) {
-    const auto [it, added] = model_.index_.emplace(feature, static_cast<uint32_t>(model_.weights_.size()));
-    if (added) {
+    const auto next = static_cast<uint32_t>(model_.weights_.size());
+    const uint32_t row = model_.index_.insert(feature, next);
+    if (row == next) {
       model_.weights_.push_back({});
       totals_.push_back({});
     }
-    return it->second;
+    return row;
   }
   void update(uint32_t row, int tag, float delta) {
     model_.weights_[row][tag] += delta;
@@ -472,6 +473,47 @@ std::vector<Entity> TokenTagger::tag(std::string_view utf8, const std::vector<En
 }
 
 // ---------------------------------------------------------------------------------------------
+// The feature index
+
+size_t TokenTagger::FeatureIndex::slot(uint64_t feature) const {
+  return static_cast<size_t>((feature * 0x9E3779B97F4A7C15ULL) >> 32) & (keys_.size() - 1);
+}
+
+uint32_t TokenTagger::FeatureIndex::find(uint64_t feature) const {
+  if (keys_.empty()) return kMissing;
+  for (size_t s = slot(feature);; s = (s + 1) & (keys_.size() - 1)) {
+    if (rows_[s] == kMissing || keys_[s] == feature) return rows_[s];
+  }
+}
+
+uint32_t TokenTagger::FeatureIndex::insert(uint64_t feature, uint32_t row) {
+  if (2 * (size_ + 1) > keys_.size()) grow();  // at most half full
+  size_t s = slot(feature);
+  while (rows_[s] != kMissing && keys_[s] != feature) s = (s + 1) & (keys_.size() - 1);
+  if (rows_[s] != kMissing) return rows_[s];
+  keys_[s] = feature;
+  rows_[s] = row;
+  ++size_;
+  return row;
+}
+
+void TokenTagger::FeatureIndex::grow() {
+  const auto old = entries();
+  keys_.assign(std::max<size_t>(1024, 2 * keys_.size()), 0);
+  rows_.assign(keys_.size(), kMissing);
+  size_ = 0;
+  for (const auto& [feature, row] : old) insert(feature, row);
+}
+
+std::vector<std::pair<uint64_t, uint32_t>> TokenTagger::FeatureIndex::entries() const {
+  std::vector<std::pair<uint64_t, uint32_t>> out;
+  out.reserve(size_);
+  for (size_t s = 0; s < keys_.size(); ++s)
+    if (rows_[s] != kMissing) out.emplace_back(keys_[s], rows_[s]);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The file
 
 std::string TokenTagger::serialize() const {
@@ -480,7 +522,7 @@ std::string TokenTagger::serialize() const {
     for (float w : row) largest = std::max(largest, std::fabs(w));
   const float scale = largest > 0 ? largest / 32767.0f : 1.0f;
   // Sorted by hash, so the same model always makes the same bytes.
-  std::vector<std::pair<uint64_t, uint32_t>> rows(index_.begin(), index_.end());
+  std::vector<std::pair<uint64_t, uint32_t>> rows = index_.entries();
   std::sort(rows.begin(), rows.end());
   std::string payload;
   for (const Weights& from : transitions_)
@@ -528,7 +570,6 @@ Result<TokenTagger> TokenTagger::parse(std::string_view bytes, std::shared_ptr<c
   for (Weights& from : model.transitions_)
     for (float& w : from)
       if (!take(payload, &w)) return corrupt("truncated transitions");
-  model.index_.reserve(count);
   model.weights_.reserve(count);
   for (size_t r = 0; r < count; ++r) {
     uint64_t feature = 0;
@@ -540,7 +581,8 @@ Result<TokenTagger> TokenTagger::parse(std::string_view bytes, std::shared_ptr<c
       if ((mask & (1u << t)) && !take(payload, &q)) return corrupt("truncated weights");
       row[t] = static_cast<float>(q) * scale;
     }
-    model.index_.emplace(feature, static_cast<uint32_t>(model.weights_.size()));
+    if (model.index_.insert(feature, static_cast<uint32_t>(model.weights_.size())) != model.weights_.size())
+      return corrupt("a feature listed twice");
     model.weights_.push_back(row);
   }
   if (!payload.empty()) return corrupt("bytes after the last feature");

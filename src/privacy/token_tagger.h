@@ -30,7 +30,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -74,8 +74,27 @@ class TokenTagger {
   using Weights = std::array<float, kTagCount>;
   explicit TokenTagger(std::shared_ptr<const Gazetteer> gazetteer) : gazetteer_(std::move(gazetteer)) {}
 
+  // Feature hash -> row of weights_, open addressing with linear probing: with a node-based map,
+  // its cache misses were a fifth of a whole scan.
+  class FeatureIndex {
+   public:
+    static constexpr uint32_t kMissing = UINT32_MAX;
+    uint32_t find(uint64_t feature) const;
+    // The row `feature` already has, or `row` after adding it.
+    uint32_t insert(uint64_t feature, uint32_t row);
+    size_t size() const { return size_; }
+    std::vector<std::pair<uint64_t, uint32_t>> entries() const;
+
+   private:
+    size_t slot(uint64_t feature) const;
+    void grow();
+    std::vector<uint64_t> keys_;
+    std::vector<uint32_t> rows_;  // kMissing: an empty slot
+    size_t size_ = 0;
+  };
+
   std::shared_ptr<const Gazetteer> gazetteer_;
-  std::unordered_map<uint64_t, uint32_t> index_;  // feature hash -> row of weights_
+  FeatureIndex index_;
   std::vector<Weights> weights_;
   // transitions_[from][to]; from == kTagCount is the start of the text.
   std::array<Weights, kTagCount + 1> transitions_{};
