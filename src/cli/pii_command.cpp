@@ -102,6 +102,7 @@ int run_scan(const Config& config, const PiiArgs& args) {
     }
     nlohmann::ordered_json out = {{"entities", found},
                                   {"names_detected", (*scanner)->detects_names()},
+                                  {"tagger", (*scanner)->uses_tagger()},
                                   {"blocked", !inspection.blocked.empty()},
                                   {"would_send", sent}};
     std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iomanip>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -80,24 +81,25 @@ enum Template : uint8_t {
   kShape,
   kPrefix,
   kSuffix,
-  kWordAt,      // + offset: the word at -2..+2
-  kShapeAt,     // + offset
-  kWordBigram,  // word -1 and word 0, word 0 and word +1
+  kWordAt,   // with the offset: the word at -2..+2
+  kShapeAt,  // with the offset
   kShapeTrigram,
-  kGazetteerKind,  // + offset: each kind bit of the words at -1..+1
+  kGazetteerKind,  // with the offset: each kind bit of the words at -1..+1
   kPhraseKind,     // a kind of a multi-word gazetteer phrase covering the token, B or I
-  kHint,           // + offset: the rule detector's type and B/I at -1..+1
+  kHint,           // with the offset: the rule detector's type and B/I at -1..+1
   kHintShape,
   kCapitalisation,  // capitalised, all caps; at a sentence start or not
   kLayout,          // line break before or after, first or last token
-  kDigits,          // digit count, a leading zero
+  kDigits,          // a number's leading zero, with the word before it
   kKindCapitalised,
-  kWordShape,   // word -1 and the shape of word 0
-  kLeftWindow,  // any of the words at -5..-3
+  kWordShape,    // word -1 and the shape of word 0
+  kLeftWindow,   // any of the words at -5..-3
+  kNearbyShape,  // the shapes at -2..-1 and at +1..+2, without their exact place
 };
 
-// "Xxxx" for "Maria", "dd" for "07", "X.X" for "P.O": upper, lower, digit, the character itself
-// for ASCII punctuation, repeats collapsed, at most 6 characters.
+// "Xx" for "Maria", "d" for "07", "X'Xx" for "O'Brien": upper, lower, digit, the character itself
+// for ASCII punctuation ('o' for any other), repeats collapsed, at most 6 characters. Numbers get
+// their length appended by the caller ("d2").
 std::string shape_of(std::string_view text) {
   std::string shape;
   for (size_t i = 0; i < text.size() && shape.size() < 6;) {
@@ -129,7 +131,7 @@ bool sentence_start(const std::vector<WordToken>& tokens, size_t i) {
   if (i == 0 || tokens[i].newline_before) return true;
   const WordToken& p = tokens[i - 1];
   return p.kind == TokenKind::kPunct &&
-         (p.punct == '.' || p.punct == '!' || p.punct == '?' || p.punct == ':' || p.punct == '"' || p.punct == '(');
+         std::u32string_view(U".!?:\"(\u3002\uFF01\uFF1F").find(p.punct) != std::u32string_view::npos;
 }
 
 // The kinds (B or I) of the longest multi-word gazetteer phrases over each token.
@@ -231,14 +233,14 @@ TextFeatures extract(std::string_view text, const std::vector<Entity>& hints, co
       }
     }
     for (ptrdiff_t d : {-2, -1, 1, 2}) {
-      const auto k = static_cast<uint8_t>(d + 2);
-      f.push_back(FeatureHash(kWordAt + k).add(word_at(i + d)).value());
-      f.push_back(FeatureHash(kShapeAt + k).add(shape_at(i + d)).value());
+      const auto offset = static_cast<uint64_t>(d + 2);
+      f.push_back(FeatureHash(kWordAt).add(offset).add(word_at(i + d)).value());
+      f.push_back(FeatureHash(kShapeAt).add(offset).add(shape_at(i + d)).value());
     }
+    for (ptrdiff_t d : {-2, -1, 1, 2})
+      f.push_back(FeatureHash(kNearbyShape).add(uint64_t{d > 0}).add(shape_at(i + d)).value());
     f.push_back(FeatureHash(kWordShape).add(word_at(i - 1)).add(shapes[u]).value());
     for (ptrdiff_t d = 3; d <= 5 && i - d >= 0; ++d) f.push_back(FeatureHash(kLeftWindow).add(word_at(i - d)).value());
-    f.push_back(FeatureHash(kWordBigram).add(word_at(i - 1)).add(word).value());
-    f.push_back(FeatureHash(kWordBigram).add(word).add(word_at(i + 1)).add("+").value());
     f.push_back(FeatureHash(kShapeTrigram).add(shape_at(i - 1)).add(shapes[u]).add(shape_at(i + 1)).value());
     for (ptrdiff_t d : {-1, 0, 1}) {
       const uint32_t kinds = kinds_at(i + d);
@@ -540,8 +542,8 @@ std::string TokenTagger::serialize() const {
       if (mask & (1u << t)) put(payload, quantized[t]);
   }
   std::ostringstream header;
-  header << kMagic << "\nfeatures " << rows.size() << "\nscale " << scale << "\nsha256 " << sha256_hex(payload)
-         << "\n\n";
+  header << kMagic << "\nfeatures " << rows.size() << "\nscale " << std::setprecision(9) << scale << "\nsha256 "
+         << sha256_hex(payload) << "\n\n";
   return header.str() + payload;
 }
 
@@ -562,15 +564,15 @@ Result<TokenTagger> TokenTagger::parse(std::string_view bytes, std::shared_ptr<c
   float scale = 0;
   std::string sha;
   if (!(header >> name_features >> count >> name_scale >> scale >> name_sha >> sha) || name_features != "features" ||
-      name_scale != "scale" || name_sha != "sha256" || !(scale > 0))
+      name_scale != "scale" || name_sha != "sha256" || !(scale > 0) || !std::isfinite(scale))
     return corrupt("malformed header");
   std::string_view payload = bytes.substr(header_end + 2);
   if (sha256_hex(payload) != sha) return corrupt("checksum mismatch: truncated or damaged");
   TokenTagger model(std::move(gazetteer));
   for (Weights& from : model.transitions_)
     for (float& w : from)
-      if (!take(payload, &w)) return corrupt("truncated transitions");
-  model.weights_.reserve(count);
+      if (!take(payload, &w) || !std::isfinite(w)) return corrupt("truncated or non-finite transitions");
+  model.weights_.reserve(std::min(count, payload.size() / (sizeof(uint64_t) + sizeof(uint16_t))));
   for (size_t r = 0; r < count; ++r) {
     uint64_t feature = 0;
     uint16_t mask = 0;

@@ -222,6 +222,14 @@ TEST(ShippedTokenTaggerTest, FindsEnglishEntitiesAndLeavesChineseToTheRules) {
     return f.type == T::kAddress && f.text.starts_with("4521 Oak Street");
   })) << ::testing::PrintToString(got);
 
+  // After a Chinese full stop, a capitalised greeting starts a sentence; it is not a name.
+  const std::string mixed = "请把发票寄给王小明先生。Hello, my colleague Daniel Okafor will call.";
+  std::vector<Found> mixed_found;
+  for (const Entity& e : with_tagger.scan(mixed))
+    mixed_found.push_back({e.type, mixed.substr(e.begin, e.end - e.begin)});
+  EXPECT_EQ(mixed_found, (std::vector<Found>{{T::kPerson, "王小明"}, {T::kPerson, "Daniel Okafor"}}))
+      << ::testing::PrintToString(mixed_found);
+
   for (const std::string chinese :
        {"你好，我是张伟，住在北京市朝阳区建国路88号。", "请把发票寄给王小明先生，他在腾讯科技有限公司工作。",
         "身份证号11010519491231002X，手机13812345678，联系人欧阳娜娜。"}) {
