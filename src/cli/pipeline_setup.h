@@ -40,9 +40,6 @@ Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Conf
 // The token tagger (privacy.tagger) joins them the same way: a missing or damaged default file is a
 // warning (the rules alone), a configured one an error; "off" leaves it out.
 Result<std::shared_ptr<const privacy::PiiScanner>> make_pii_scanner(const Config& config);
-// privacy.tagger for `gazetteer`; null when off, without a gazetteer, or the default file is unusable.
-Result<std::shared_ptr<const privacy::TokenTagger>> load_pii_tagger(
-    const Config& config, const std::shared_ptr<const privacy::Gazetteer>& gazetteer);
 // privacy.block / privacy.allow; kInvalidArgument for an unknown type name.
 Result<privacy::PrivacyPolicy> privacy_policy(const Config& config);
 

@@ -113,7 +113,8 @@ TEST(RouterCliTest, UnusableDataIsAClearErrorWithExitCodeTwo) {
 }
 
 // `tandem pii train` writes weights that `tandem pii scan` reads through privacy.tagger; a configured
-// file that is missing or damaged stops the command with the reason, and "off" leaves the rules alone.
+// file that is missing or damaged stops the command with the reason, a missing default one is a
+// warning, and "off" leaves the rules alone.
 TEST(PiiCliTest, TrainsATaggerThatScanUsesAndRefusesABadOne) {
   TempDir dir;
   const std::vector<std::string> names = {"Maria Gonzalez", "Daniel Okafor", "Anna Reid", "Paul Martin", "Ines Soto"};
@@ -155,6 +156,15 @@ TEST(PiiCliTest, TrainsATaggerThatScanUsesAndRefusesABadOne) {
   auto off = scan("off");
   ASSERT_EQ(off.exit_code, 0) << off.stderr_text;
   EXPECT_FALSE(json::parse(off.stdout_text)["tagger"].get<bool>());
+
+  // No tagger at the default place (<cache>/models/pii-tagger.bin): a warning, and the rules alone.
+  std::vector<std::string> args = {"--set", "engine.embedding_model=" + embedding_model_path(), "--set", gazetteer,
+                                   "pii", "scan", "--json", dir.file("request.txt")};
+  auto fallback =
+      run_tandem(args, std::chrono::seconds(60), {"TANDEM_CACHE=" + dir.file("cache"), "TANDEM_PRIVACY_TAGGER="});
+  ASSERT_EQ(fallback.exit_code, 0) << fallback.stderr_text;
+  EXPECT_FALSE(json::parse(fallback.stdout_text)["tagger"].get<bool>());
+  EXPECT_NE(fallback.stderr_text.find("found by the rules alone"), std::string::npos) << fallback.stderr_text;
 
   auto missing = scan(dir.file("none.bin"));
   EXPECT_EQ(missing.exit_code, 2);
