@@ -1,14 +1,17 @@
 // The privacy stage's cost on a 2 KB request (docs/benchmarks.md §6): scanning for personal data,
 // pseudonymizing, and restoring the answer, whole or streamed in small deltas; with the structured
-// detectors only and with the gazetteer (names, organisations, places, addresses). And encryption
-// at rest (§7): AES-256-GCM through raw EVP and through the sealed-file layer.
+// detectors only, with the gazetteer's rules (names, organisations, places, addresses), and with
+// the rules and the token tagger. And encryption at rest (§7): AES-256-GCM through raw EVP and
+// through the sealed-file layer.
 //
 //   build/bin/tandem_privacy_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
-//   (the gazetteer is read from privacy.gazetteer's default, <cache>/models/pii-gazetteer.tsv)
+//   (the gazetteer is read from privacy.gazetteer's default, <cache>/models/pii-gazetteer.tsv; the
+//   tagger from $TANDEM_PRIVACY_TAGGER, else privacy.tagger's default <cache>/models/pii-tagger.bin)
 #include <benchmark/benchmark.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "core/config.h"
@@ -17,6 +20,7 @@
 #include "privacy/pii_scanner.h"
 #include "privacy/policy.h"
 #include "privacy/sealed_file.h"
+#include "privacy/token_tagger.h"
 #include "privacy/vault.h"
 
 namespace {
@@ -46,6 +50,25 @@ std::shared_ptr<const Gazetteer> gazetteer_or_null(bool with_names) {
   return std::make_shared<const Gazetteer>(*loaded);
 }
 
+// Which detectors a benchmark runs: its argument "names" is 0 (structured types only), 1 (and the
+// gazetteer's rules) or 2 (and the token tagger). Null with an error set when a file is missing.
+std::unique_ptr<PiiScanner> scanner_for(benchmark::State& state) {
+  const int64_t names = state.range(0);
+  auto gazetteer = gazetteer_or_null(names > 0);
+  if (names > 0 && !gazetteer) {
+    state.SkipWithError("no gazetteer: run scripts/setup.sh");
+    return nullptr;
+  }
+  if (names < 2) return std::make_unique<PiiScanner>(gazetteer);
+  const char* configured = std::getenv("TANDEM_PRIVACY_TAGGER");
+  auto tagger = TokenTagger::load(configured && *configured ? configured : tandem::default_pii_tagger_path(), gazetteer);
+  if (!tagger) {
+    state.SkipWithError(tagger.error().message.c_str());
+    return nullptr;
+  }
+  return std::make_unique<PiiScanner>(gazetteer, std::make_shared<const TokenTagger>(std::move(*tagger)));
+}
+
 // The answer a cloud model might give: the request's placeholders echoed in other text.
 std::string answer_for(const std::string& sent) {
   std::string answer;
@@ -58,14 +81,12 @@ std::string answer_for(const std::string& sent) {
 }
 
 void BM_Scan(benchmark::State& state) {
-  const bool names = state.range(0) != 0;
-  auto gazetteer = gazetteer_or_null(names);
-  if (names && !gazetteer) return state.SkipWithError("no gazetteer: run scripts/setup.sh");
-  PiiScanner scanner(gazetteer);
+  const auto scanner = scanner_for(state);
+  if (!scanner) return;
   const std::string text = two_kilobyte_request();
   size_t found = 0;
   for (auto _ : state) {
-    auto entities = scanner.scan(text);
+    auto entities = scanner->scan(text);
     found = entities.size();
     benchmark::DoNotOptimize(entities);
   }
@@ -75,17 +96,15 @@ void BM_Scan(benchmark::State& state) {
 
 // What the privacy stage adds to one request: scan, pseudonymize, restore the whole answer.
 void BM_PseudonymizeAndRestore(benchmark::State& state) {
-  const bool names = state.range(0) != 0;
-  auto gazetteer = gazetteer_or_null(names);
-  if (names && !gazetteer) return state.SkipWithError("no gazetteer: run scripts/setup.sh");
-  PiiScanner scanner(gazetteer);
+  const auto scanner = scanner_for(state);
+  if (!scanner) return;
   const PrivacyPolicy policy;
   const std::string text = two_kilobyte_request();
   Vault probe;
-  const std::string answer = answer_for(probe.pseudonymize(text, policy.inspect(scanner.scan(text)).pseudonymize));
+  const std::string answer = answer_for(probe.pseudonymize(text, policy.inspect(scanner->scan(text)).pseudonymize));
   for (auto _ : state) {
     Vault vault;
-    const std::string sent = vault.pseudonymize(text, policy.inspect(scanner.scan(text)).pseudonymize);
+    const std::string sent = vault.pseudonymize(text, policy.inspect(scanner->scan(text)).pseudonymize);
     std::string restored = vault.restore(answer);
     benchmark::DoNotOptimize(sent);
     benchmark::DoNotOptimize(restored);
@@ -189,8 +208,8 @@ BENCHMARK(BM_RawEvpAesGcm64KiB);
 BENCHMARK(BM_SealedFileWrite)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ClearFileWrite)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SealedFileRead)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Scan)->ArgName("names")->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_PseudonymizeAndRestore)->ArgName("names")->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Scan)->ArgName("names")->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PseudonymizeAndRestore)->ArgName("names")->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_StreamRestore)->Unit(benchmark::kMicrosecond);
 
 }  // namespace

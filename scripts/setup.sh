@@ -120,6 +120,16 @@ build_gazetteer() {
   mv "$out.partial" "$out"
 }
 
+# The token tagger's weights are trained in the repository (`tandem pii train`, data/pii/README.md)
+# and copied next to the gazetteer, where privacy.tagger looks by default.
+install_pii_tagger() {
+  local out="$MODELS/pii-tagger.bin" weights="$ROOT/data/pii/pii-tagger.bin"
+  if cmp -s "$weights" "$out"; then echo "PII tagger present: $out"; return; fi
+  step "installing the PII tagger weights"
+  mkdir -p "$MODELS"
+  cp "$weights" "$out.partial" && mv "$out.partial" "$out"
+}
+
 build() {
   step "building (llama.cpp as a subproject, $JOBS jobs, ccache in $CACHE/ccache)"
   export CCACHE_DIR="$CACHE/ccache" CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE=5G
@@ -160,6 +170,6 @@ train_default_router() {
 
 step "system packages"; install_packages
 step "sources";        fetch_llama_cpp
-step "models";         fetch_chat_model; fetch_embedding_source; build_gazetteer
+step "models";         fetch_chat_model; fetch_embedding_source; build_gazetteer; install_pii_tagger
 if ((DO_BUILD)); then build; convert_embedding_model; train_default_router; fi
 step "done: models in $MODELS"

@@ -6,6 +6,7 @@
 #include "cli/keyring_setup.h"
 #include "core/log.h"
 #include "privacy/name_detector.h"
+#include "privacy/token_tagger.h"
 #include "providers/local_provider.h"
 #include "providers/remote_provider.h"
 
@@ -106,6 +107,24 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
   return std::make_unique<pipeline::Pipeline>(std::move(parts));
 }
 
+namespace {
+
+// privacy.tagger for `gazetteer`; null when off, without a gazetteer, or when the default file is
+// missing or unusable (a warning): the rules alone.
+Result<std::shared_ptr<const privacy::TokenTagger>> load_pii_tagger(
+    const Config& config, const std::shared_ptr<const privacy::Gazetteer>& gazetteer) {
+  if (config.privacy_tagger == "off" || !gazetteer) return std::shared_ptr<const privacy::TokenTagger>();
+  const bool is_default = config.privacy_tagger == default_pii_tagger_path();
+  auto loaded = privacy::TokenTagger::load(config.privacy_tagger, gazetteer);
+  if (loaded) return std::make_shared<const privacy::TokenTagger>(std::move(*loaded));
+  if (!is_default) return make_error(loaded.error().code, "privacy.tagger: " + loaded.error().message);
+  TANDEM_LOG(kWarn, "privacy", "{} (scripts/setup.sh copies data/pii/pii-tagger.bin there): names, organisations, "
+             "places and addresses are found by the rules alone", loaded.error().message);
+  return std::shared_ptr<const privacy::TokenTagger>();
+}
+
+}  // namespace
+
 Result<std::shared_ptr<const privacy::PiiScanner>> make_pii_scanner(const Config& config) {
   std::shared_ptr<const privacy::Gazetteer> gazetteer;
   if (std::filesystem::exists(config.privacy_gazetteer)) {
@@ -120,7 +139,9 @@ Result<std::shared_ptr<const privacy::PiiScanner>> make_pii_scanner(const Config
                "are not detected",
                config.privacy_gazetteer);
   }
-  return std::make_shared<const privacy::PiiScanner>(std::move(gazetteer));
+  auto tagger = load_pii_tagger(config, gazetteer);
+  if (!tagger) return tagger.error();
+  return std::make_shared<const privacy::PiiScanner>(std::move(gazetteer), std::move(*tagger));
 }
 
 Result<privacy::PrivacyPolicy> privacy_policy(const Config& config) {

@@ -37,6 +37,8 @@ Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Conf
 
 // The PII scanner of [privacy]: names and places join when the gazetteer file exists (a missing
 // default one is a warning: structured types only); a configured file that cannot be read is an error.
+// The token tagger (privacy.tagger) joins them the same way: a missing or damaged default file is a
+// warning (the rules alone), a configured one an error; "off" leaves it out.
 Result<std::shared_ptr<const privacy::PiiScanner>> make_pii_scanner(const Config& config);
 // privacy.block / privacy.allow; kInvalidArgument for an unknown type name.
 Result<privacy::PrivacyPolicy> privacy_policy(const Config& config);

@@ -81,6 +81,7 @@ const std::vector<Setting>& settings() {
       {"knowledge.min_similarity", &Config::knowledge_min_similarity, "best cosine similarity below which (with no shared word) the answer is 'not found'", 0, 1},
       {"knowledge.max_file_mb", &Config::knowledge_max_file_mb, "largest file ingested, in MiB", 1, 1 << 20},
       {"privacy.gazetteer", &Config::privacy_gazetteer, "names and places list for the PII detectors (empty: the one scripts/setup.sh builds)"},
+      {"privacy.tagger", &Config::privacy_tagger, "token tagger weights for names, organisations, places and addresses (empty: the copy of data/pii/pii-tagger.bin scripts/setup.sh makes; off: the rules alone)"},
       {"privacy.block", &Config::privacy_block, "comma-separated PII types that keep a request on this device (`tandem pii types`)"},
       {"privacy.allow", &Config::privacy_allow, "comma-separated PII types sent to the cloud as they are; every other type is pseudonymized"},
       {"privacy.audit_log", &Config::privacy_audit_log, "audit log of every request sent to the cloud (empty: <data>/audit.log)"},
@@ -282,6 +283,7 @@ Result<Config> load_config(const std::string& path, const std::map<std::string, 
   if (config.router_learned_examples.empty()) config.router_learned_examples = default_data_dir() + "/router/learned.jsonl";
   if (config.knowledge_dir.empty()) config.knowledge_dir = default_data_dir() + "/kb";
   if (config.privacy_gazetteer.empty()) config.privacy_gazetteer = default_gazetteer_path();
+  if (config.privacy_tagger.empty()) config.privacy_tagger = default_pii_tagger_path();
   if (config.privacy_audit_log.empty()) config.privacy_audit_log = default_data_dir() + "/audit.log";
   if (config.server_keys_file.empty()) config.server_keys_file = default_data_dir() + "/keys.json";
   if (config.energy_usage_log.empty()) config.energy_usage_log = default_data_dir() + "/usage.jsonl";
@@ -317,6 +319,7 @@ std::string default_chat_model_path() { return default_cache_dir() + "/models/ge
 std::string default_embedding_model_path() { return default_cache_dir() + "/models/all-minilm-l6-v2-f32.gguf"; }
 std::string default_intent_model_dir() { return default_cache_dir() + "/router/intents"; }
 std::string default_gazetteer_path() { return default_cache_dir() + "/models/pii-gazetteer.tsv"; }
+std::string default_pii_tagger_path() { return default_cache_dir() + "/models/pii-tagger.bin"; }
 
 std::string default_data_dir() {
   if (const char* d = std::getenv("TANDEM_DATA"); d && *d) return d;

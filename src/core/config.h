@@ -90,6 +90,7 @@ struct Config {
 
   // [privacy]: what happens to personal data in text that would go to the cloud
   std::string privacy_gazetteer = "";        // names/places list; empty = <cache>/models/pii-gazetteer.tsv
+  std::string privacy_tagger = "";           // token tagger weights; empty = <cache>/models/pii-tagger.bin, "off" = rules only
   std::string privacy_block = "secret";      // types that keep a request on this device
   std::string privacy_allow = "location,date_time";  // types sent as they are; all others pseudonymized
   std::string privacy_audit_log = "";        // one entry per egress; empty = <data>/audit.log
@@ -148,6 +149,7 @@ std::string default_chat_model_path();  // <cache>/models/gemma-3-270m-q4_k_m.gg
 std::string default_embedding_model_path();
 std::string default_intent_model_dir();  // <cache>/router/intents (trained by scripts/setup.sh)
 std::string default_gazetteer_path();    // <cache>/models/pii-gazetteer.tsv (built by scripts/setup.sh)
+std::string default_pii_tagger_path();   // <cache>/models/pii-tagger.bin (copied from data/pii/ by scripts/setup.sh)
 std::string default_data_dir();         // $TANDEM_DATA or ~/.local/share/tandem: the user's own data
 std::string default_config_dir();       // $XDG_CONFIG_HOME/tandem or ~/.config/tandem: the keyring
 

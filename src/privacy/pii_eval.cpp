@@ -137,6 +137,8 @@ Result<LabelledSet> load_presidio_dataset(const std::string& path, EvalSplit spl
     }
     LabelledText labelled;
     labelled.text = item["full_text"].get<std::string>();
+    if (item.contains("template_id") && item["template_id"].is_number_integer())
+      labelled.template_id = item["template_id"].get<int64_t>();
     const auto offsets = code_point_offsets(labelled.text);
     for (const auto& span : item.value("spans", nlohmann::json::array())) {
       const auto start = span.value("start_position", int64_t{-1});

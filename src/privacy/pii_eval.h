@@ -39,6 +39,7 @@ struct LabelledText {
   std::string text;
   std::vector<Entity> labels;   // mapped to our types, byte offsets
   std::vector<Entity> ignored;  // labels of types we do not detect (their type field is unused)
+  int64_t template_id = -1;     // the generator's template, where the set records one
 };
 
 struct LabelledSet {

@@ -1,6 +1,6 @@
 // The CLI as a user runs it: `tandem router` (train on a file, evaluate with --json, classify,
 // clear errors with exit code 2 for data it cannot use), `tandem ask`, `tandem config check`,
-// `tandem devices` and `tandem energy meter`.
+// `tandem devices`, `tandem energy meter` and `tandem pii train` / `scan` with the token tagger.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -110,6 +110,71 @@ TEST(RouterCliTest, UnusableDataIsAClearErrorWithExitCodeTwo) {
   auto missing_model = tandem({"router", "eval-intents", "--model", dir.file("nope"), "--data", dir.file("unknown.jsonl")});
   EXPECT_EQ(missing_model.exit_code, 1);
   EXPECT_NE(missing_model.stderr_text.find("no router model at"), std::string::npos) << missing_model.stderr_text;
+}
+
+// `tandem pii train` writes weights that `tandem pii scan` reads through privacy.tagger; a configured
+// file that is missing or damaged stops the command with the reason, a missing default one is a
+// warning, and "off" leaves the rules alone.
+TEST(PiiCliTest, TrainsATaggerThatScanUsesAndRefusesABadOne) {
+  TempDir dir;
+  const std::vector<std::string> names = {"Maria Gonzalez", "Daniel Okafor", "Anna Reid", "Paul Martin", "Ines Soto"};
+  const std::vector<std::string> cities = {"Oslo", "Calgary", "Lyon", "Porto", "Tartu", "Kiel", "Bauru"};
+  json items = json::array();
+  for (size_t i = 0; i < 40; ++i) {
+    const std::string& name = names[i % names.size()];
+    const std::string& city = cities[i % cities.size()];
+    const std::string lead = "Please send the parcel to ";
+    const std::string text = lead + name + " in " + city + ".";  // ASCII: code points are bytes
+    const size_t city_at = lead.size() + name.size() + 4;
+    items.push_back({{"full_text", text},
+                     {"spans", {{{"entity_type", "PERSON"}, {"start_position", lead.size()},
+                                 {"end_position", lead.size() + name.size()}},
+                                {{"entity_type", "LOCATION"}, {"start_position", city_at},
+                                 {"end_position", city_at + city.size()}}}}});
+  }
+  std::ofstream(dir.file("set.json")) << items.dump();
+  const std::string gazetteer = "privacy.gazetteer=" + gazetteer_path();
+  auto trained = tandem({"--set", gazetteer, "pii", "train", "--data", dir.file("set.json"), "--out",
+                         dir.file("tagger.bin"), "--epochs", "5"});
+  ASSERT_EQ(trained.exit_code, 0) << trained.stderr_text;
+  EXPECT_NE(trained.stdout_text.find("trained on 30 texts (dev split)"), std::string::npos) << trained.stdout_text;
+
+  std::ofstream(dir.file("request.txt")) << "Please send the parcel to Ines Soto in Bauru.";
+  const auto scan = [&](const std::string& tagger) {
+    return tandem({"--set", gazetteer, "--set", "privacy.tagger=" + tagger, "pii", "scan", "--json",
+                   dir.file("request.txt")});
+  };
+  auto with_tagger = scan(dir.file("tagger.bin"));
+  ASSERT_EQ(with_tagger.exit_code, 0) << with_tagger.stderr_text;
+  const auto found = json::parse(with_tagger.stdout_text);
+  EXPECT_TRUE(found["tagger"].get<bool>());
+  std::vector<std::pair<std::string, std::string>> entities;
+  for (const auto& e : found["entities"]) entities.emplace_back(e["type"], e["text"]);
+  EXPECT_EQ(entities, (std::vector<std::pair<std::string, std::string>>{{"person", "Ines Soto"}, {"location", "Bauru"}}))
+      << with_tagger.stdout_text;
+
+  auto off = scan("off");
+  ASSERT_EQ(off.exit_code, 0) << off.stderr_text;
+  EXPECT_FALSE(json::parse(off.stdout_text)["tagger"].get<bool>());
+
+  // No tagger at the default place (<cache>/models/pii-tagger.bin): a warning, and the rules alone.
+  std::vector<std::string> args = {"--set", "engine.embedding_model=" + embedding_model_path(), "--set", gazetteer,
+                                   "pii", "scan", "--json", dir.file("request.txt")};
+  auto fallback =
+      run_tandem(args, std::chrono::seconds(60), {"TANDEM_CACHE=" + dir.file("cache"), "TANDEM_PRIVACY_TAGGER="});
+  ASSERT_EQ(fallback.exit_code, 0) << fallback.stderr_text;
+  EXPECT_FALSE(json::parse(fallback.stdout_text)["tagger"].get<bool>());
+  EXPECT_NE(fallback.stderr_text.find("found by the rules alone"), std::string::npos) << fallback.stderr_text;
+
+  auto missing = scan(dir.file("none.bin"));
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.stderr_text.find("privacy.tagger: cannot open PII tagger"), std::string::npos)
+      << missing.stderr_text;
+  std::ofstream(dir.file("damaged.bin")) << "tandem-pii-tagger 1\nfeatures 3\nscale 1\nsha256 00\n\nxyz";
+  auto damaged = scan(dir.file("damaged.bin"));
+  EXPECT_EQ(damaged.exit_code, 1);
+  EXPECT_NE(damaged.stderr_text.find("not a PII tagger file (checksum mismatch"), std::string::npos)
+      << damaged.stderr_text;
 }
 
 TEST(DevicesCliTest, ListsTheCpuWithMemoryAndFeatures) {

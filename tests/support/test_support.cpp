@@ -18,6 +18,7 @@ std::string from_env_or(const char* name, const std::string& fallback) {
 }  // namespace
 
 std::string intent_model_dir() { return from_env_or("TANDEM_TEST_INTENT_MODEL", default_intent_model_dir()); }
+std::string gazetteer_path() { return from_env_or("TANDEM_TEST_GAZETTEER", default_gazetteer_path()); }
 std::string chat_model_path() { return from_env_or("TANDEM_TEST_CHAT_MODEL", default_chat_model_path()); }
 std::string embedding_model_path() {
   return from_env_or("TANDEM_TEST_EMBEDDING_MODEL", default_embedding_model_path());

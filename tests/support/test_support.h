@@ -14,6 +14,8 @@ std::string embedding_model_path();
 std::string embedding_source_dir();
 // The default intent router trained by scripts/setup.sh (TANDEM_TEST_INTENT_MODEL overrides).
 std::string intent_model_dir();
+// The PII gazetteer built by scripts/setup.sh (TANDEM_TEST_GAZETTEER overrides).
+std::string gazetteer_path();
 
 // Path to the built `tandem` binary.
 std::string tandem_binary();
