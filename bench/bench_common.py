@@ -19,6 +19,18 @@ def first_existing(*paths):
     return pathlib.Path(paths[0])
 
 
+def write_xquad_sentences(squad_file, path):
+    """The paragraphs of a SQuAD-format file, one sentence per line: no empty lines and no final
+    newline, so that llama-embedding -f (which splits on every newline) reads the same inputs."""
+    import json
+
+    lines = []
+    for article in json.load(open(squad_file, encoding="utf-8"))["data"]:
+        for paragraph in article["paragraphs"]:
+            lines += [line for line in paragraph["context"].replace(". ", ".\n").split("\n") if line]
+    pathlib.Path(path).write_text("\n".join(lines), encoding="utf-8")
+
+
 def median(values):
     values = [v for v in values if v == v]  # drop NaN
     return statistics.median(values) if values else float("nan")

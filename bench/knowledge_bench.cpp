@@ -2,19 +2,31 @@
 //   tandem_knowledge_bench vectors N [queries]      HNSW build and query over N synthetic
 //       384-dimensional vectors (topics with low intrinsic dimension, like sentence embeddings),
 //       recall@10 against exact search at several ef values, and bytes per vector.
-//   tandem_knowledge_bench query-latency N TEXT_FILE EMBEDDING_MODEL [queries]
+//   tandem_knowledge_bench query-latency N TEXT_FILE EMBEDDING_MODEL [queries] [DIR]
 //       a knowledge base of N chunks (sentences of TEXT_FILE, repeated with variations, each with
 //       a synthetic vector), then hybrid queries end to end (query embedding, FTS5 BM25, HNSW,
-//       fusion, chunk fetch): latency p50/p95 and bytes on disk per chunk.
+//       fusion, chunk fetch): latency p50/p95 and bytes on disk per chunk; then the same queries
+//       BM25 only, in wall and in thread CPU time. With DIR the base is
+//       built there and kept, and a base already there is reused as it is (N is not checked), so
+//       that repeated runs skip the minutes of building it.
+//   tandem_knowledge_bench embedding-throughput EMBEDDING_MODEL TEXT_FILE [threads] [batch]
+//       every non-empty line of TEXT_FILE embedded in one embed() call, as llama-embedding does
+//       with a file: tokens, seconds inside embed() (tokenisation, decodes, pooling) and tokens/s.
+//       bench/knowledge_throughput.py embedding runs it alternately with llama-embedding.
+//   tandem_knowledge_bench parse FOLDER
+//       every file of FOLDER parsed (text extraction only: no chunking, embedding or storing):
+//       files, PDF pages, text bytes and pages/s; the parse-only side of the ingest benchmark.
 //   tandem_knowledge_bench store-encryption N [queries] [rounds]
 //       the store in clear and encrypted at rest (EncryptedVfs), side by side in one run: ingest of
 //       N synthetic chunks (100 per document, one transaction each), BM25 queries with the chunk
 //       fetch, and AES-256-GCM throughput through the VFS (every page of the file read and
 //       decrypted, then written and encrypted, from the OS page cache, on one thread).
 #include <sqlite3.h>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -25,6 +37,7 @@
 
 #include "core/statistics.h"
 #include "engine/engine.h"
+#include "knowledge/document.h"
 #include "knowledge/encrypted_vfs.h"
 #include "knowledge/knowledge_base.h"
 #include "knowledge/store.h"
@@ -39,6 +52,12 @@ constexpr int kDims = 384;
 
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+double thread_cpu_ms() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) * 1e3 + static_cast<double>(now.tv_nsec) / 1e6;
 }
 
 // Unit vectors with the structure of sentence embeddings: 1000 topics, each a centre plus a
@@ -161,7 +180,8 @@ int bench_vectors(size_t n, size_t queries) {
   return 0;
 }
 
-int bench_query_latency(size_t n, const std::string& text_file, const std::string& model, size_t queries) {
+int bench_query_latency(size_t n, const std::string& text_file, const std::string& model, size_t queries,
+                        const std::string& keep_dir) {
   std::vector<std::string> sentences;
   {
     std::ifstream in(text_file);
@@ -170,8 +190,11 @@ int bench_query_latency(size_t n, const std::string& text_file, const std::strin
     }
   }
   if (sentences.empty()) return 1;
-  const auto dir = std::filesystem::temp_directory_path() / "tandem-query-latency-bench";
-  std::filesystem::remove_all(dir);
+  const std::filesystem::path dir =
+      keep_dir.empty() ? std::filesystem::temp_directory_path() / "tandem-query-latency-bench"
+                       : std::filesystem::path(keep_dir);
+  const bool reuse = !keep_dir.empty() && std::filesystem::exists(dir / "kb.sqlite");
+  if (!reuse) std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   engine::EmbedderOptions options;
   options.model_path = model;
@@ -179,7 +202,7 @@ int bench_query_latency(size_t n, const std::string& text_file, const std::strin
   if (!embedder) return 1;
 
   // Fill the store directly (the vectors are synthetic; embedding 100k chunks is the ingest bench).
-  {
+  if (!reuse) {
     auto store = knowledge::Store::open((dir / "kb.sqlite").string());
     if (!store) return 1;
     (void)(*store)->set_meta("embedding_model", (*embedder)->info().name + " (384 dimensions)");
@@ -214,14 +237,27 @@ int bench_query_latency(size_t n, const std::string& text_file, const std::strin
   const double open_s = ms_since(start) / 1000;
   std::vector<double> latencies;
   std::vector<double> embed_ms;
+  std::vector<std::string> asked;
   std::mt19937 rng(5);
   for (size_t q = 0; q < queries; ++q) {
-    const std::string& sentence = sentences[rng() % sentences.size()];
+    asked.push_back(sentences[rng() % sentences.size()].substr(0, 80));
     const auto t = Clock::now();
-    auto found = (*kb)->search(sentence.substr(0, 80), {.k = 5});
+    auto found = (*kb)->search(asked.back(), {.k = 5});
     latencies.push_back(ms_since(t));
     if (!found) return 1;
     embed_ms.push_back(found->embed_ms);
+  }
+  // The same queries BM25 only (FTS5 and the chunk fetch, on this thread), also in CPU time of
+  // this thread: the figure other processes on a shared machine move least.
+  std::vector<double> bm25_ms;
+  std::vector<double> bm25_cpu_ms;
+  for (const auto& query : asked) {
+    const auto t = Clock::now();
+    const double cpu = thread_cpu_ms();
+    auto found = (*kb)->search(query, {.k = 5, .mode = knowledge::SearchMode::kBm25});
+    bm25_cpu_ms.push_back(thread_cpu_ms() - cpu);
+    bm25_ms.push_back(ms_since(t));
+    if (!found) return 1;
   }
   uintmax_t bytes = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) bytes += entry.file_size();
@@ -232,10 +268,79 @@ int bench_query_latency(size_t n, const std::string& text_file, const std::strin
                                 {"latency_ms_p50", percentile(latencies, 0.5)},
                                 {"latency_ms_p95", percentile(latencies, 0.95)},
                                 {"query_embedding_ms_p50", percentile(embed_ms, 0.5)},
+                                {"bm25_ms_p50", percentile(bm25_ms, 0.5)},
+                                {"bm25_ms_p95", percentile(bm25_ms, 0.95)},
+                                {"bm25_cpu_ms_p50", percentile(bm25_cpu_ms, 0.5)},
+                                {"bm25_cpu_ms_p95", percentile(bm25_cpu_ms, 0.95)},
                                 {"bytes_on_disk_per_chunk", static_cast<double>(bytes) / static_cast<double>(n)}};
   std::cout << out.dump() << "\n";
   kb->reset();
-  std::filesystem::remove_all(dir);
+  if (keep_dir.empty()) std::filesystem::remove_all(dir);
+  return 0;
+}
+
+int bench_embedding_throughput(const std::string& model, const std::string& text_file, int threads, int batch) {
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(text_file);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) lines.push_back(line);
+    }
+  }
+  if (lines.empty()) return 1;
+  engine::EmbedderOptions options;
+  options.model_path = model;
+  options.threads = threads;
+  options.batch = batch;
+  auto start = Clock::now();
+  auto embedder = engine::Embedder::load(options);
+  if (!embedder) {
+    std::cerr << embedder.error().message << "\n";
+    return 1;
+  }
+  const double load_s = ms_since(start) / 1000;
+  start = Clock::now();
+  auto embedded = (*embedder)->embed(lines);
+  const double embed_s = ms_since(start) / 1000;
+  if (!embedded) {
+    std::cerr << embedded.error().message << "\n";
+    return 1;
+  }
+  nlohmann::ordered_json out = {{"bench", "embedding-throughput"},
+                                {"inputs", lines.size()},
+                                {"tokens", embedded->prompt_tokens},
+                                {"threads", threads},
+                                {"batch", batch},
+                                {"load_s", load_s},
+                                {"embed_s", embed_s},
+                                {"tokens_per_s", embedded->prompt_tokens / embed_s}};
+  std::cout << out.dump() << "\n";
+  return 0;
+}
+
+int bench_parse(const std::string& folder) {
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    if (entry.is_regular_file()) files.push_back(entry.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  int64_t pages = 0;
+  int64_t text_bytes = 0;
+  const auto start = Clock::now();
+  for (const auto& file : files) {
+    auto parsed = knowledge::parse_file(file);
+    if (!parsed) {
+      std::cerr << file << ": " << parsed.error().message << "\n";
+      return 1;
+    }
+    pages += parsed->pages;
+    for (const auto& block : parsed->blocks) text_bytes += static_cast<int64_t>(block.text.size());
+  }
+  const double seconds = ms_since(start) / 1000;
+  nlohmann::ordered_json out = {{"bench", "parse"},         {"files", files.size()},
+                                {"pages", pages},           {"text_bytes", text_bytes},
+                                {"seconds", seconds},       {"pages_per_s", static_cast<double>(pages) / seconds}};
+  std::cout << out.dump() << "\n";
   return 0;
 }
 
@@ -444,13 +549,20 @@ int main(int argc, char** argv) {
     return bench_vectors(std::stoul(argv[2]), argc > 3 ? std::stoul(argv[3]) : 200);
   }
   if (mode == "query-latency" && argc >= 5) {
-    return bench_query_latency(std::stoul(argv[2]), argv[3], argv[4], argc > 5 ? std::stoul(argv[5]) : 500);
+    return bench_query_latency(std::stoul(argv[2]), argv[3], argv[4], argc > 5 ? std::stoul(argv[5]) : 500,
+                               argc > 6 ? argv[6] : "");
   }
+  if (mode == "embedding-throughput" && argc >= 4) {
+    return bench_embedding_throughput(argv[2], argv[3], argc > 4 ? std::stoi(argv[4]) : 2,
+                                      argc > 5 ? std::stoi(argv[5]) : engine::EmbedderOptions{}.batch);
+  }
+  if (mode == "parse" && argc >= 3) return bench_parse(argv[2]);
   if (mode == "store-encryption" && argc >= 3) {
     return bench_store_encryption(std::stoul(argv[2]), argc > 3 ? std::stoul(argv[3]) : 500,
                                   argc > 4 ? std::stoi(argv[4]) : 5);
   }
-  std::cerr << "usage: tandem_knowledge_bench vectors N [queries] | query-latency N TEXT_FILE EMBEDDING_MODEL [queries]"
+  std::cerr << "usage: tandem_knowledge_bench vectors N [queries] | query-latency N TEXT_FILE EMBEDDING_MODEL [queries] [DIR]"
+               " | embedding-throughput EMBEDDING_MODEL TEXT_FILE [threads] [batch] | parse FOLDER"
                " | store-encryption N [queries] [rounds]\n";
   return 2;
 }

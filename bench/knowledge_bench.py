@@ -18,7 +18,7 @@ import pathlib
 import subprocess
 import sys
 
-from bench_common import wait_for_quiet
+from bench_common import wait_for_quiet, write_xquad_sentences
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 QA = ROOT.parent / "shared" / "data" / "qa"
@@ -64,10 +64,7 @@ def main():
     if args.scale:
         model = pathlib.Path.home() / ".cache" / "tandem" / "models" / "all-minilm-l6-v2-f32.gguf"
         text = ROOT / "build" / "knowledge-bench-sentences.txt"
-        with open(text, "w", encoding="utf-8") as f:
-            for article in json.load(open(QA / "xquad.en.json"))["data"]:
-                for paragraph in article["paragraphs"]:
-                    f.write(paragraph["context"].replace(". ", ".\n") + "\n")
+        write_xquad_sentences(QA / "xquad.en.json", text)
         results["scale"]["vectors_1m"] = run_json([BIN / "tandem_knowledge_bench", "vectors", 1000000, 200])
         results["scale"]["query_latency_100k"] = run_json([BIN / "tandem_knowledge_bench", "query-latency", 100000, text, model, 500])
     out = ROOT / "bench" / "results"

@@ -45,6 +45,10 @@ set(LLAMA_ALL_WARNINGS OFF)
 add_subdirectory(${TANDEM_LLAMA_DIR} ${CMAKE_BINARY_DIR}/llama.cpp EXCLUDE_FROM_ALL SYSTEM)
 
 if(TANDEM_BUILD_BENCH)
+  # llama-embedding, the embedder's peer in bench/knowledge_bench.py, is one of llama.cpp's
+  # examples: only its folder is added, not the other examples.
+  add_subdirectory(${TANDEM_LLAMA_DIR}/examples/embedding ${CMAKE_BINARY_DIR}/llama.cpp/examples/embedding
+                   EXCLUDE_FROM_ALL)
   # Peers for integration tests and benchmarks, from the same source.
-  add_custom_target(llama_peers ALL DEPENDS llama-server llama-bench ggml-rpc-server)
+  add_custom_target(llama_peers ALL DEPENDS llama-server llama-bench llama-embedding ggml-rpc-server)
 endif()

@@ -230,19 +230,13 @@ std::string match_any(const std::vector<QueryWord>& words) {
 // In a large base, a word found in more than a tenth of the chunks adds almost nothing to BM25
 // (its IDF is near zero) but makes FTS5 score nearly every chunk: 270 ms a query at 100k chunks.
 // Such words are left out unless nothing rarer is left; words no chunk holds are left out too.
-Result<std::vector<QueryWord>> words_worth_searching(sqlite3* db, std::vector<QueryWord> words) {
-  Statement count(db, "SELECT COUNT(*) FROM chunks");
-  if (count.step() != SQLITE_ROW) return sqlite_error(db, "counting chunks");
-  const int64_t chunks = count.integer(0);
-  Statement frequency(db, "SELECT doc FROM chunks_vocab WHERE term = ?1");
+Result<std::vector<QueryWord>> words_worth_searching(std::vector<QueryWord> words, int64_t chunks,
+                                                    const std::function<Result<int64_t>(const std::string&)>& chunks_with) {
   std::vector<std::pair<int64_t, QueryWord>> found;
   for (auto& w : words) {
-    frequency.bind(w.token);
-    const int rc = frequency.step();
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite_error(db, "reading word frequencies");
-    const int64_t documents = rc == SQLITE_ROW ? frequency.integer(0) : 0;
-    frequency.reset();
-    if (documents > 0) found.emplace_back(documents, std::move(w));
+    auto holding = chunks_with(w.token);
+    if (!holding) return holding.error();
+    if (*holding > 0) found.emplace_back(*holding, std::move(w));
   }
   std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   constexpr int64_t kPruneAbove = 10000;  // smaller bases are fast anyway and keep every word
@@ -593,7 +587,9 @@ Result<std::vector<ScoredId>> Store::search_lexical(const std::string& query, in
                                                     const std::vector<int64_t>& collections) {
   if (k <= 0) return std::vector<ScoredId>();
   std::lock_guard lock(mutex_);
-  auto words = words_worth_searching(db_, query_words(query));
+  if (auto st = refresh_word_frequencies(); !st) return st.error();
+  auto words = words_worth_searching(query_words(query), frequencies_.chunks,
+                                     [this](const std::string& token) { return chunks_with(token); });
   if (!words) return words.error();
   const std::string expression = match_any(*words);
   if (expression.empty()) return std::vector<ScoredId>();
@@ -610,6 +606,33 @@ Result<std::vector<ScoredId>> Store::search_lexical(const std::string& query, in
   while ((rc = q.step()) == SQLITE_ROW) out.push_back({q.integer(0), -q.real(1)});  // FTS5's bm25 is negated
   if (rc != SQLITE_DONE) return sqlite_error(db_, "searching");
   return out;
+}
+
+Status Store::refresh_word_frequencies() {
+  Statement version(db_, "PRAGMA data_version");
+  if (version.step() != SQLITE_ROW) return sqlite_error(db_, "reading the data version");
+  const int64_t data_version = version.integer(0);
+  const int64_t own_changes = sqlite3_total_changes64(db_);
+  constexpr size_t kMostWordsKept = 100000;  // a bound on memory far above the words queries use
+  if (data_version == frequencies_.data_version && own_changes == frequencies_.own_changes &&
+      frequencies_.chunks_with.size() < kMostWordsKept) {
+    return {};
+  }
+  Statement count(db_, "SELECT COUNT(*) FROM chunks");
+  if (count.step() != SQLITE_ROW) return sqlite_error(db_, "counting chunks");
+  frequencies_ = {data_version, own_changes, count.integer(0), {}};
+  return {};
+}
+
+Result<int64_t> Store::chunks_with(const std::string& token) {
+  if (auto it = frequencies_.chunks_with.find(token); it != frequencies_.chunks_with.end()) return it->second;
+  Statement frequency(db_, "SELECT doc FROM chunks_vocab WHERE term = ?1");
+  frequency.bind(token);
+  const int rc = frequency.step();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite_error(db_, "reading word frequencies");
+  const int64_t holding = rc == SQLITE_ROW ? frequency.integer(0) : 0;
+  frequencies_.chunks_with.emplace(token, holding);
+  return holding;
 }
 
 Result<std::vector<StoredChunk>> Store::chunks(const std::vector<int64_t>& ids) {

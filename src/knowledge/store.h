@@ -21,6 +21,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/status.h"
@@ -122,9 +123,23 @@ class Store {
   Status match_text_analysis();
   Result<std::vector<int64_t>> delete_chunks_of(int64_t document_id);
 
+  // The chunk count and the number of chunks holding each query word, which search_lexical
+  // prunes common words by. Reading one word's count walks its whole posting list (as long as
+  // searching for it), so they are kept while the database is unchanged: `data_version` (PRAGMA
+  // data_version) moves when another connection commits, `own_changes` when this one writes.
+  struct WordFrequencies {
+    int64_t data_version = -1;
+    int64_t own_changes = -1;
+    int64_t chunks = 0;
+    std::unordered_map<std::string, int64_t> chunks_with;
+  };
+  Status refresh_word_frequencies();
+  Result<int64_t> chunks_with(const std::string& token);
+
   std::mutex mutex_;
   std::unique_ptr<EncryptedVfs> vfs_;  // outlives db_ (closed in ~Store); null when stored in clear
   sqlite3* db_;
+  WordFrequencies frequencies_;  // guarded by mutex_
 };
 
 }  // namespace tandem::knowledge

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "core/file_io.h"
 #include "core/sha256.h"
@@ -290,6 +292,49 @@ TEST_F(KnowledgeBaseTest, UploadsAreIngestedFromMemory) {
   auto found = kb->search("who pollinates apple trees", {.k = 1, .collections = {"uploads"}});
   ASSERT_TRUE(found && found->hits.size() == 1);
   EXPECT_EQ(found->hits.front().chunk.path, "bees.md");
+}
+
+// Searches share one store connection (and its kept word counts), one embedder and one index:
+// searches from many threads at once must return exactly what each returns alone.
+TEST_F(KnowledgeBaseTest, ConcurrentSearchesReturnWhatEachReturnsAlone) {
+  write_corpus();
+  auto kb = open_kb();
+  ASSERT_TRUE(kb);
+  ASSERT_TRUE(kb->add({docs().string()}, {}));
+  const std::vector<std::string> queries = {"When does the lease end?", "how much is the deposit", "tomatoes sun",
+                                            "合同什么时候生效", "xylophone zebra"};
+  auto ranking = [&](const std::string& query, SearchMode mode) {
+    auto found = kb->search(query, {.k = 5, .mode = mode});
+    EXPECT_TRUE(found) << found.error().message;
+    std::vector<std::pair<int64_t, double>> ids;
+    if (found) {
+      for (const auto& hit : found->hits) ids.emplace_back(hit.chunk.id, hit.score);
+    }
+    return ids;
+  };
+  const std::vector<SearchMode> modes = {SearchMode::kBm25, SearchMode::kDense, SearchMode::kHybrid};
+  std::vector<std::vector<std::pair<int64_t, double>>> alone;
+  for (const auto& query : queries) {
+    for (SearchMode mode : modes) alone.push_back(ranking(query, mode));
+  }
+  EXPECT_FALSE(alone[2].empty());
+  EXPECT_TRUE(alone[alone.size() - 3].empty()) << "no BM25 hit for words no chunk holds";
+  EXPECT_FALSE(alone.back().empty()) << "hybrid still has the dense list";
+
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches = 0;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 5; ++round) {
+        for (size_t i = 0; i < alone.size(); ++i) {
+          const size_t at = (i + static_cast<size_t>(t)) % alone.size();
+          if (ranking(queries[at / modes.size()], modes[at % modes.size()]) != alone[at]) ++mismatches;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 TEST_F(KnowledgeBaseTest, RefusesEmptyQueriesAndAnotherEmbeddingModel) {

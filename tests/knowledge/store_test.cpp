@@ -110,6 +110,35 @@ TEST_P(StoreTest, InALargeBaseWordsInMostChunksAreLeftOutOfTheQuery) {
   EXPECT_EQ(only_common->size(), 5u) << "when every word is common, the rarest are still searched";
 }
 
+// The word counts the pruning reads are kept between searches: a word that was in no chunk (and
+// so left out of the query) must be searched as soon as a chunk holds it, whether this store or
+// another connection to the same file added it.
+TEST_P(StoreTest, WordsAddedAfterASearchAreFoundByTheNext) {
+  put("/a.txt", {"alpha beta"}, notes_);
+  ASSERT_TRUE(store_->search_lexical("gamma", 5, {}));
+  EXPECT_TRUE(store_->search_lexical("gamma", 5, {})->empty());
+  put("/b.txt", {"beta gamma"}, notes_);
+  auto after_own_write = store_->search_lexical("gamma", 5, {});
+  ASSERT_TRUE(after_own_write) << after_own_write.error().message;
+  EXPECT_EQ(after_own_write->size(), 1u);
+
+  EXPECT_TRUE(store_->search_lexical("delta", 5, {})->empty());
+  {
+    auto other = Store::open(dir_.file("kb.sqlite"), key());
+    ASSERT_TRUE(other) << other.error().message;
+    DocumentRecord record;
+    record.collection_id = notes_;
+    record.path = "/c.txt";
+    record.format = "text";
+    record.content_hash = "c";
+    ASSERT_TRUE((*other)->replace_document(record, {chunk("gamma delta")}, {{1, 0, 0}}, nullptr));
+  }
+  auto after_other_write = store_->search_lexical("delta", 5, {});
+  ASSERT_TRUE(after_other_write) << after_other_write.error().message;
+  EXPECT_EQ(after_other_write->size(), 1u);
+  EXPECT_EQ(store_->search_lexical("gamma", 5, {})->size(), 2u);
+}
+
 TEST_P(StoreTest, ReplacingADocumentRemovesItsOldChunksFromTheIndex) {
   put("/a.txt", {"old words here"}, notes_);
   std::vector<int64_t> replaced;
