@@ -2,7 +2,8 @@
 """Router benchmarks: intent accuracy (CLINC150, Banking77, Tandem's own taxonomy), out-of-scope
 detection, router latency on one core, and routing quality on RouteLLM's outcomes.
 
-    python3 bench/router_bench.py            # writes bench/results/router.{json,md} and routing SVGs
+    python3 bench/router_bench.py                 # writes bench/results/router.{json,md} and routing SVGs
+    python3 bench/router_bench.py --intents-only  # intents and short-request latency: router-intents.{json,md}
 
 Tuning data only: CLINC150 train -> val; Banking77 train split 90/10 by a hash of the text; the
 taxonomy's own test file; RouteLLM split by domain (bench/routing/prepare_routellm.py). Latency is
@@ -64,6 +65,8 @@ def main():
     ap.add_argument("--results", type=pathlib.Path, default=ROOT / "bench/results")
     ap.add_argument("--train-threads", type=int, default=2)
     ap.add_argument("--cloud-share", type=float, default=0.3, help="the knob whose calibration is checked")
+    ap.add_argument("--intents-only", action="store_true",
+                    help="skip routing; time the intent model alone on CLINC150 val (no quality-gap model)")
     args = ap.parse_args()
     if not DATA.exists():
         sys.exit(f"{DATA} is missing: these benchmarks need ../shared/data")
@@ -74,7 +77,7 @@ def main():
     # The router embeds the first router.max_input_tokens tokens: 32 (the default) and 128 (more
     # accurate on longer requests, slower).
     for name, (train, test) in prepare_intent_sets(args.work).items():
-        for tokens in (32, 128):
+        for tokens in (32,) if args.intents_only else (32, 128):
             model = args.work / (f"{name}-model" if tokens == 32 else f"{name}-model-{tokens}")
             setting = ["--set", f"router.max_input_tokens={tokens}"]
             run([args.tandem, "router", "train-intents", "--data", train, "--out", model,
@@ -82,6 +85,10 @@ def main():
             results["intents"][f"{name}, {tokens} tokens"] = run_json(
                 one_core + [args.tandem, "router", "eval-intents", "--model", model, "--data", test,
                             "--threads", 1, "--json"] + setting)
+
+    if args.intents_only:
+        intents_only(args, results, one_core)
+        return
 
     routing_data = args.work / "routing-data"
     run([sys.executable, ROOT / "bench/routing/prepare_routellm.py", "--out", routing_data])
@@ -114,28 +121,53 @@ def main():
     run([sys.executable, ROOT / "bench/routing/plot_routing.py", "--out", args.results / "routing_curves.svg",
          "--title", "Tandem quality-gap router: accuracy vs cloud share"] + sum([["--curve", c] for c in curves], []))
 
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "router.json").write_text(json.dumps(results, indent=2) + "\n")
-    lines = ["| data set | n | in-scope accuracy | top-1 accuracy | OOS recall | OOS precision | latency p50 | latency p95 |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, r in results["intents"].items():
-        lines.append(f"| {name} | {r['n']} | {r['in_scope_accuracy']:.2%} | {r['top1_accuracy']:.2%} | "
-                     + (f"{r['oos_recall']:.0%} | {r['oos_precision']:.0%}" if r["out_of_scope"] else "- | -")
-                     + f" | {r['latency_ms_p50']:.2f} ms | {r['latency_ms_p95']:.2f} ms |")
-    lines += ["", f"| routing test | n | weak acc | strong acc | APGR | CPT(50%) | CPT(80%) | share at the {args.cloud_share:.0%} "
+    lines = intent_table(results) + ["", f"| routing test | n | weak acc | strong acc | APGR | CPT(50%) | CPT(80%) | share at the {args.cloud_share:.0%} "
               "knob, calibrated threshold | accuracy | share, online controller | accuracy |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in results["routing"].items():
         lines.append(f"| {name} | {r['n']} | {r['weak_accuracy']:.1%} | {r['strong_accuracy']:.1%} | {r['apgr']:.3f} | "
                      f"{r['cpt50']:.1f}% | {r['cpt80']:.1f}% | {r['achieved_cloud_share']:.1%} | "
                      f"{r['accuracy_at_target']:.1%} | {r['online_cloud_share']:.1%} | {r['online_accuracy']:.1%} |")
-    lines += ["", "| router latency (intent + quality gap, one embedding, 1 thread on 1 core) | n | tokens embedded | p50 | p95 |",
-              "|---|---:|---:|---:|---:|"]
+    lines += latency_table(results, "intent + quality gap")
+    write_results(args.results, "router", results, lines)
+
+
+def intent_table(results):
+    lines = ["| data set | n | in-scope accuracy | top-1 accuracy | OOS recall | OOS precision | latency p50 | latency p95 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in results["intents"].items():
+        lines.append(f"| {name} | {r['n']} | {r['in_scope_accuracy']:.2%} | {r['top1_accuracy']:.2%} | "
+                     + (f"{r['oos_recall']:.0%} | {r['oos_precision']:.0%}" if r["out_of_scope"] else "- | -")
+                     + f" | {r['latency_ms_p50']:.2f} ms | {r['latency_ms_p95']:.2f} ms |")
+    return lines
+
+
+def latency_table(results, models):
+    lines = ["", f"| router latency ({models}, one embedding, 1 thread on 1 core) | n | tokens embedded | p50 | p95 |",
+             "|---|---:|---:|---:|---:|"]
     for r in results["latency"]:
         lines.append(f"| {r['texts']} | {r['n']} | {r['max_input_tokens']} | {r['latency_ms_p50']:.2f} ms | "
                      f"{r['latency_ms_p95']:.2f} ms |")
-    (args.results / "router.md").write_text("\n".join(lines) + "\n")
+    return lines
+
+
+def write_results(directory, name, results, lines):
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (directory / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def intents_only(args, results, one_core):
+    """Short-request latency of the CLINC150 head alone, next to the intent results."""
+    texts = [json.loads(l)["text"] for l in open(args.work / "clinc_val.jsonl", encoding="utf-8")]
+    path = args.work / "latency-clinc150-val.txt"
+    path.write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n", encoding="utf-8")
+    no_quality_model = ["--set", "router.quality_model="]
+    results["latency"].append({"texts": "clinc150 val", **run_json(one_core + [
+        args.tandem, "router", "latency", "--texts", path, "--intent-model", args.work / "clinc150-model",
+        "--set", "router.max_input_tokens=32", "--json"] + no_quality_model)})
+    write_results(args.results, "router-intents", results, intent_table(results) + latency_table(results, "intent"))
 
 
 if __name__ == "__main__":

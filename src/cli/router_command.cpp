@@ -1,5 +1,6 @@
 // `tandem router train-intents | eval-intents | classify | train-routing | eval-routing`:
 // training and evaluating the router's models on the user's own JSON Lines data.
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -102,18 +103,20 @@ Result<std::shared_ptr<engine::Embedder>> load_embedder(const GlobalOptions& glo
 void add_training_options(CLI::App* cmd, RouterArgs& args) {
   cmd->add_option("--data", args.data_files, "JSON Lines training data (several files are joined)")->required();
   cmd->add_option("--out", args.out, "directory to write the model to")->required();
-  cmd->add_option("--epochs", args.train.epochs, "passes over the data")->capture_default_str();
-  cmd->add_option("--learning-rate", args.train.learning_rate, "AdaGrad step size")->capture_default_str();
+  cmd->add_option("--iterations", args.train.max_iterations, "most L-BFGS iterations (it stops once converged)")
+      ->capture_default_str();
   cmd->add_option("--l2", args.train.l2, "L2 regularisation")->capture_default_str();
   cmd->add_option("--hash-bits", args.train.hash_bits, "2^bits n-gram buckets")->capture_default_str();
   cmd->add_option("--holdout", args.train.holdout_fraction, "fraction held out for calibration")->capture_default_str();
-  cmd->add_option("--seed", args.train.seed, "shuffling seed")->capture_default_str();
-  cmd->add_option("--threads", args.threads, "embedding threads (default: router.threads)");
+  cmd->add_option("--seed", args.train.seed, "seed of the held-out choice")->capture_default_str();
+  cmd->add_option("--threads", args.threads,
+                  "embedding threads (default: router.threads), also the training threads (default: 1)");
 }
 
-void attach_progress(RouterArgs& args, ProgressBar& bar) {
+void prepare_training(RouterArgs& args, ProgressBar& bar) {
+  args.train.threads = std::max(1, args.threads);
   args.train.progress = [&bar](std::string_view stage, size_t done, size_t total) {
-    bar.update(stage, done, total, stage == "training" ? "epochs" : "texts");
+    bar.update(stage, done, total, stage == "training" ? "iterations" : "texts");
   };
 }
 
@@ -140,7 +143,7 @@ void add_train_intents(CLI::App& router_cmd, GlobalOptions& global, int& exit_co
     auto embedder = load_embedder(global, args->threads, Workload::kBatches);
     if (!report(embedder, "train-intents", exit_code)) return;
     ProgressBar bar;
-    attach_progress(*args, bar);
+    prepare_training(*args, bar);
     auto classifier = router::IntentClassifier::train(*examples, *embedder, args->train);
     if (!report(classifier, "train-intents", exit_code, &bar)) return;
     if (!report(classifier->save(args->out), "train-intents", exit_code)) return;
@@ -219,7 +222,7 @@ void add_train_routing(CLI::App& router_cmd, GlobalOptions& global, int& exit_co
     auto embedder = load_embedder(global, args->threads, Workload::kBatches);
     if (!report(embedder, "train-routing", exit_code)) return;
     ProgressBar bar;
-    attach_progress(*args, bar);
+    prepare_training(*args, bar);
     auto model = router::QualityGapModel::train(*examples, *embedder, args->train);
     if (!report(model, "train-routing", exit_code, &bar)) return;
     if (!report(model->save(args->out), "train-routing", exit_code)) return;

@@ -1,8 +1,8 @@
-// Multinomial logistic regression over sparse features, trained in C++ with mini-batch AdaGrad
-// and L2 regularisation. Small, convex and fast to train on a laptop: the router's models are
-// this plus a calibrated temperature.
-// Thread-safety: train() is single-threaded; a trained model is immutable and logits() may run
-// on any thread.
+// Multinomial logistic regression over sparse features, trained in C++ to the optimum of the
+// L2-regularised mean cross-entropy with full-batch L-BFGS. Small, convex and deterministic: the
+// router's models are this plus a calibrated temperature.
+// Thread-safety: train() uses `threads` worker threads of its own; a trained model is immutable
+// and logits() may run on any thread.
 #pragma once
 
 #include <cstdint>
@@ -15,12 +15,13 @@
 namespace tandem::router {
 
 struct TrainingOptions {
-  int32_t epochs = 12;
-  int32_t batch = 16;
-  float learning_rate = 0.3F;
-  float l2 = 1e-5F;
-  uint64_t seed = 1;
-  std::function<void(int32_t epoch, int32_t epochs)> on_epoch;  // optional progress
+  int32_t max_iterations = 300;
+  float l2 = 2e-5F;  // on the weights, not the biases; the loss is the mean over examples
+  // Stops when an iteration improves the objective by less than this, relative to its value.
+  double tolerance = 1e-6;
+  int32_t memory = 5;                                                           // L-BFGS correction pairs kept
+  int32_t threads = 1;                                                          // for the gradient, split by examples
+  std::function<void(int32_t iteration, int32_t max_iterations)> on_iteration;  // optional progress
 };
 
 class SoftmaxRegression {
@@ -28,8 +29,10 @@ class SoftmaxRegression {
   SoftmaxRegression() = default;
   SoftmaxRegression(size_t dimensions, int32_t classes);
 
-  void train(const std::vector<SparseVector>& inputs, const std::vector<int32_t>& labels,
-             const TrainingOptions& options);
+  // Starts from the current weights (zero for a new model, or a warm start via set_weights).
+  // Returns the iterations run.
+  int32_t train(const std::vector<SparseVector>& inputs, const std::vector<int32_t>& labels,
+                const TrainingOptions& options);
   // `out` has one entry per class.
   void logits(const SparseVector& input, std::span<float> out) const;
 

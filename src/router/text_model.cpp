@@ -80,7 +80,7 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
   if (options.hash_bits < 8 || options.hash_bits > 22) {
     return make_error(ErrorCode::kInvalidArgument, "hash bits must be in [8, 22]");
   }
-  if (options.epochs < 1) return make_error(ErrorCode::kInvalidArgument, "epochs must be >= 1");
+  if (options.max_iterations < 1) return make_error(ErrorCode::kInvalidArgument, "iterations must be >= 1");
   if (!(options.holdout_fraction >= 0 && options.holdout_fraction < 0.5)) {
     return make_error(ErrorCode::kInvalidArgument, "the held-out fraction must be in [0, 0.5)");
   }
@@ -96,10 +96,9 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
   for (size_t i = 0; i < texts.size(); ++i) inputs.push_back(model.features.featurize(texts[i], (*embeddings)[i]));
 
   TrainingOptions training;
-  training.epochs = options.epochs;
-  training.learning_rate = options.learning_rate;
+  training.max_iterations = options.max_iterations;
   training.l2 = options.l2;
-  training.seed = options.seed;
+  training.threads = options.threads;
   const auto classes = static_cast<int32_t>(labels.size());
 
   // 1. Without the held-out slice, to calibrate on answers the model has not seen.
@@ -116,14 +115,17 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
       fit_labels.push_back(label_ids[i]);
     }
   }
-  const int32_t stages = held_out.labels.empty() ? options.epochs : 2 * options.epochs;
-  int32_t epochs_done = 0;
-  training.on_epoch = [&](int32_t, int32_t) {
-    if (options.progress) options.progress("training", static_cast<size_t>(++epochs_done), static_cast<size_t>(stages));
+  // Progress counts iterations against the most both stages may take; convergence ends earlier.
+  const int32_t most = (held_out.labels.empty() ? 1 : 2) * options.max_iterations;
+  int32_t iterations_done = 0;
+  training.on_iteration = [&](int32_t, int32_t) {
+    if (options.progress) options.progress("training", static_cast<size_t>(++iterations_done), static_cast<size_t>(most));
   };
+  model.regression = SoftmaxRegression(model.features.dimensions(), classes);
+  int32_t calibration_iterations = 0;
   if (!held_out.labels.empty()) {
-    SoftmaxRegression calibration_model(model.features.dimensions(), classes);
-    calibration_model.train(fit_inputs, fit_labels, training);
+    SoftmaxRegression& calibration_model = model.regression;
+    calibration_iterations = calibration_model.train(fit_inputs, fit_labels, training);
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (!is_held_out[i]) continue;
       std::vector<float> z(labels.size());
@@ -135,14 +137,17 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
     for (auto& p : held_out.probabilities) softmax(p, model.temperature);
   }
 
-  // 2. The final model sees every example and keeps the calibration.
-  model.regression = SoftmaxRegression(model.features.dimensions(), classes);
-  model.regression.train(inputs, label_ids, training);
+  // 2. The final model sees every example and keeps the calibration; it starts from the first
+  // model's weights, which are near its optimum, so it converges in fewer iterations.
+  const int32_t final_iterations = model.regression.train(inputs, label_ids, training);
   model.embedder = std::move(embedder);
   model.labels = std::move(labels);
-  model.training = {{"examples", texts.size()},     {"held_out", held_out.labels.size()},
-                    {"epochs", options.epochs},      {"learning_rate", options.learning_rate},
-                    {"l2", options.l2},              {"seed", options.seed}};
+  model.training = {{"examples", texts.size()},
+                    {"held_out", held_out.labels.size()},
+                    {"optimiser", "L-BFGS"},
+                    {"iterations", {{"calibration", calibration_iterations}, {"final", final_iterations}}},
+                    {"l2", options.l2},
+                    {"seed", options.seed}};
   return model;
 }
 

@@ -42,7 +42,7 @@ TEST(RouterCliTest, TrainEvaluateAndClassify) {
                                  {{"text", "xkcd qqq"}, {"label", "none"}}});
 
   auto trained = tandem({"router", "train-intents", "--data", dir.file("train.jsonl"), "--out", dir.file("model"),
-                         "--oos-label", "none", "--epochs", "20"});
+                         "--oos-label", "none", "--iterations", "100"});
   ASSERT_EQ(trained.exit_code, 0) << trained.stderr_text;
   EXPECT_NE(trained.stderr_text.find("3 labels from 15 examples"), std::string::npos) << trained.stderr_text;
 

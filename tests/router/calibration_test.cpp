@@ -36,35 +36,5 @@ TEST(CalibrationTest, ThresholdRejectsExactlyTheAllowedShareOfCorrectAnswers) {
   EXPECT_EQ(choose_oos_threshold({}, 10, 0.1), 0.0F);
 }
 
-TEST(SoftmaxRegressionTest, LearnsSeparableClassesAndGivesProbabilities) {
-  // Three classes, each marked by its own sparse feature plus shared noise features.
-  std::mt19937_64 rng(3);
-  std::uniform_real_distribution<float> noise(0.0F, 0.3F);
-  std::vector<SparseVector> inputs;
-  std::vector<int32_t> labels;
-  for (int i = 0; i < 300; ++i) {
-    const int32_t y = i % 3;
-    inputs.push_back({{static_cast<uint32_t>(y), 1.0F}, {3, noise(rng)}, {4, noise(rng)}});
-    labels.push_back(y);
-  }
-  SoftmaxRegression model(5, 3);
-  TrainingOptions options;
-  options.epochs = 5;
-  int32_t epochs_seen = 0;
-  options.on_epoch = [&](int32_t epoch, int32_t total) {
-    EXPECT_EQ(total, 5);
-    epochs_seen = epoch;
-  };
-  model.train(inputs, labels, options);
-  EXPECT_EQ(epochs_seen, 5);
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    std::vector<float> p(3);
-    model.logits(inputs[i], p);
-    softmax(p);
-    EXPECT_NEAR(p[0] + p[1] + p[2], 1.0, 1e-5);
-    EXPECT_GT(p[static_cast<size_t>(labels[i])], 0.8F) << i;
-  }
-}
-
 }  // namespace
 }  // namespace tandem::router

@@ -49,7 +49,7 @@ IntentTrainOptions quick_options() {
   IntentTrainOptions options;
   options.hash_bits = 12;
   options.holdout_fraction = 0.2;
-  options.epochs = 20;
+  options.max_iterations = 100;
   return options;
 }
 
@@ -178,7 +178,7 @@ TEST(QualityGapModelTest, RanksPromptsTheSmallModelFailsBelowOnesItHandles) {
   for (const auto& p : easy) examples.push_back({p, true, true});
   TrainOptions options;
   options.hash_bits = 12;
-  options.epochs = 30;
+  options.max_iterations = 100;
   options.holdout_fraction = 0;
   auto model = QualityGapModel::train(examples, embedder, options);
   ASSERT_TRUE(model) << model.error().to_string();
