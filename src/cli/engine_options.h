@@ -10,7 +10,8 @@
 
 namespace tandem::cli {
 
-inline Result<engine::ChatEngineOptions> chat_engine_options(const Config& config) {
+// The chat model's load options with a placement already chosen (one copy of chat_replica_plans).
+inline engine::ChatEngineOptions chat_engine_options_at(const Config& config, engine::DevicePlacement placement) {
   engine::ChatEngineOptions options;
   options.model_path = config.engine_model;
   options.model_name = config.engine_model_name;
@@ -21,10 +22,14 @@ inline Result<engine::ChatEngineOptions> chat_engine_options(const Config& confi
   options.queue = static_cast<int32_t>(config.engine_queue);
   options.threads = static_cast<int32_t>(config.engine_threads);
   options.batch = static_cast<int32_t>(config.engine_batch);
+  options.placement = std::move(placement);
+  return options;
+}
+
+inline Result<engine::ChatEngineOptions> chat_engine_options(const Config& config) {
   auto placement = placement_for(config, devices::ModelRole::kChat);
   if (!placement) return placement.error();
-  options.placement = std::move(*placement);
-  return options;
+  return chat_engine_options_at(config, std::move(*placement));
 }
 
 inline Result<engine::EmbedderOptions> embedder_options(const Config& config,

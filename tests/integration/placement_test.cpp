@@ -203,7 +203,7 @@ TEST(ReplicatedChat, ConcurrentRequestsUseBothCopiesAndGiveTheSameAnswers) {
   EXPECT_EQ((*chat)->active_requests(), 0);
 }
 
-TEST(ReplicatedChat, CopiesOfDifferentModelsAreRefused) {
+TEST(ReplicatedChat, NoCopiesOrCopiesWithoutThroughputAreRefused) {
   auto chat = load_chat({});
   ASSERT_TRUE(chat.ok()) << chat.error().message;
   std::vector<devices::ReplicaEngine> none;
