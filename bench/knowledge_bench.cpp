@@ -16,11 +16,12 @@
 //   tandem_knowledge_bench parse FOLDER
 //       every file of FOLDER parsed (text extraction only: no chunking, embedding or storing):
 //       files, PDF pages, text bytes and pages/s; the parse-only side of the ingest benchmark.
-//   tandem_knowledge_bench store-encryption N [queries] [rounds]
+//   tandem_knowledge_bench store-encryption N [queries] [rounds] [clear|encrypted]
 //       the store in clear and encrypted at rest (EncryptedVfs), side by side in one run: ingest of
 //       N synthetic chunks (100 per document, one transaction each), BM25 queries with the chunk
 //       fetch, and AES-256-GCM throughput through the VFS (every page of the file read and
-//       decrypted, then written and encrypted, from the OS page cache, on one thread).
+//       decrypted, then written and encrypted, from the OS page cache, on one thread). With a
+//       side, only that side's ingest and queries run (for a profiler).
 #include <sqlite3.h>
 #include <algorithm>
 #include <chrono>
@@ -496,7 +497,7 @@ double median(std::vector<double> values) {
 // Rounds alternate which store goes first; each side's medians are reported, and the medians of
 // the per-round ratios (encrypted / clear, the two runs of a round being next to each other in
 // time): the machine is shared. CPU time is the process's (user + system).
-int bench_store_encryption(size_t n, size_t queries, int rounds) {
+int bench_store_encryption(size_t n, size_t queries, int rounds, const std::string& only) {
   const auto root = std::filesystem::temp_directory_path() / "tandem-store-encryption-bench";
   privacy::Key key;
   if (!privacy::random_bytes(key)) return 1;
@@ -510,6 +511,7 @@ int bench_store_encryption(size_t n, size_t queries, int rounds) {
   for (int round = 0; round < rounds; ++round) {
     for (int turn = 0; turn < 2; ++turn) {
       const int encrypted = (round + turn) % 2;
+      if (!only.empty() && only != (encrypted ? "encrypted" : "clear")) continue;
       const auto dir = root / (encrypted ? "encrypted" : "clear");
       auto run = run_store(dir, encrypted ? std::optional(key) : std::nullopt, n, queries);
       if (!run) {
@@ -522,12 +524,23 @@ int bench_store_encryption(size_t n, size_t queries, int rounds) {
       query_p95[encrypted].push_back(percentile(run->query_ms, 0.95));
       query_cpu_ms[encrypted].push_back(percentile(run->query_cpu_ms, 0.5));
       bytes[encrypted] = run->bytes;
+      if (!only.empty()) continue;
       constexpr int kPasses = 5;
       const auto pages =
           vfs_throughput(sqlite3_vfs_find(encrypted ? (*vfs)->name() : nullptr), (dir / "kb.sqlite").string(), kPasses);
       read_gb_s[encrypted].push_back(pages.read_gb_s);
       write_gb_s[encrypted].push_back(pages.write_gb_s);
     }
+  }
+  if (!only.empty()) {
+    const int side = only == "encrypted";
+    std::cout << nlohmann::ordered_json{{"bench", "store-encryption"},      {"side", only},
+                                        {"chunks", n},                      {"rounds", rounds},
+                                        {"ingest_s", median(ingest_s[side])}, {"ingest_cpu_s", median(ingest_cpu_s[side])}}
+                     .dump()
+              << "\n";
+    std::filesystem::remove_all(root);
+    return 0;
   }
   double load_after[3] = {0, 0, 0};
   getloadavg(load_after, 3);
@@ -597,12 +610,13 @@ int main(int argc, char** argv) {
                                       argc > 5 ? std::stoi(argv[5]) : engine::EmbedderOptions{}.batch);
   }
   if (mode == "parse" && argc >= 3) return bench_parse(argv[2]);
-  if (mode == "store-encryption" && argc >= 3) {
+  if (mode == "store-encryption" && argc >= 3 && (argc <= 5 || argv[5] == std::string("clear") ||
+                                                   argv[5] == std::string("encrypted"))) {
     return bench_store_encryption(std::stoul(argv[2]), argc > 3 ? std::stoul(argv[3]) : 500,
-                                  argc > 4 ? std::stoi(argv[4]) : 5);
+                                  argc > 4 ? std::stoi(argv[4]) : 5, argc > 5 ? argv[5] : "");
   }
   std::cerr << "usage: tandem_knowledge_bench vectors N [queries] | query-latency N TEXT_FILE EMBEDDING_MODEL [queries] [DIR]"
                " | embedding-throughput EMBEDDING_MODEL TEXT_FILE [threads] [batch] | parse FOLDER"
-               " | store-encryption N [queries] [rounds]\n";
+               " | store-encryption N [queries] [rounds] [clear|encrypted]\n";
   return 2;
 }
