@@ -70,7 +70,7 @@ def wait_for_quiet(max_busy, max_wait_s, label=""):
     return busy
 
 
-def run_measured(cmd, timeout):
+def run_measured(cmd, timeout, env=None):
     """Runs cmd; returns (completed process, share of all CPUs used by *other* processes meanwhile).
 
     The share is /proc/stat's busy time minus this command's own CPU time (getrusage of children),
@@ -82,7 +82,7 @@ def run_measured(cmd, timeout):
     clk = os.sysconf("SC_CLK_TCK")
     total0, idle0 = _cpu_times()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, env=env)
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     total1, idle1 = _cpu_times()
     total = (total1 - total0) / clk

@@ -3,6 +3,7 @@
 
     python3 bench/knowledge_throughput.py embedding --rounds 6
     python3 bench/knowledge_throughput.py ingest --files 20 --pages 10 --rounds 3
+    python3 bench/knowledge_throughput.py encryption --rounds 3 --queries 20
 
 `embedding` embeds every sentence of XQuAD en (one per line; ../shared/data/qa/xquad.en.json)
 with `tandem_knowledge_bench embedding-throughput` and with `llama-embedding -f` (built from the
@@ -30,7 +31,15 @@ in 10-point Helvetica, about 50 lines a page), then per round parses it alone
 base with `tandem kb add` (default settings, encryption at rest included: PDF pages/s and
 chunks/s end to end, from the time kb add reports, model load excluded), each also per CPU
 second of the process (all threads; start-up included for kb add). Writes
-bench/results/knowledge_ingest.{json,md}. Standard library only.
+bench/results/knowledge_ingest.{json,md}.
+
+`encryption` is the user's view of encryption at rest: the XQuAD en paragraphs as one .txt file
+each (build/kb-encryption-texts), added with `tandem kb add` to a fresh data directory, then the
+first --queries XQuAD questions asked one `tandem kb search` process each (default hybrid mode),
+with the data directory encrypted (security.encryption=passphrase, TANDEM_PASSPHRASE, a keyring of
+its own) and in clear (off), alternately (the order flips every round). Wall and CPU time (user +
+system of the commands, all threads) per side, and the medians of the per-round ratios encrypted /
+clear. Writes bench/results/knowledge_encryption.{json,md}. Standard library only.
 """
 
 import argparse
@@ -52,12 +61,12 @@ QA = ROOT.parent / "shared" / "data" / "qa"
 MODELS = pathlib.Path.home() / ".cache" / "tandem" / "models"
 
 
-def timed(cmd, timeout):
+def timed(cmd, timeout, env=None):
     """(completed process, wall seconds, CPU seconds, share of the CPUs other processes used meanwhile)."""
     print("  $ " + " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
     start = time.monotonic()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc, others = run_measured(cmd, timeout)
+    proc, others = run_measured(cmd, timeout, env)
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.monotonic() - start
     if proc.returncode != 0:
@@ -272,6 +281,81 @@ def ingest(args):
     write_results(args.out_ingest, summary, lines)
 
 
+def write_paragraph_files(folder, squad_file):
+    """Every paragraph of `squad_file` as a .txt file of its own; the questions, in order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.txt"):
+        old.unlink()
+    questions = []
+    for a, article in enumerate(json.load(open(squad_file, encoding="utf-8"))["data"]):
+        for p, paragraph in enumerate(article["paragraphs"]):
+            (folder / f"{a:02d}-{p:02d}.txt").write_text(paragraph["context"] + "\n", encoding="utf-8")
+            questions += [qa["question"] for qa in paragraph["qas"]]
+    return questions
+
+
+def encryption_side(args, folder, questions, encrypted):
+    """`tandem kb add` of `folder` into a fresh data directory, then one `tandem kb search` per question."""
+    base = ROOT / "build" / "kb-encryption-base"
+    shutil.rmtree(base, ignore_errors=True)
+    env = dict(os.environ, TANDEM_DATA=str(base / "data"), TANDEM_SECURITY_KEYRING=str(base / "keyring.json"),
+               TANDEM_SECURITY_ENCRYPTION="passphrase" if encrypted else "off",
+               TANDEM_PASSPHRASE="correct horse battery staple")
+    tandem = [args.bin / "tandem", "--set", f"engine.threads={args.threads}"]
+    wait_for_quiet(args.max_busy, args.max_wait)
+    _, add_wall, add_cpu, add_others = timed(tandem + ["kb", "add", folder], args.timeout, env)
+    magic = (base / "data" / "kb" / "kb.sqlite").read_bytes()[:15]
+    if magic != (b"Tandem AES-GCM1" if encrypted else b"SQLite format 3"):
+        sys.exit(f"the knowledge base is not {'encrypted' if encrypted else 'in clear'}: it begins {magic!r}")
+    search_wall = search_cpu = 0.0
+    others = [add_others]
+    for question in questions:
+        proc, wall, cpu, busy = timed(tandem + ["kb", "search", question, "--json"], args.timeout, env)
+        if not json.loads(proc.stdout)["hits"]:
+            sys.exit(f"tandem kb search found nothing for {question!r}")
+        search_wall += wall
+        search_cpu += cpu
+        others.append(busy)
+    files = [f for f in (base / "data").rglob("*") if f.is_file()]
+    return {"add_wall_s": add_wall, "add_cpu_s": add_cpu, "search_wall_s": search_wall / len(questions),
+            "search_cpu_s": search_cpu / len(questions), "others_busy": max(others),
+            "bytes_on_disk": sum(f.stat().st_size for f in files)}
+
+
+def encryption(args):
+    folder = ROOT / "build" / "kb-encryption-texts"
+    questions = write_paragraph_files(folder, QA / "xquad.en.json")[:args.queries]
+    sides = ("clear", "encrypted")
+    runs = []
+    for i in range(args.rounds):
+        order = sides if i % 2 == 0 else sides[::-1]
+        run = {}
+        for side in order:
+            print(f"round {i + 1}/{args.rounds}: {side}", file=sys.stderr, flush=True)
+            run[side] = encryption_side(args, folder, questions, side == "encrypted")
+        runs.append(run)
+    shutil.rmtree(ROOT / "build" / "kb-encryption-base", ignore_errors=True)
+    keys = ("add_wall_s", "add_cpu_s", "search_wall_s", "search_cpu_s")
+    summary = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "cores": os.cpu_count(),
+               "files": len(list(folder.glob("*.txt"))), "queries": len(questions), "threads": args.threads,
+               "rounds": len(runs), "median": {side: {key: median([r[side][key] for r in runs]) for key in keys}
+                                               for side in sides},
+               "overhead": {key: median([r["encrypted"][key] / r["clear"][key] for r in runs]) - 1 for key in keys},
+               "runs": runs}
+    m, o = summary["median"], summary["overhead"]
+    lines = [f"Encryption at rest end to end: {summary['files']} XQuAD en paragraphs as .txt files, `tandem kb add` "
+             f"then {summary['queries']} `tandem kb search` processes (hybrid), clear vs encrypted (passphrase), "
+             f"{len(runs)} alternating rounds; medians, overhead = median of per-round ratios; {summary['date']}", "",
+             "| measurement | clear | encrypted | overhead |", "|---|---:|---:|---:|"]
+    for key, label in (("add_wall_s", "`kb add`, wall s"), ("add_cpu_s", "`kb add`, CPU s"),
+                       ("search_wall_s", "`kb search`, wall s per query"),
+                       ("search_cpu_s", "`kb search`, CPU s per query")):
+        lines.append(f"| {label} | {m['clear'][key]:.3f} | {m['encrypted'][key]:.3f} | {o[key]:+.1%} |")
+    lines += ["", "Others busy per round (clear, encrypted): " +
+              ", ".join(f"{r['clear']['others_busy']:.0%}/{r['encrypted']['others_busy']:.0%}" for r in runs)]
+    write_results(args.out_encryption, summary, lines)
+
+
 def write_results(out, summary, lines):
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -302,8 +386,13 @@ def main():
     ing.add_argument("--pages", type=int, default=10, help="pages per file")
     ing.add_argument("--rounds", type=int, default=3)
     ing.add_argument("--out-ingest", type=pathlib.Path, default=ROOT / "bench" / "results" / "knowledge_ingest")
+    enc = modes.add_parser("encryption", help="`tandem kb add` and `tandem kb search`, encrypted vs in clear")
+    enc.add_argument("--rounds", type=int, default=3)
+    enc.add_argument("--queries", type=int, default=20, help="the first N XQuAD en questions")
+    enc.add_argument("--out-encryption", type=pathlib.Path,
+                     default=ROOT / "bench" / "results" / "knowledge_encryption")
     args = parser.parse_args()
-    {"embedding": embedding, "ingest": ingest}[args.mode](args)
+    {"embedding": embedding, "ingest": ingest, "encryption": encryption}[args.mode](args)
 
 
 if __name__ == "__main__":

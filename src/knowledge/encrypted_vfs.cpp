@@ -20,6 +20,9 @@ constexpr int64_t kClearHeaderBytes = 24;  // page 1: magic, page size, versions
 constexpr int64_t kWalHeaderBytes = 32;
 constexpr int64_t kFrameHeaderBytes = 24;
 constexpr int64_t kMaxPageSize = 65536;
+// How many bytes of WAL frames a handle remembers in clear (see RecentFrame): SQLite's automatic
+// checkpoint comes every 1000 frames, 4 MB at the default page size.
+constexpr int64_t kRecentFrameBytes = int64_t{8} << 20;
 
 enum class FileKind : uint8_t { kDatabase = 1, kWal = 2, kJournal = 3 };
 
@@ -244,6 +247,7 @@ class EncryptedFile final : public File {
 
   int truncate(int64_t size) override {
     if (int rc = flush_pending_header(); rc != SQLITE_OK) return rc;
+    recent_frames_.clear();
     return real()->pMethods->xTruncate(real(), size);
   }
   int sync(int flags) override {
@@ -416,7 +420,42 @@ class EncryptedFile final : public File {
       return rc;
     }
     if (rc != SQLITE_OK) return rc;
+    if (kind_ == FileKind::kWal && recall_frame(slot, page - kFrameHeaderBytes, page)) return SQLITE_OK;
     return open(slot, page);
+  }
+
+  // The WAL frames this handle sealed since the WAL last restarted, in clear with the header each
+  // was sealed under (frame n at n - 1, up to kRecentFrameBytes). A checkpoint reads every frame
+  // back to copy it into the database: a frame whose header on disk is still the one this handle
+  // wrote (same page, salts and running checksums, so the same generation of the WAL and the same
+  // content) is handed back from here instead of being decrypted again. Any other frame (another
+  // connection's, an older generation's, one with an edited header) is decrypted and
+  // authenticated; a payload edited under an unchanged header is never read, SQLite gets the page
+  // it wrote.
+  struct RecentFrame {
+    std::array<uint8_t, kFrameHeaderBytes> header{};
+    std::vector<uint8_t> page;
+  };
+
+  void remember_frame(Slot slot, const uint8_t* header, const uint8_t* page) {
+    if (slot * page_size_ > kRecentFrameBytes) return;
+    if (static_cast<Slot>(recent_frames_.size()) < slot) recent_frames_.resize(static_cast<size_t>(slot));
+    RecentFrame& frame = recent_frames_[static_cast<size_t>(slot - 1)];
+    std::memcpy(frame.header.data(), header, frame.header.size());
+    frame.page.assign(page, page + page_size_);
+    // As open() hands a page back: the reserved bytes zeroed.
+    std::memset(frame.page.data() + page_size_ - kReserved, 0, static_cast<size_t>(kReserved));
+  }
+
+  bool recall_frame(Slot slot, const uint8_t* header_on_disk, uint8_t* page) const {
+    if (slot > static_cast<Slot>(recent_frames_.size())) return false;
+    const RecentFrame& frame = recent_frames_[static_cast<size_t>(slot - 1)];
+    if (static_cast<int64_t>(frame.page.size()) != page_size_ ||
+        std::memcmp(frame.header.data(), header_on_disk, frame.header.size()) != 0) {
+      return false;
+    }
+    std::memcpy(page, frame.page.data(), frame.page.size());
+    return true;
   }
 
   std::string slot_name(Slot slot) const {
@@ -477,6 +516,7 @@ class EncryptedFile final : public File {
     if (offset == 0 && amount == kWalHeaderBytes && valid_page_size(read_be32(data + 8))) {
       if (int rc = flush_pending_header(); rc != SQLITE_OK) return rc;
       set_page_size(read_be32(data + 8));
+      recent_frames_.clear();  // a new generation: frames are numbered from 1 again
       return real_write(data, amount, offset);
     }
     if (page_size_ != 0 && amount == kFrameHeaderBytes && slot_containing(offset + kFrameHeaderBytes) &&
@@ -498,6 +538,7 @@ class EncryptedFile final : public File {
       } else if (real_read(frame, kFrameHeaderBytes, offset - kFrameHeaderBytes) != SQLITE_OK) {
         return SQLITE_IOERR_WRITE;
       }
+      remember_frame(slot, frame, data);
       if (!seal(slot, data, frame + kFrameHeaderBytes)) return SQLITE_IOERR_WRITE;
       return real_write(frame, kFrameHeaderBytes + amount, offset - kFrameHeaderBytes);
     }
@@ -520,6 +561,7 @@ class EncryptedFile final : public File {
       return real_write(pending_header_.data(), kFrameHeaderBytes, at);  // no payload yet
     if (rc != SQLITE_OK) return rc;
     std::memcpy(scratch_.data(), pending_header_.data(), pending_header_.size());
+    remember_frame(slot, scratch_.data(), page);
     if (!seal(slot, page, page)) return SQLITE_IOERR_WRITE;
     return real_write(scratch_.data(), kFrameHeaderBytes + page_size_, at);
   }
@@ -535,6 +577,7 @@ class EncryptedFile final : public File {
   std::vector<uint8_t> scratch_;
   std::array<uint8_t, kFrameHeaderBytes> pending_header_{};
   int64_t pending_at_ = -1;
+  std::vector<RecentFrame> recent_frames_;  // the WAL only
 };
 
 // io_methods: each forwards to the File behind the handle.

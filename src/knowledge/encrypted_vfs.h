@@ -20,7 +20,9 @@
 // AAD, so an edited header is reported rather than silently ending the log. A frame header is
 // written together with its payload in one write, so a crash never leaves a new header over an
 // old payload; a header SQLite rewrites alone (new checksums after a transaction changed a page
-// it had spilled) re-seals the payload under it.
+// it had spilled) re-seals the payload under it. A WAL handle keeps the clear payloads of the
+// frames it wrote (up to 8 MiB): the checkpoint that copies them into the database gets them from
+// there, not decrypted again, when the header on disk is still the one they were sealed under.
 //
 // Nonces are unique by construction: 8 random bytes drawn at each file open (a fresh prefix per
 // open, also in a forked child) followed by a 32-bit counter incremented at every page write;

@@ -301,6 +301,62 @@ TEST(EncryptedVfsTest, AWalTransactionThatSpillsAndRewritesItsFramesStaysReadabl
   EXPECT_EQ(files_holding(dir.path(), "version of row"), std::vector<std::string>());
 }
 
+// A connection hands a checkpoint the WAL frames it wrote itself from memory: after another
+// connection restarted the WAL and wrote frames with the same numbers, those must come from disk.
+TEST(EncryptedVfsTest, ACheckpointCopiesTheFramesAnotherConnectionWroteOverOnesItRemembers) {
+  testing::TempDir dir;
+  const std::string path = dir.file("turns.sqlite");
+  auto vfs = EncryptedVfs::create(key_of(5));
+  ASSERT_TRUE(vfs);
+  auto open_connection = [&] {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, (*vfs)->name()),
+              SQLITE_OK);
+    int reserve = EncryptedVfs::kReservedBytes;
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
+    return db;
+  };
+  auto exec = [](sqlite3* db, const std::string& sql) {
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  };
+  sqlite3* first = open_connection();
+  exec(first, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; CREATE TABLE t(x TEXT);");
+  sqlite3* second = open_connection();
+  exec(second, "PRAGMA wal_autocheckpoint=0");
+  auto insert = [&](sqlite3* db, const std::string& what) {
+    exec(db, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 300) "
+             "INSERT INTO t SELECT '" + what + " row ' || i || ' ' || hex(randomblob(40)) FROM c;");
+  };
+  insert(first, "first");  // frames 1.. of the WAL, remembered by `first`
+  exec(first, "PRAGMA wal_checkpoint(PASSIVE)");
+  insert(second, "second");  // restarts the WAL: frames 1.. again, other content
+  exec(first, "PRAGMA wal_checkpoint(PASSIVE)");  // must copy `second`'s frames, not its own
+  sqlite3_close(second);
+  sqlite3_close(first);
+  EXPECT_FALSE((*vfs)->damage()) << *(*vfs)->damage();
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, (*vfs)->name()), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  sqlite3_prepare_v2(db, "SELECT SUM(x LIKE 'first row%'), SUM(x LIKE 'second row%') FROM t", -1, &q, nullptr);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(q, 0), 300);
+  EXPECT_EQ(sqlite3_column_int(q, 1), 300);
+  sqlite3_finalize(q);
+  char* error = nullptr;
+  std::string integrity;
+  sqlite3_exec(
+      db, "PRAGMA integrity_check",
+      [](void* out, int, char** values, char**) {
+        *static_cast<std::string*>(out) += values[0];
+        return 0;
+      },
+      &integrity, &error);
+  sqlite3_free(error);
+  sqlite3_close(db);
+  EXPECT_EQ(integrity, "ok");
+}
+
 TEST_F(EncryptedStoreTest, EveryPageHasANonceOfItsOwn) {
   {
     auto store = open_ok();
