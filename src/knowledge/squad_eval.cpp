@@ -7,6 +7,7 @@
 #include <fstream>
 #include <unordered_map>
 
+#include "core/sha256.h"
 #include "core/statistics.h"
 #include "knowledge/grounding.h"
 
@@ -79,6 +80,22 @@ Status use_questions_from(SquadSet& set, const SquadSet& other) {
     q.question = it->second->question;
   }
   return {};
+}
+
+Result<SquadSplit> parse_squad_split(std::string_view name) {
+  if (name == "all") return SquadSplit::kAll;
+  if (name == "tune") return SquadSplit::kTune;
+  if (name == "holdout") return SquadSplit::kHoldout;
+  return make_error(ErrorCode::kInvalidArgument, "the split must be all, tune or holdout, not '" + std::string(name) + "'");
+}
+
+void keep_questions_of(SquadSet& set, SquadSplit split) {
+  if (split == SquadSplit::kAll) return;
+  const int wanted_parity = split == SquadSplit::kTune ? 0 : 1;
+  std::erase_if(set.questions, [&](const SquadQuestion& q) {
+    const char last = sha256_hex(q.id).back();  // any bit of a cryptographic hash halves evenly
+    return ((last <= '9' ? last - '0' : last - 'a' + 10) & 1) != wanted_parity;
+  });
 }
 
 Result<RetrievalReport> index_squad(const SquadSet& set, KnowledgeBase& kb, const EvalProgress& on_progress) {

@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -37,6 +38,14 @@ Result<SquadSet> read_squad(const std::string& path);
 // Replaces each question's text by the one with the same id in `other` (another language);
 // kInvalidArgument when an id is missing there.
 Status use_questions_from(SquadSet& set, const SquadSet& other);
+
+// These sets come without a test split, so retrieval settings are chosen on one half of the
+// questions (kTune) and reported on the other (kHoldout). A question's half follows from a hash of
+// its id, so it is the same in every run and in both languages of XQuAD (shared ids). Every
+// paragraph stays indexed whatever the half.
+enum class SquadSplit { kAll, kTune, kHoldout };
+Result<SquadSplit> parse_squad_split(std::string_view name);  // "all", "tune", "holdout"
+void keep_questions_of(SquadSet& set, SquadSplit split);
 
 struct RetrievalMetrics {
   std::string name;  // "bm25", "dense", "hybrid"

@@ -5,6 +5,7 @@
 #include <array>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "support/test_support.h"
 
@@ -45,6 +46,32 @@ TEST(SquadEvalTest, ReadsSquadAndSwapsInQuestionsOfAnotherLanguage) {
   EXPECT_FALSE(use_questions_from(*en, *read_squad(dir.file("other.json"))));
   std::ofstream(dir.file("bad.json")) << "{\"data\": [{\"paragraphs\": [{}]}]}";
   EXPECT_EQ(read_squad(dir.file("bad.json")).error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(SquadEvalTest, TheTuningAndHeldOutHalvesSplitTheQuestionsByIdNotByPosition) {
+  SquadSet set{{"paragraph"}, {}};
+  for (int i = 0; i < 400; ++i) set.questions.push_back({"q" + std::to_string(i), "question " + std::to_string(i), {"x"}});
+  SquadSet tune = set;
+  SquadSet holdout = set;
+  SquadSet all = set;
+  keep_questions_of(tune, *parse_squad_split("tune"));
+  keep_questions_of(holdout, *parse_squad_split("holdout"));
+  keep_questions_of(all, *parse_squad_split("all"));
+  EXPECT_EQ(all.questions.size(), 400u);
+  EXPECT_EQ(tune.questions.size() + holdout.questions.size(), 400u);
+  EXPECT_GT(tune.questions.size(), 150u) << "about half each";
+  EXPECT_GT(holdout.questions.size(), 150u);
+  std::set<std::string> tune_ids;
+  for (const auto& q : tune.questions) tune_ids.insert(q.id);
+  for (const auto& q : holdout.questions) EXPECT_EQ(tune_ids.count(q.id), 0u) << q.id;
+  EXPECT_EQ(tune.paragraphs, set.paragraphs) << "every paragraph stays indexed";
+  // The half follows the id alone: the same question in another order or language stays put.
+  SquadSet reordered{{"段落"}, {}};
+  for (auto it = set.questions.rbegin(); it != set.questions.rend(); ++it) reordered.questions.push_back({it->id, "问题", {"x"}});
+  keep_questions_of(reordered, SquadSplit::kTune);
+  ASSERT_EQ(reordered.questions.size(), tune.questions.size());
+  for (const auto& q : reordered.questions) EXPECT_EQ(tune_ids.count(q.id), 1u) << q.id;
+  EXPECT_EQ(parse_squad_split("test").error().code, ErrorCode::kInvalidArgument);
 }
 
 TEST(SquadEvalTest, MeasuresRecallAndMrrOnARealBase) {
