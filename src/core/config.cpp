@@ -78,6 +78,7 @@ const std::vector<Setting>& settings() {
       {"knowledge.candidates", &Config::knowledge_candidates, "results taken from BM25 and from dense search before fusion", 1, 1000},
       {"knowledge.bm25_weight", &Config::knowledge_bm25_weight, "weight of BM25 in reciprocal rank fusion", 0, 100},
       {"knowledge.dense_weight", &Config::knowledge_dense_weight, "weight of dense search in reciprocal rank fusion", 0, 100},
+      {"knowledge.embedding_scripts", &Config::knowledge_embedding_scripts, "Unicode scripts the embedding model reads, comma-separated (ISO 15924: Latin, Cyrillic, Han...) or all; hybrid search ranks a query mostly in other scripts by BM25 alone (default: Latin, for the English all-MiniLM-L6-v2)"},
       {"knowledge.min_similarity", &Config::knowledge_min_similarity, "best cosine similarity below which (with no shared word) the answer is 'not found'", 0, 1},
       {"knowledge.max_file_mb", &Config::knowledge_max_file_mb, "largest file ingested, in MiB", 1, 1 << 20},
       {"privacy.gazetteer", &Config::privacy_gazetteer, "names and places list for the PII detectors (empty: the one scripts/setup.sh builds)"},

@@ -24,6 +24,9 @@ constexpr size_t kMaxHeadingBytesEmbedded = 200;
 constexpr size_t kSaveIndexEveryFiles = 500;
 constexpr size_t kChunksPerEmbeddingGroup = 256;  // documents are embedded together up to this many chunks
 constexpr size_t kVectorsPerRead = 5000;
+// A hybrid search uses the dense list when at least this share of the query's words is in the
+// embedding model's scripts: a query mostly in other scripts is one it cannot read.
+constexpr double kMinShareReadByEmbedder = 0.5;
 
 double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -127,9 +130,9 @@ Result<SearchMode> parse_search_mode(std::string_view name) {
                     "search mode must be bm25, dense or hybrid, not '" + std::string(name) + "'");
 }
 
-KnowledgeBase::KnowledgeBase(const KnowledgeBaseOptions& options, engine::Embedder& embedder,
-                             std::unique_ptr<Store> store)
-    : options_(options), embedder_(embedder), store_(std::move(store)) {}
+KnowledgeBase::KnowledgeBase(const KnowledgeBaseOptions& options, ScriptSet embedding_scripts,
+                             engine::Embedder& embedder, std::unique_ptr<Store> store)
+    : options_(options), embedding_scripts_(std::move(embedding_scripts)), embedder_(embedder), store_(std::move(store)) {}
 
 KnowledgeBase::~KnowledgeBase() = default;
 
@@ -137,6 +140,8 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(const KnowledgeBaseOp
                                                            engine::Embedder& embedder) {
   if (options.dir.empty()) return make_error(ErrorCode::kInvalidArgument, "the knowledge base needs a directory");
   if (options.embed_batch < 1) return make_error(ErrorCode::kInvalidArgument, "embed_batch must be >= 1");
+  auto embedding_scripts = ScriptSet::parse(options.embedding_scripts);
+  if (!embedding_scripts) return embedding_scripts.error();
   if (options.chunking.max_tokens > embedder.max_input_tokens()) {
     return make_error(ErrorCode::kInvalidArgument, "chunks of " + std::to_string(options.chunking.max_tokens) +
                                                        " tokens do not fit the embedding model (" +
@@ -160,7 +165,8 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(const KnowledgeBaseOp
                                                        "; use that model or a new knowledge base directory");
   }
 
-  return std::unique_ptr<KnowledgeBase>(new KnowledgeBase(options, embedder, std::move(*store)));
+  return std::unique_ptr<KnowledgeBase>(
+      new KnowledgeBase(options, std::move(*embedding_scripts), embedder, std::move(*store)));
 }
 
 // Listing documents does not need the vectors: the index is loaded on the first search or change.
@@ -569,7 +575,10 @@ Result<SearchResult> KnowledgeBase::search(std::string_view query, const SearchO
     if (!found) return found.error();
     lexical = std::move(*found);
   }
-  if (options.mode != SearchMode::kBm25) {
+  const bool use_dense = options.mode == SearchMode::kDense ||
+                         (options.mode == SearchMode::kHybrid &&
+                          embedding_scripts_.share_of_words_in(query) >= kMinShareReadByEmbedder);
+  if (use_dense) {
     if (auto st = ensure_index(); !st) return st.error();
     const auto embed_start = std::chrono::steady_clock::now();
     // Over-long queries are cut to what the model reads rather than refused.
@@ -600,9 +609,14 @@ Result<SearchResult> KnowledgeBase::search(std::string_view query, const SearchO
     int dense_rank = 0;
     double similarity = 0;
   };
-  // A list's weight is scaled by how well it separates passages for this query.
+  // A list's weight is scaled by how well it separates passages for this query; when neither
+  // does, both count as configured rather than every chunk tying at 0.
   result.bm25_weight = options.bm25_weight * list_confidence(lexical);
-  result.dense_weight = options.dense_weight * list_confidence(dense);
+  result.dense_weight = use_dense ? options.dense_weight * list_confidence(dense) : 0;
+  if (result.bm25_weight == 0 && result.dense_weight == 0) {
+    result.bm25_weight = options.bm25_weight;
+    result.dense_weight = use_dense ? options.dense_weight : 0;
+  }
   std::unordered_map<int64_t, Fused> fused;
   for (size_t i = 0; i < lexical.size(); ++i) {
     Fused& f = fused[lexical[i].id];
