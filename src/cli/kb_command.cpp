@@ -216,6 +216,12 @@ int run_eval(const Config& config, const KbArgs& args) {
   }
   nlohmann::ordered_json out;
   for (const auto& m : report->modes) out[m.name] = metrics_json(m);
+  if (*split == knowledge::SquadSplit::kAll) {
+    for (const auto& [half, modes] : {std::pair{"tune", &report->tune_modes}, std::pair{"holdout", &report->holdout_modes}}) {
+      out[half]["n_questions"] = modes->front().questions;
+      for (const auto& m : *modes) out[half][m.name] = metrics_json(m);
+    }
+  }
   out["split"] = args.split;
   out["n_questions"] = report->n_questions;
   out["n_paragraphs"] = report->n_paragraphs;

@@ -49,6 +49,7 @@ void keep_questions_of(SquadSet& set, SquadSplit split);
 
 struct RetrievalMetrics {
   std::string name;  // "bm25", "dense", "hybrid"
+  size_t questions = 0;
   double recall_at_1 = 0;
   double recall_at_5 = 0;
   double recall_at_10 = 0;
@@ -62,7 +63,10 @@ struct RetrievalReport {
   size_t n_paragraphs = 0;
   size_t n_chunks = 0;
   double index_seconds = 0;
-  std::vector<RetrievalMetrics> modes;
+  std::vector<RetrievalMetrics> modes;  // over every question asked
+  // The same over the questions of each half (keep_questions_of) among those asked.
+  std::vector<RetrievalMetrics> tune_modes;
+  std::vector<RetrievalMetrics> holdout_modes;
 };
 
 using EvalProgress = std::function<void(const std::string& stage, size_t done, size_t total)>;
@@ -70,7 +74,7 @@ using EvalProgress = std::function<void(const std::string& stage, size_t done, s
 // Indexes every paragraph as document "p<i>.txt" of collection "squad" in the base `kb` (fresh).
 Result<RetrievalReport> index_squad(const SquadSet& set, KnowledgeBase& kb, const EvalProgress& on_progress = {});
 
-// Asks every question in each mode; fills report.modes (bm25, dense, hybrid).
+// Asks every question in each mode; fills report.modes (bm25, dense, hybrid) and the halves.
 Status evaluate_retrieval(const SquadSet& set, KnowledgeBase& kb, const SearchOptions& search,
                           RetrievalReport& report, const EvalProgress& on_progress = {});
 

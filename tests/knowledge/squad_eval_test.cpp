@@ -98,9 +98,19 @@ TEST(SquadEvalTest, MeasuresRecallAndMrrOnARealBase) {
   ASSERT_TRUE(evaluate_retrieval(*set, **kb, {}, *report));
   ASSERT_EQ(report->modes.size(), 3u);
   for (const auto& mode : report->modes) {
+    EXPECT_EQ(mode.questions, 3u);
     EXPECT_DOUBLE_EQ(mode.recall_at_1, 1.0) << mode.name;
     EXPECT_DOUBLE_EQ(mode.mrr, 1.0) << mode.name;
     EXPECT_GT(mode.latency_ms_p50, 0) << mode.name;
+  }
+  // The same questions counted again by half: together they are the three asked.
+  ASSERT_EQ(report->tune_modes.size(), 3u);
+  ASSERT_EQ(report->holdout_modes.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(report->tune_modes[i].questions + report->holdout_modes[i].questions, 3u);
+    for (const auto* half : {&report->tune_modes[i], &report->holdout_modes[i]}) {
+      if (half->questions > 0) EXPECT_DOUBLE_EQ(half->recall_at_1, 1.0) << half->name;
+    }
   }
   // A generator that echoes the passages contains the gold answer; one that says nothing does not.
   auto echo = evaluate_answers(*set, **kb, 3, {}, 0.3, [](const std::vector<engine::ChatMessage>& m) -> Result<std::string> {
