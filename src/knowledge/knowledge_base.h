@@ -1,6 +1,6 @@
 // The user's private knowledge base: ingest files and folders into collections, then search them
 // lexically (BM25 with ICU word segmentation), by meaning (the local embedding model in an HNSW
-// index) or both fused by reciprocal rank. Everything stays under one directory on this machine.
+// index) or both fused by their rescaled scores. Everything stays under one directory on this machine.
 //
 //   auto kb = knowledge::KnowledgeBase::open({.dir = data_dir + "/kb"}, embedder);
 //   auto report = (*kb)->add({"~/Documents/contracts"}, {.collection = "contracts"}, on_progress);
@@ -89,9 +89,8 @@ struct SearchOptions {
   int k = 5;
   SearchMode mode = SearchMode::kHybrid;
   std::vector<std::string> collections{};  // empty: all; applied inside both searches
-  double bm25_weight = 1.0;                // reciprocal rank fusion weights, scaled per query (SearchResult)
+  double bm25_weight = 1.0;                // fusion weights, scaled per query (SearchResult)
   double dense_weight = 1.0;
-  int rrf_k = 60;
   int candidates = 50;  // taken from each list before fusion
 };
 

@@ -130,6 +130,32 @@ TEST_F(KnowledgeBaseTest, AHybridQueryInAScriptTheEmbedderCannotReadIsRankedByBm
   EXPECT_EQ(unknown.error().code, ErrorCode::kInvalidArgument);
 }
 
+TEST_F(KnowledgeBaseTest, HybridScoresAddEachListsScoreRescaledBetweenItsLastAndBest) {
+  write_corpus();
+  auto kb = open_kb();
+  ASSERT_TRUE(kb);
+  ASSERT_TRUE(kb->add({docs().string()}, {.collection = "home"}));
+  const std::string query = "When does the lease of the flat end?";
+  auto hybrid = kb->search(query, {.k = 10});
+  auto bm25 = kb->search(query, {.k = 10, .mode = SearchMode::kBm25});
+  auto dense = kb->search(query, {.k = 10, .mode = SearchMode::kDense});
+  ASSERT_TRUE(hybrid && bm25 && dense);
+  ASSERT_GE(bm25->hits.size(), 2u);
+  ASSERT_GE(dense->hits.size(), 2u);
+  auto rescaled = [](const std::vector<SearchHit>& list, int64_t id) {
+    for (const auto& hit : list) {
+      if (hit.chunk.id == id) return (hit.score - list.back().score) / (list.front().score - list.back().score);
+    }
+    return 0.0;  // missing from the list
+  };
+  for (const auto& hit : hybrid->hits) {
+    const double expected = hybrid->bm25_weight * rescaled(bm25->hits, hit.chunk.id) +
+                            hybrid->dense_weight * rescaled(dense->hits, hit.chunk.id);
+    EXPECT_NEAR(hit.score, expected, 1e-9) << hit.chunk.text;
+  }
+  EXPECT_NE(hybrid->hits.front().chunk.text.find("31 March 2027"), std::string::npos);
+}
+
 TEST_F(KnowledgeBaseTest, ReAddingSkipsUnchangedReplacesChangedAndSpotsDuplicates) {
   write_corpus();
   auto kb = open_kb();
