@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <string>
 
+#include "core/config.h"
 #include "knowledge/text_analysis.h"
 
 namespace tandem::knowledge {
@@ -26,22 +27,13 @@ UScriptCode script_of_word(std::string_view word) {
   return USCRIPT_COMMON;
 }
 
-std::string_view trim(std::string_view text) {
-  const size_t first = text.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
-}
-
 }  // namespace
 
 Result<ScriptSet> ScriptSet::parse(std::string_view names) {
   ScriptSet set;
-  if (trim(names).empty() || trim(names) == "all") return set;
-  while (!names.empty()) {
-    const size_t comma = names.find(',');
-    const std::string name(trim(names.substr(0, comma)));
-    names = comma == std::string_view::npos ? std::string_view() : names.substr(comma + 1);
-    if (name.empty()) continue;
+  const std::vector<std::string> listed = split_setting_list(names);
+  if (listed.empty() || (listed.size() == 1 && listed.front() == "all")) return set;
+  for (const auto& name : listed) {
     // A script's name or code, e.g. "Latin" or "Latn" (uscript_getCode also takes locale names,
     // which could stand for several scripts: only a single script is accepted here).
     UScriptCode code[2];
