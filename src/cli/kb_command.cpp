@@ -31,6 +31,7 @@ struct KbArgs {
   std::string mode = "hybrid";
   std::string squad;
   std::string questions;
+  std::string split = "all";
   int answer = 0;
   std::string model = "local";
   std::string dir;
@@ -188,6 +189,9 @@ int run_eval(const Config& config, const KbArgs& args) {
     if (!other) return fail("eval", other.error());
     if (auto st = knowledge::use_questions_from(*set, *other); !st) return fail("eval", st.error());
   }
+  auto split = knowledge::parse_squad_split(args.split);
+  if (!split) return fail("eval", split.error());
+  knowledge::keep_questions_of(*set, *split);
   // A fresh temporary base, removed afterwards.
   const std::filesystem::path dir = std::filesystem::temp_directory_path() /
                                     fmt::format("tandem-kb-eval-{}-{}", ::getpid(), std::chrono::steady_clock::now().time_since_epoch().count());
@@ -212,6 +216,13 @@ int run_eval(const Config& config, const KbArgs& args) {
   }
   nlohmann::ordered_json out;
   for (const auto& m : report->modes) out[m.name] = metrics_json(m);
+  if (*split == knowledge::SquadSplit::kAll) {
+    for (const auto& [half, modes] : {std::pair{"tune", &report->tune_modes}, std::pair{"holdout", &report->holdout_modes}}) {
+      out[half]["n_questions"] = modes->front().questions;
+      for (const auto& m : *modes) out[half][m.name] = metrics_json(m);
+    }
+  }
+  out["split"] = args.split;
   out["n_questions"] = report->n_questions;
   out["n_paragraphs"] = report->n_paragraphs;
   out["n_chunks"] = report->n_chunks;
@@ -308,6 +319,9 @@ void add_kb_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto* eval = kb->add_subcommand("eval", "Retrieval (and answer) quality on a SQuAD-format file");
   eval->add_option("--squad", args->squad, "SQuAD-format JSON: its paragraphs are indexed, its questions asked")->required();
   eval->add_option("--questions", args->questions, "take the questions from this parallel file (same ids; cross-lingual)");
+  eval->add_option("--split", args->split, "ask all questions, or one half chosen by a hash of the id: tune | holdout")
+      ->check(CLI::IsMember({"all", "tune", "holdout"}))
+      ->capture_default_str();
   eval->add_option("--answer", args->answer, "also answer the first N questions end to end");
   eval->add_option("--model", args->model, "who answers: local | cloud ([cloud] in the config)")
       ->check(CLI::IsMember({"local", "cloud"}))

@@ -83,8 +83,9 @@ struct Config {
   int64_t knowledge_chunk_overlap = 32;      // tokens of whole sentences repeated between chunks
   int64_t knowledge_top_k = 5;               // passages given to the model
   int64_t knowledge_candidates = 50;         // taken from each of BM25 and dense before fusion
-  double knowledge_bm25_weight = 1.0;        // reciprocal rank fusion weights
+  double knowledge_bm25_weight = 1.0;        // hybrid search: weights of the rescaled scores
   double knowledge_dense_weight = 1.0;
+  std::string knowledge_embedding_scripts = "Latin";  // scripts the embedding model reads; "all" for a multilingual one
   double knowledge_min_similarity = 0.35;    // below (and no shared word): "not found in your documents"
   int64_t knowledge_max_file_mb = 256;       // larger files are refused with a message
 

@@ -24,6 +24,9 @@ constexpr size_t kMaxHeadingBytesEmbedded = 200;
 constexpr size_t kSaveIndexEveryFiles = 500;
 constexpr size_t kChunksPerEmbeddingGroup = 256;  // documents are embedded together up to this many chunks
 constexpr size_t kVectorsPerRead = 5000;
+// A hybrid search uses the dense list when at least this share of the query's words is in the
+// embedding model's scripts: a query mostly in other scripts is one it cannot read.
+constexpr double kMinShareReadByEmbedder = 0.5;
 
 double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -95,6 +98,13 @@ double list_confidence(const std::vector<ScoredId>& list) {
   return std::clamp((gap - kNoise) / (kClear - kNoise), 0.0, 1.0);
 }
 
+// The score of list[i] rescaled to [0, 1] between the list's last and best (1 when all tie).
+double rescaled(const std::vector<ScoredId>& list, size_t i) {
+  const double best = list.front().score;
+  const double last = list.back().score;
+  return best > last ? (list[i].score - last) / (best - last) : 1.0;
+}
+
 }  // namespace
 
 std::string_view file_status_name(FileStatus status) {
@@ -127,9 +137,9 @@ Result<SearchMode> parse_search_mode(std::string_view name) {
                     "search mode must be bm25, dense or hybrid, not '" + std::string(name) + "'");
 }
 
-KnowledgeBase::KnowledgeBase(const KnowledgeBaseOptions& options, engine::Embedder& embedder,
-                             std::unique_ptr<Store> store)
-    : options_(options), embedder_(embedder), store_(std::move(store)) {}
+KnowledgeBase::KnowledgeBase(const KnowledgeBaseOptions& options, ScriptSet embedding_scripts,
+                             engine::Embedder& embedder, std::unique_ptr<Store> store)
+    : options_(options), embedding_scripts_(std::move(embedding_scripts)), embedder_(embedder), store_(std::move(store)) {}
 
 KnowledgeBase::~KnowledgeBase() = default;
 
@@ -137,6 +147,8 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(const KnowledgeBaseOp
                                                            engine::Embedder& embedder) {
   if (options.dir.empty()) return make_error(ErrorCode::kInvalidArgument, "the knowledge base needs a directory");
   if (options.embed_batch < 1) return make_error(ErrorCode::kInvalidArgument, "embed_batch must be >= 1");
+  auto embedding_scripts = ScriptSet::parse(options.embedding_scripts);
+  if (!embedding_scripts) return embedding_scripts.error();
   if (options.chunking.max_tokens > embedder.max_input_tokens()) {
     return make_error(ErrorCode::kInvalidArgument, "chunks of " + std::to_string(options.chunking.max_tokens) +
                                                        " tokens do not fit the embedding model (" +
@@ -160,7 +172,8 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(const KnowledgeBaseOp
                                                        "; use that model or a new knowledge base directory");
   }
 
-  return std::unique_ptr<KnowledgeBase>(new KnowledgeBase(options, embedder, std::move(*store)));
+  return std::unique_ptr<KnowledgeBase>(
+      new KnowledgeBase(options, std::move(*embedding_scripts), embedder, std::move(*store)));
 }
 
 // Listing documents does not need the vectors: the index is loaded on the first search or change.
@@ -569,7 +582,10 @@ Result<SearchResult> KnowledgeBase::search(std::string_view query, const SearchO
     if (!found) return found.error();
     lexical = std::move(*found);
   }
-  if (options.mode != SearchMode::kBm25) {
+  const bool use_dense = options.mode == SearchMode::kDense ||
+                         (options.mode == SearchMode::kHybrid &&
+                          embedding_scripts_.share_of_words_in(query) >= kMinShareReadByEmbedder);
+  if (use_dense) {
     if (auto st = ensure_index(); !st) return st.error();
     const auto embed_start = std::chrono::steady_clock::now();
     // Over-long queries are cut to what the model reads rather than refused.
@@ -593,27 +609,36 @@ Result<SearchResult> KnowledgeBase::search(std::string_view query, const SearchO
   }
   result.top_similarity = dense.empty() ? 0 : dense.front().score;
 
-  // Fusion: each list contributes weight / (rrf_k + rank) to a chunk's score.
+  // Fusion: each list adds its weight times the chunk's score rescaled to [0, 1] over the list
+  // (best 1, last 0; a chunk missing from a list gets 0 from it). Unlike reciprocal rank fusion
+  // this keeps how far apart the scores are: a passage far ahead in one list stays ahead
+  // (XQuAD en, tuning half: recall@1 0.962 against 0.949 for reciprocal ranks with k=60).
   struct Fused {
     double score = 0;
     int bm25_rank = 0;
     int dense_rank = 0;
     double similarity = 0;
   };
-  // A list's weight is scaled by how well it separates passages for this query.
+  // A list's weight is scaled by how well it separates passages for this query; when neither
+  // does, both count as configured rather than every chunk tying at 0.
   result.bm25_weight = options.bm25_weight * list_confidence(lexical);
-  result.dense_weight = options.dense_weight * list_confidence(dense);
+  result.dense_weight = use_dense ? options.dense_weight * list_confidence(dense) : 0;
+  if (result.bm25_weight == 0 && result.dense_weight == 0) {
+    result.bm25_weight = options.bm25_weight;
+    result.dense_weight = use_dense ? options.dense_weight : 0;
+  }
+  const bool fuse = options.mode == SearchMode::kHybrid;
   std::unordered_map<int64_t, Fused> fused;
   for (size_t i = 0; i < lexical.size(); ++i) {
     Fused& f = fused[lexical[i].id];
     f.bm25_rank = static_cast<int>(i + 1);
-    f.score += options.mode == SearchMode::kBm25 ? lexical[i].score : result.bm25_weight / (options.rrf_k + i + 1.0);
+    f.score += fuse ? result.bm25_weight * rescaled(lexical, i) : lexical[i].score;
   }
   for (size_t i = 0; i < dense.size(); ++i) {
     Fused& f = fused[dense[i].id];
     f.dense_rank = static_cast<int>(i + 1);
     f.similarity = dense[i].score;
-    f.score += options.mode == SearchMode::kDense ? dense[i].score : result.dense_weight / (options.rrf_k + i + 1.0);
+    f.score += fuse ? result.dense_weight * rescaled(dense, i) : dense[i].score;
   }
   std::vector<std::pair<int64_t, Fused>> ranked(fused.begin(), fused.end());
   std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {

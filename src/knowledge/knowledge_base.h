@@ -1,6 +1,6 @@
 // The user's private knowledge base: ingest files and folders into collections, then search them
 // lexically (BM25 with ICU word segmentation), by meaning (the local embedding model in an HNSW
-// index) or both fused by reciprocal rank. Everything stays under one directory on this machine.
+// index) or both fused by their rescaled scores. Everything stays under one directory on this machine.
 //
 //   auto kb = knowledge::KnowledgeBase::open({.dir = data_dir + "/kb"}, embedder);
 //   auto report = (*kb)->add({"~/Documents/contracts"}, {.collection = "contracts"}, on_progress);
@@ -28,6 +28,7 @@
 #include "engine/engine.h"
 #include "knowledge/chunker.h"
 #include "knowledge/document.h"
+#include "knowledge/scripts.h"
 #include "knowledge/store.h"
 #include "knowledge/vector_index.h"
 #include "privacy/aes_gcm.h"
@@ -40,6 +41,10 @@ struct KnowledgeBaseOptions {
   VectorIndexOptions vectors{};
   ParseLimits limits{};
   int32_t embed_batch = 32;                    // chunks per embedding call during ingest
+  // The scripts the embedding model reads (ScriptSet::parse): a hybrid search for a query mostly
+  // in other scripts ranks by BM25 alone. The default suits the English all-MiniLM-L6-v2; "all"
+  // for a multilingual model.
+  std::string embedding_scripts = "Latin";
   std::optional<privacy::Key> encryption_key{};  // the knowledge base's data key; nullopt: stored in clear
 };
 
@@ -84,9 +89,8 @@ struct SearchOptions {
   int k = 5;
   SearchMode mode = SearchMode::kHybrid;
   std::vector<std::string> collections{};  // empty: all; applied inside both searches
-  double bm25_weight = 1.0;                // reciprocal rank fusion weights, scaled per query (SearchResult)
+  double bm25_weight = 1.0;                // fusion weights, scaled per query (SearchResult)
   double dense_weight = 1.0;
-  int rrf_k = 60;
   int candidates = 50;  // taken from each list before fusion
 };
 
@@ -102,8 +106,8 @@ struct SearchResult {
   std::vector<SearchHit> hits;
   double top_similarity = 0;  // best cosine among the dense candidates: how well anything matched
   // The fusion weights used for this query: the configured ones scaled by how clearly each list
-  // separated its best passages from the rest (an English-only embedding model on Chinese text
-  // does not, and then counts for nothing).
+  // separated its best passages from the rest; dense_weight is 0 when the query is mostly in
+  // scripts the embedding model does not read (KnowledgeBaseOptions::embedding_scripts).
   double bm25_weight = 0;
   double dense_weight = 0;
   double embed_ms = 0;
@@ -135,7 +139,8 @@ class KnowledgeBase {
   Result<SearchResult> search(std::string_view query, const SearchOptions& options);
 
  private:
-  KnowledgeBase(const KnowledgeBaseOptions& options, engine::Embedder& embedder, std::unique_ptr<Store> store);
+  KnowledgeBase(const KnowledgeBaseOptions& options, ScriptSet embedding_scripts, engine::Embedder& embedder,
+                std::unique_ptr<Store> store);
   Status ensure_index();
   Status reconcile_index();
   Status save_index();
@@ -162,6 +167,7 @@ class KnowledgeBase {
   Result<std::vector<int64_t>> collection_ids(const std::vector<std::string>& names);
 
   KnowledgeBaseOptions options_;
+  ScriptSet embedding_scripts_;
   engine::Embedder& embedder_;
   std::unique_ptr<Store> store_;
   std::mutex write_mutex_;                 // one ingest or removal at a time

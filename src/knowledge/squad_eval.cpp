@@ -7,6 +7,7 @@
 #include <fstream>
 #include <unordered_map>
 
+#include "core/sha256.h"
 #include "core/statistics.h"
 #include "knowledge/grounding.h"
 
@@ -34,6 +35,11 @@ bool is_blank(std::string_view text) { return text.find_first_not_of(" \t\r\n") 
 // "p17.txt" -> 17
 size_t paragraph_of(const std::string& path) {
   return static_cast<size_t>(std::stoul(path.substr(1)));
+}
+
+bool in_tuning_half(std::string_view id) {
+  const char last = sha256_hex(id).back();  // any bit of a cryptographic hash halves evenly
+  return ((last <= '9' ? last - '0' : last - 'a' + 10) & 1) == 0;
 }
 
 }  // namespace
@@ -81,6 +87,18 @@ Status use_questions_from(SquadSet& set, const SquadSet& other) {
   return {};
 }
 
+Result<SquadSplit> parse_squad_split(std::string_view name) {
+  if (name == "all") return SquadSplit::kAll;
+  if (name == "tune") return SquadSplit::kTune;
+  if (name == "holdout") return SquadSplit::kHoldout;
+  return make_error(ErrorCode::kInvalidArgument, "the split must be all, tune or holdout, not '" + std::string(name) + "'");
+}
+
+void keep_questions_of(SquadSet& set, SquadSplit split) {
+  if (split == SquadSplit::kAll) return;
+  std::erase_if(set.questions, [&](const SquadQuestion& q) { return in_tuning_half(q.id) != (split == SquadSplit::kTune); });
+}
+
 Result<RetrievalReport> index_squad(const SquadSet& set, KnowledgeBase& kb, const EvalProgress& on_progress) {
   RetrievalReport report;
   report.n_questions = set.questions.size();
@@ -99,23 +117,55 @@ Result<RetrievalReport> index_squad(const SquadSet& set, KnowledgeBase& kb, cons
   return report;
 }
 
+namespace {
+
+// Metrics of one mode over the questions that `keep` selects; found_at[q] is the 1-based rank of
+// the first paragraph holding question q's answer, 0 when none of the first 10 does.
+RetrievalMetrics summarize(const std::string& name, const SquadSet& set, const std::vector<size_t>& found_at,
+                           const std::vector<double>& latency_ms, const std::function<bool(const SquadQuestion&)>& keep) {
+  RetrievalMetrics metrics;
+  metrics.name = name;
+  std::vector<double> latencies;
+  for (size_t q = 0; q < set.questions.size(); ++q) {
+    if (!keep(set.questions[q])) continue;
+    ++metrics.questions;
+    if (latency_ms[q] >= 0) latencies.push_back(latency_ms[q]);
+    const size_t rank = found_at[q];
+    if (rank == 0) continue;
+    metrics.recall_at_1 += rank <= 1;
+    metrics.recall_at_5 += rank <= 5;
+    metrics.recall_at_10 += 1;
+    metrics.mrr += 1.0 / static_cast<double>(rank);
+  }
+  const double n = std::max<double>(1, static_cast<double>(metrics.questions));
+  metrics.recall_at_1 /= n;
+  metrics.recall_at_5 /= n;
+  metrics.recall_at_10 /= n;
+  metrics.mrr /= n;
+  metrics.latency_ms_p50 = percentile(latencies, 0.50);
+  metrics.latency_ms_p95 = percentile(latencies, 0.95);
+  return metrics;
+}
+
+}  // namespace
+
 Status evaluate_retrieval(const SquadSet& set, KnowledgeBase& kb, const SearchOptions& search, RetrievalReport& report,
                           const EvalProgress& on_progress) {
-  constexpr int kDepth = 10;
+  constexpr size_t kDepth = 10;
   for (SearchMode mode : {SearchMode::kBm25, SearchMode::kDense, SearchMode::kHybrid}) {
-    RetrievalMetrics metrics;
-    metrics.name = mode == SearchMode::kBm25 ? "bm25" : mode == SearchMode::kDense ? "dense" : "hybrid";
+    const std::string name = mode == SearchMode::kBm25 ? "bm25" : mode == SearchMode::kDense ? "dense" : "hybrid";
     SearchOptions options = search;
     options.mode = mode;
-    options.k = std::max(search.candidates, kDepth);  // chunks; paragraphs may hold several
-    std::vector<double> latencies;
+    options.k = std::max(search.candidates, static_cast<int>(kDepth));  // chunks; paragraphs may hold several
+    std::vector<size_t> found_at(set.questions.size(), 0);
+    std::vector<double> latency_ms(set.questions.size(), -1);
     for (size_t q = 0; q < set.questions.size(); ++q) {
-      if (on_progress) on_progress(metrics.name, q, set.questions.size());
+      if (on_progress) on_progress(name, q, set.questions.size());
       const SquadQuestion& question = set.questions[q];
       if (is_blank(question.question)) continue;  // counted as a miss: nothing to search for
       const auto start = std::chrono::steady_clock::now();
       auto found = kb.search(question.question, options);
-      latencies.push_back(ms_since(start));
+      latency_ms[q] = ms_since(start);
       if (!found) return found.error();
       // Paragraph ranks: the first chunk of each paragraph counts.
       std::vector<size_t> paragraphs;
@@ -126,22 +176,16 @@ Status evaluate_retrieval(const SquadSet& set, KnowledgeBase& kb, const SearchOp
       }
       for (size_t rank = 0; rank < paragraphs.size(); ++rank) {
         if (!contains_answer(set.paragraphs[paragraphs[rank]], question.answers)) continue;
-        metrics.recall_at_1 += rank < 1;
-        metrics.recall_at_5 += rank < 5;
-        metrics.recall_at_10 += 1;
-        metrics.mrr += 1.0 / static_cast<double>(rank + 1);
+        found_at[q] = rank + 1;
         break;
       }
     }
-    if (on_progress) on_progress(metrics.name, set.questions.size(), set.questions.size());
-    const double n = std::max<double>(1, static_cast<double>(set.questions.size()));
-    metrics.recall_at_1 /= n;
-    metrics.recall_at_5 /= n;
-    metrics.recall_at_10 /= n;
-    metrics.mrr /= n;
-    metrics.latency_ms_p50 = percentile(latencies, 0.50);
-    metrics.latency_ms_p95 = percentile(latencies, 0.95);
-    report.modes.push_back(metrics);
+    if (on_progress) on_progress(name, set.questions.size(), set.questions.size());
+    report.modes.push_back(summarize(name, set, found_at, latency_ms, [](const SquadQuestion&) { return true; }));
+    report.tune_modes.push_back(summarize(name, set, found_at, latency_ms,
+                                          [](const SquadQuestion& q) { return in_tuning_half(q.id); }));
+    report.holdout_modes.push_back(summarize(name, set, found_at, latency_ms,
+                                             [](const SquadQuestion& q) { return !in_tuning_half(q.id); }));
   }
   return {};
 }

@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -38,8 +39,17 @@ Result<SquadSet> read_squad(const std::string& path);
 // kInvalidArgument when an id is missing there.
 Status use_questions_from(SquadSet& set, const SquadSet& other);
 
+// These sets come without a test split, so retrieval settings are chosen on one half of the
+// questions (kTune) and reported on the other (kHoldout). A question's half follows from a hash of
+// its id, so it is the same in every run and in both languages of XQuAD (shared ids). Every
+// paragraph stays indexed whatever the half.
+enum class SquadSplit { kAll, kTune, kHoldout };
+Result<SquadSplit> parse_squad_split(std::string_view name);  // "all", "tune", "holdout"
+void keep_questions_of(SquadSet& set, SquadSplit split);
+
 struct RetrievalMetrics {
   std::string name;  // "bm25", "dense", "hybrid"
+  size_t questions = 0;
   double recall_at_1 = 0;
   double recall_at_5 = 0;
   double recall_at_10 = 0;
@@ -53,7 +63,10 @@ struct RetrievalReport {
   size_t n_paragraphs = 0;
   size_t n_chunks = 0;
   double index_seconds = 0;
-  std::vector<RetrievalMetrics> modes;
+  std::vector<RetrievalMetrics> modes;  // over every question asked
+  // The same over the questions of each half (keep_questions_of) among those asked.
+  std::vector<RetrievalMetrics> tune_modes;
+  std::vector<RetrievalMetrics> holdout_modes;
 };
 
 using EvalProgress = std::function<void(const std::string& stage, size_t done, size_t total)>;
@@ -61,7 +74,7 @@ using EvalProgress = std::function<void(const std::string& stage, size_t done, s
 // Indexes every paragraph as document "p<i>.txt" of collection "squad" in the base `kb` (fresh).
 Result<RetrievalReport> index_squad(const SquadSet& set, KnowledgeBase& kb, const EvalProgress& on_progress = {});
 
-// Asks every question in each mode; fills report.modes (bm25, dense, hybrid).
+// Asks every question in each mode; fills report.modes (bm25, dense, hybrid) and the halves.
 Status evaluate_retrieval(const SquadSet& set, KnowledgeBase& kb, const SearchOptions& search,
                           RetrievalReport& report, const EvalProgress& on_progress = {});
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -86,6 +87,73 @@ TEST_F(KnowledgeBaseTest, AddsAFolderAndFindsPassagesInEveryMode) {
   ASSERT_TRUE(chinese);
   ASSERT_FALSE(chinese->hits.empty());
   EXPECT_NE(chinese->hits.front().chunk.text.find("2025年1月1日"), std::string::npos);
+}
+
+TEST_F(KnowledgeBaseTest, AHybridQueryInAScriptTheEmbedderCannotReadIsRankedByBm25Alone) {
+  write_corpus();
+  auto kb = open_kb();  // embedding_scripts: Latin, as for the default English MiniLM
+  ASSERT_TRUE(kb);
+  ASSERT_TRUE(kb->add({docs().string()}, {.collection = "home"}));
+  const std::string chinese = "违约金是多少";
+  auto hybrid = kb->search(chinese, {.k = 5});
+  auto bm25 = kb->search(chinese, {.k = 5, .mode = SearchMode::kBm25});
+  ASSERT_TRUE(hybrid && bm25);
+  ASSERT_FALSE(hybrid->hits.empty());
+  EXPECT_EQ(hybrid->dense_weight, 0);
+  EXPECT_EQ(hybrid->embed_ms, 0) << "the query is not embedded at all";
+  ASSERT_EQ(hybrid->hits.size(), bm25->hits.size());
+  for (size_t i = 0; i < hybrid->hits.size(); ++i) {
+    EXPECT_EQ(hybrid->hits[i].chunk.id, bm25->hits[i].chunk.id) << i;
+    EXPECT_EQ(hybrid->hits[i].dense_rank, 0) << i;
+  }
+  EXPECT_NE(hybrid->hits.front().chunk.text.find("五万元"), std::string::npos);
+  auto dense = kb->search(chinese, {.k = 5, .mode = SearchMode::kDense});
+  ASSERT_TRUE(dense);
+  EXPECT_FALSE(dense->hits.empty()) << "dense search asked for by name still runs";
+  auto english = kb->search("How much is the deposit?", {.k = 5});
+  ASSERT_TRUE(english);
+  EXPECT_GT(english->dense_weight, 0);
+  EXPECT_GT(english->embed_ms, 0);
+
+  // A multilingual model is declared with "all": then the dense list takes part for Chinese too.
+  kb.reset();
+  auto every_script = KnowledgeBase::open({.dir = (dir_.path() / "kb").string(), .embedding_scripts = "all"}, *embedder_);
+  ASSERT_TRUE(every_script) << every_script.error().message;
+  auto fused = (*every_script)->search(chinese, {.k = 5});
+  ASSERT_TRUE(fused);
+  EXPECT_GT(fused->dense_weight, 0);
+  EXPECT_TRUE(std::any_of(fused->hits.begin(), fused->hits.end(), [](const SearchHit& h) { return h.dense_rank > 0; }));
+  every_script->reset();
+
+  auto unknown = KnowledgeBase::open({.dir = (dir_.path() / "kb").string(), .embedding_scripts = "Latin,Elvish"}, *embedder_);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(KnowledgeBaseTest, HybridScoresAddEachListsScoreRescaledBetweenItsLastAndBest) {
+  write_corpus();
+  auto kb = open_kb();
+  ASSERT_TRUE(kb);
+  ASSERT_TRUE(kb->add({docs().string()}, {.collection = "home"}));
+  const std::string query = "When does the lease of the flat end?";
+  auto hybrid = kb->search(query, {.k = 10});
+  auto bm25 = kb->search(query, {.k = 10, .mode = SearchMode::kBm25});
+  auto dense = kb->search(query, {.k = 10, .mode = SearchMode::kDense});
+  ASSERT_TRUE(hybrid && bm25 && dense);
+  ASSERT_GE(bm25->hits.size(), 2u);
+  ASSERT_GE(dense->hits.size(), 2u);
+  auto rescaled = [](const std::vector<SearchHit>& list, int64_t id) {
+    for (const auto& hit : list) {
+      if (hit.chunk.id == id) return (hit.score - list.back().score) / (list.front().score - list.back().score);
+    }
+    return 0.0;  // missing from the list
+  };
+  for (const auto& hit : hybrid->hits) {
+    const double expected = hybrid->bm25_weight * rescaled(bm25->hits, hit.chunk.id) +
+                            hybrid->dense_weight * rescaled(dense->hits, hit.chunk.id);
+    EXPECT_NEAR(hit.score, expected, 1e-9) << hit.chunk.text;
+  }
+  EXPECT_NE(hybrid->hits.front().chunk.text.find("31 March 2027"), std::string::npos);
 }
 
 TEST_F(KnowledgeBaseTest, ReAddingSkipsUnchangedReplacesChangedAndSpotsDuplicates) {

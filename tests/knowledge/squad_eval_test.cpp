@@ -5,6 +5,7 @@
 #include <array>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "support/test_support.h"
 
@@ -47,6 +48,32 @@ TEST(SquadEvalTest, ReadsSquadAndSwapsInQuestionsOfAnotherLanguage) {
   EXPECT_EQ(read_squad(dir.file("bad.json")).error().code, ErrorCode::kInvalidArgument);
 }
 
+TEST(SquadEvalTest, TheTuningAndHeldOutHalvesSplitTheQuestionsByIdNotByPosition) {
+  SquadSet set{{"paragraph"}, {}};
+  for (int i = 0; i < 400; ++i) set.questions.push_back({"q" + std::to_string(i), "question " + std::to_string(i), {"x"}});
+  SquadSet tune = set;
+  SquadSet holdout = set;
+  SquadSet all = set;
+  keep_questions_of(tune, *parse_squad_split("tune"));
+  keep_questions_of(holdout, *parse_squad_split("holdout"));
+  keep_questions_of(all, *parse_squad_split("all"));
+  EXPECT_EQ(all.questions.size(), 400u);
+  EXPECT_EQ(tune.questions.size() + holdout.questions.size(), 400u);
+  EXPECT_GT(tune.questions.size(), 150u) << "about half each";
+  EXPECT_GT(holdout.questions.size(), 150u);
+  std::set<std::string> tune_ids;
+  for (const auto& q : tune.questions) tune_ids.insert(q.id);
+  for (const auto& q : holdout.questions) EXPECT_EQ(tune_ids.count(q.id), 0u) << q.id;
+  EXPECT_EQ(tune.paragraphs, set.paragraphs) << "every paragraph stays indexed";
+  // The half follows the id alone: the same question in another order or language stays put.
+  SquadSet reordered{{"段落"}, {}};
+  for (auto it = set.questions.rbegin(); it != set.questions.rend(); ++it) reordered.questions.push_back({it->id, "问题", {"x"}});
+  keep_questions_of(reordered, SquadSplit::kTune);
+  ASSERT_EQ(reordered.questions.size(), tune.questions.size());
+  for (const auto& q : reordered.questions) EXPECT_EQ(tune_ids.count(q.id), 1u) << q.id;
+  EXPECT_EQ(parse_squad_split("test").error().code, ErrorCode::kInvalidArgument);
+}
+
 TEST(SquadEvalTest, MeasuresRecallAndMrrOnARealBase) {
   tandem::testing::TempDir dir;
   write_squad(dir.file("set.json"),
@@ -71,9 +98,19 @@ TEST(SquadEvalTest, MeasuresRecallAndMrrOnARealBase) {
   ASSERT_TRUE(evaluate_retrieval(*set, **kb, {}, *report));
   ASSERT_EQ(report->modes.size(), 3u);
   for (const auto& mode : report->modes) {
+    EXPECT_EQ(mode.questions, 3u);
     EXPECT_DOUBLE_EQ(mode.recall_at_1, 1.0) << mode.name;
     EXPECT_DOUBLE_EQ(mode.mrr, 1.0) << mode.name;
     EXPECT_GT(mode.latency_ms_p50, 0) << mode.name;
+  }
+  // The same questions counted again by half: together they are the three asked.
+  ASSERT_EQ(report->tune_modes.size(), 3u);
+  ASSERT_EQ(report->holdout_modes.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(report->tune_modes[i].questions + report->holdout_modes[i].questions, 3u);
+    for (const auto* half : {&report->tune_modes[i], &report->holdout_modes[i]}) {
+      if (half->questions > 0) EXPECT_DOUBLE_EQ(half->recall_at_1, 1.0) << half->name;
+    }
   }
   // A generator that echoes the passages contains the gold answer; one that says nothing does not.
   auto echo = evaluate_answers(*set, **kb, 3, {}, 0.3, [](const std::vector<engine::ChatMessage>& m) -> Result<std::string> {

@@ -1,0 +1,66 @@
+#include "knowledge/scripts.h"
+
+#include <unicode/uscript.h>
+#include <unicode/utf8.h>
+
+#include <algorithm>
+#include <string>
+
+#include "core/config.h"
+#include "knowledge/text_analysis.h"
+
+namespace tandem::knowledge {
+namespace {
+
+// The script of a word's first letter; USCRIPT_COMMON when it has none (digits, symbols).
+UScriptCode script_of_word(std::string_view word) {
+  int32_t i = 0;
+  const auto length = static_cast<int32_t>(word.size());
+  while (i < length) {
+    UChar32 c;
+    U8_NEXT(word.data(), i, length, c);
+    if (c < 0) continue;
+    UErrorCode status = U_ZERO_ERROR;
+    const UScriptCode script = uscript_getScript(c, &status);
+    if (U_SUCCESS(status) && script != USCRIPT_COMMON && script != USCRIPT_INHERITED) return script;
+  }
+  return USCRIPT_COMMON;
+}
+
+}  // namespace
+
+Result<ScriptSet> ScriptSet::parse(std::string_view names) {
+  ScriptSet set;
+  const std::vector<std::string> listed = split_setting_list(names);
+  if (listed.empty() || (listed.size() == 1 && listed.front() == "all")) return set;
+  for (const auto& name : listed) {
+    // A script's name or code, e.g. "Latin" or "Latn" (uscript_getCode also takes locale names,
+    // which could stand for several scripts: only a single script is accepted here).
+    UScriptCode code[2];
+    UErrorCode status = U_ZERO_ERROR;
+    const int32_t found = uscript_getCode(name.c_str(), code, 2, &status);
+    if (U_FAILURE(status) || found != 1 || code[0] == USCRIPT_INVALID_CODE || code[0] == USCRIPT_COMMON ||
+        code[0] == USCRIPT_INHERITED) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "'" + name + "' is not a Unicode script name (ISO 15924, e.g. Latin, Cyrillic, Han)");
+    }
+    set.scripts_.push_back(code[0]);
+  }
+  return set;
+}
+
+double ScriptSet::share_of_words_in(std::string_view text) const {
+  if (covers_every_script()) return 1.0;
+  size_t words = 0;
+  size_t covered = 0;
+  for_each_word(text, [&](std::string_view word) {
+    const UScriptCode script = script_of_word(word);
+    if (script == USCRIPT_COMMON) return true;
+    ++words;
+    covered += std::find(scripts_.begin(), scripts_.end(), static_cast<int>(script)) != scripts_.end();
+    return true;
+  });
+  return words == 0 ? 1.0 : static_cast<double>(covered) / static_cast<double>(words);
+}
+
+}  // namespace tandem::knowledge
