@@ -58,6 +58,10 @@ struct TrainOptions {
   double holdout_fraction = 0.1;  // per label, for calibration; the final model sees everything
   uint64_t seed = 1;              // picks the held-out slice
   int32_t threads = 1;            // for the optimiser's gradient
+  // Units of a ReLU hidden layer over the embedding whose logits are added to the linear head's
+  // (0: the linear head alone), and its L2 regularisation.
+  int32_t hidden_units = 0;
+  float hidden_l2 = 1e-4F;
   ProgressCallback progress;
 };
 
