@@ -107,6 +107,9 @@ void add_training_options(CLI::App* cmd, RouterArgs& args) {
       ->capture_default_str();
   cmd->add_option("--l2", args.train.l2, "L2 regularisation")->capture_default_str();
   cmd->add_option("--hash-bits", args.train.hash_bits, "2^bits n-gram buckets")->capture_default_str();
+  cmd->add_option("--embedding-weight", args.train.embedding_weight,
+                  "weight of the embedding beside the n-grams (both unit length)")
+      ->capture_default_str();
   cmd->add_option("--hidden-units", args.train.hidden_units,
                   "units of a hidden layer over the embedding beside the linear head (0: none)")
       ->capture_default_str();

@@ -102,6 +102,9 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
     return make_error(ErrorCode::kInvalidArgument, "hash bits must be in [8, 22]");
   }
   if (options.max_iterations < 1) return make_error(ErrorCode::kInvalidArgument, "iterations must be >= 1");
+  if (!(options.embedding_weight > 0 && options.embedding_weight <= 100)) {
+    return make_error(ErrorCode::kInvalidArgument, "the embedding weight must be in (0, 100]");
+  }
   if (options.hidden_units < 0 || options.hidden_units > 4096) {
     return make_error(ErrorCode::kInvalidArgument, "hidden units must be in [0, 4096]");
   }
@@ -113,7 +116,7 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
 
   TextModel model;
   model.embedding_model = embedder->info().name;
-  model.features = FeatureSpace(embedder->dimensions(), options.hash_bits);
+  model.features = FeatureSpace(embedder->dimensions(), options.hash_bits, options.embedding_weight);
   model.features.fit_idf(texts);
   std::vector<SparseVector> inputs;
   inputs.reserve(texts.size());
@@ -233,6 +236,7 @@ Status TextModel::save(const std::string& dir, const std::string& kind, const nl
   meta["labels"] = labels;
   meta["temperature"] = temperature;
   meta["hash_bits"] = features.hash_bits();
+  meta["embedding_weight"] = features.embedding_weight();
   meta["hidden_units"] = network.hidden();
   meta["embedding_model"] = {{"name", embedding_model}, {"dimensions", features.embedding_dimensions()}};
   meta["training"] = training;
@@ -280,7 +284,12 @@ Result<std::pair<TextModel, nlohmann::json>> TextModel::load(const std::string& 
     if (hash_bits < 8 || hash_bits > 22 || model.labels.size() < 2 || !(model.temperature > 0)) {
       return make_error(ErrorCode::kDataLoss, meta_path.string() + " has out-of-range values");
     }
-    model.features = FeatureSpace(dims, hash_bits);
+    // Models from before the weight was a setting were trained at the default.
+    const auto embedding_weight = meta.value("embedding_weight", FeatureSpace::kDefaultEmbeddingWeight);
+    if (!(embedding_weight > 0 && embedding_weight <= 100)) {
+      return make_error(ErrorCode::kDataLoss, meta_path.string() + " has out-of-range values");
+    }
+    model.features = FeatureSpace(dims, hash_bits, embedding_weight);
 
     const fs::path weights_path = fs::path(dir) / "weights.bin";
     std::ifstream in(weights_path, std::ios::binary);

@@ -90,10 +90,12 @@ TEST(IntentClassifierTest, LearnsSavesAndLoadsTheSameModel) {
   EXPECT_EQ(meta["training"]["examples"], small_intents().size());
 
   EXPECT_EQ(meta["hidden_units"], 0);
+  EXPECT_EQ(meta["embedding_weight"], 2.0);
   EXPECT_FALSE(fs::exists(model_dir + "/network.bin"));
-  // A model written before the hidden layer existed (no "hidden_units") loads as the linear head.
+  // A model written before these settings existed loads as the linear head at the default weight.
   auto old_meta = meta;
   old_meta.erase("hidden_units");
+  old_meta.erase("embedding_weight");
   std::ofstream(model_dir + "/model.json") << old_meta.dump();
 
   auto loaded = IntentClassifier::load(model_dir, embedder);
