@@ -148,8 +148,8 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
   if (with_network) {
     model.network = HiddenLayerNetwork(embedder->dimensions(), options.hidden_units, classes, options.seed);
   }
-  // Both heads are fitted on their own objectives (jointly, the n-grams would fit the training
-  // set alone and leave the network nothing to learn); their logits add.
+  // Each head is fitted on its own objective and their logits add (a product of experts); the
+  // temperature is fitted on the sum, so the pair is calibrated as one model.
   auto fit = [&](const std::vector<size_t>& rows) {
     std::vector<SparseVector> x;
     std::vector<std::vector<float>> dense;
