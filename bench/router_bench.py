@@ -4,6 +4,8 @@ detection, router latency on one core, and routing quality on RouteLLM's outcome
 
     python3 bench/router_bench.py                 # writes bench/results/router.{json,md} and routing SVGs
     python3 bench/router_bench.py --intents-only  # intents and short-request latency: router-intents.{json,md}
+    python3 bench/router_bench.py --banking77-nested "" --banking77-nested "--hidden-units 256"
+        # choices for Banking77 on a split of its 90% training part: router-banking77-nested.{json,md}
 
 Tuning data only: CLINC150 train -> val; Banking77 train split 90/10 by a hash of the text; the
 taxonomy's own test file; RouteLLM split by domain (bench/routing/prepare_routellm.py). Latency is
@@ -40,6 +42,11 @@ def prepare_intent_sets(out):
             (val if bucket == 0 else train).append({"text": row["text"], "label": row["category"]})
     write_jsonl(out / "banking77_train.jsonl", train)
     write_jsonl(out / "banking77_val.jsonl", val)
+    # Nested validation: a fifth of the training part (by another digit of the same hash) to make
+    # choices on, so the held-out 10% stays a test.
+    inner_fifth = [int(hashlib.sha256(row["text"].encode()).hexdigest(), 16) // 10 % 5 == 0 for row in train]
+    write_jsonl(out / "banking77_inner_train.jsonl", [r for r, inner in zip(train, inner_fifth) if not inner])
+    write_jsonl(out / "banking77_inner_val.jsonl", [r for r, inner in zip(train, inner_fifth) if inner])
     return {
         "clinc150": (out / "clinc_train.jsonl", out / "clinc_val.jsonl"),
         "banking77": (out / "banking77_train.jsonl", out / "banking77_val.jsonl"),
@@ -67,12 +74,18 @@ def main():
     ap.add_argument("--cloud-share", type=float, default=0.3, help="the knob whose calibration is checked")
     ap.add_argument("--intents-only", action="store_true",
                     help="skip routing; time the intent model alone on CLINC150 val (no quality-gap model)")
+    ap.add_argument("--banking77-nested", action="append", metavar="OPTIONS",
+                    help="only: train-intents with these extra options (repeatable, '' for the defaults) on 4/5 "
+                         "of Banking77's training part, evaluated on the other 1/5")
     args = ap.parse_args()
     if not DATA.exists():
         sys.exit(f"{DATA} is missing: these benchmarks need ../shared/data")
     args.work.mkdir(parents=True, exist_ok=True)
     one_core = ["taskset", "-c", "0"]
     results = {"intents": {}, "routing": {}, "latency": []}
+    if args.banking77_nested is not None:
+        banking77_nested(args, results, one_core)
+        return
 
     # The router embeds the first router.max_input_tokens tokens: 32 (the default) and 128 (more
     # accurate on longer requests, slower).
@@ -168,6 +181,18 @@ def intents_only(args, results, one_core):
         args.tandem, "router", "latency", "--texts", path, "--intent-model", args.work / "clinc150-model",
         "--set", "router.max_input_tokens=32", "--json"] + no_quality_model)})
     write_results(args.results, "router-intents", results, intent_table(results) + latency_table(results, "intent"))
+
+
+def banking77_nested(args, results, one_core):
+    prepare_intent_sets(args.work)
+    for number, options in enumerate(args.banking77_nested):
+        model = args.work / f"banking77-nested-{number}"
+        run([args.tandem, "router", "train-intents", "--data", args.work / "banking77_inner_train.jsonl", "--out", model,
+             "--threads", args.train_threads] + options.split())
+        results["intents"][f"banking77 inner 1/5, {options or 'defaults'}"] = run_json(
+            one_core + [args.tandem, "router", "eval-intents", "--model", model,
+                        "--data", args.work / "banking77_inner_val.jsonl", "--threads", 1, "--json"])
+    write_results(args.results, "router-banking77-nested", results, intent_table(results))
 
 
 if __name__ == "__main__":

@@ -107,6 +107,13 @@ void add_training_options(CLI::App* cmd, RouterArgs& args) {
       ->capture_default_str();
   cmd->add_option("--l2", args.train.l2, "L2 regularisation")->capture_default_str();
   cmd->add_option("--hash-bits", args.train.hash_bits, "2^bits n-gram buckets")->capture_default_str();
+  cmd->add_option("--embedding-weight", args.train.embedding_weight,
+                  "weight of the embedding beside the n-grams (both unit length)")
+      ->capture_default_str();
+  cmd->add_option("--hidden-units", args.train.hidden_units,
+                  "units of a hidden layer over the embedding beside the linear head (0: none)")
+      ->capture_default_str();
+  cmd->add_option("--hidden-l2", args.train.hidden_l2, "L2 regularisation of the hidden layer")->capture_default_str();
   cmd->add_option("--holdout", args.train.holdout_fraction, "fraction held out for calibration")->capture_default_str();
   cmd->add_option("--seed", args.train.seed, "seed of the held-out choice")->capture_default_str();
   cmd->add_option("--threads", args.threads,

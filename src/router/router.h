@@ -55,9 +55,14 @@ struct TrainOptions {
   int32_t max_iterations = 300;   // L-BFGS iterations; training stops earlier once converged
   float l2 = 2e-5F;               // L2 regularisation of the mean cross-entropy
   int32_t hash_bits = 16;         // 2^bits buckets for the hashed n-grams
+  float embedding_weight = 2.0F;  // of the unit-length embedding beside the unit-length n-grams
   double holdout_fraction = 0.1;  // per label, for calibration; the final model sees everything
   uint64_t seed = 1;              // picks the held-out slice
   int32_t threads = 1;            // for the optimiser's gradient
+  // Units of a ReLU hidden layer over the embedding whose logits are added to the linear head's
+  // (0: the linear head alone), and its L2 regularisation.
+  int32_t hidden_units = 0;
+  float hidden_l2 = 1e-4F;
   ProgressCallback progress;
 };
 

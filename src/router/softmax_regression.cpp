@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
 #include <thread>
+
+#include "router/lbfgs.h"
 
 namespace tandem::router {
 namespace {
@@ -37,17 +38,11 @@ CompactProblem compact(const std::vector<SparseVector>& inputs, size_t dimension
   return problem;
 }
 
-double dot(const std::vector<float>& a, const std::vector<float>& b) {
-  double sum = 0;
-  for (size_t i = 0; i < a.size(); ++i) sum += static_cast<double>(a[i]) * b[i];
-  return sum;
-}
-
 // The mean cross-entropy plus l2/2 * |weights|^2, and its gradient, over `problem`.
-class Objective {
+class CrossEntropy {
  public:
-  Objective(const CompactProblem& problem, const std::vector<int32_t>& labels, int32_t classes,
-            const TrainingOptions& options)
+  CrossEntropy(const CompactProblem& problem, const std::vector<int32_t>& labels, int32_t classes,
+                 const TrainingOptions& options)
       : problem_(problem),
         labels_(labels),
         classes_(static_cast<size_t>(classes)),
@@ -132,34 +127,6 @@ class Objective {
   size_t threads_;
 };
 
-struct CorrectionPair {
-  std::vector<float> s;  // the step taken
-  std::vector<float> y;  // the change of the gradient along it
-  double rho;            // 1 / (s . y)
-};
-
-// -H * gradient by the L-BFGS two-loop recursion (Nocedal & Wright, algorithm 7.4).
-std::vector<float> descent_direction(const std::vector<float>& gradient, const std::deque<CorrectionPair>& pairs) {
-  std::vector<float> q = gradient;
-  std::vector<double> alpha(pairs.size());
-  for (size_t j = pairs.size(); j-- > 0;) {
-    alpha[j] = pairs[j].rho * dot(pairs[j].s, q);
-    const auto a = static_cast<float>(alpha[j]);
-    for (size_t i = 0; i < q.size(); ++i) q[i] -= a * pairs[j].y[i];
-  }
-  if (!pairs.empty()) {
-    const auto& last = pairs.back();
-    const auto gamma = static_cast<float>(1.0 / (last.rho * dot(last.y, last.y)));
-    for (float& v : q) v *= gamma;
-  }
-  for (size_t j = 0; j < pairs.size(); ++j) {
-    const auto b = static_cast<float>(alpha[j] - pairs[j].rho * dot(pairs[j].y, q));
-    for (size_t i = 0; i < q.size(); ++i) q[i] += b * pairs[j].s[i];
-  }
-  for (float& v : q) v = -v;
-  return q;
-}
-
 }  // namespace
 
 void softmax(std::span<float> values, float temperature) {
@@ -189,59 +156,17 @@ int32_t SoftmaxRegression::train(const std::vector<SparseVector>& inputs, const 
                                  const TrainingOptions& options) {
   const auto c = static_cast<size_t>(classes_);
   const CompactProblem problem = compact(inputs, dimensions_);
-  const Objective objective(problem, labels, classes_, options);
+  const CrossEntropy objective(problem, labels, classes_, options);
   std::vector<float> w(objective.size());
   for (size_t r = 0; r < problem.rows.size(); ++r) {
     std::copy_n(&weights_[problem.rows[r] * c], c, &w[r * c]);
   }
-  std::vector<float> gradient(w.size());
-  double f = objective(w, gradient);
-  std::deque<CorrectionPair> pairs;
-  std::vector<float> next(w.size());
-  std::vector<float> next_gradient(w.size());
-  int32_t iteration = 0;
-  while (iteration < options.max_iterations) {
-    auto direction = descent_direction(gradient, pairs);
-    double slope = dot(direction, gradient);
-    if (!(slope < 0)) {  // not a descent direction: start the memory afresh
-      pairs.clear();
-      direction = descent_direction(gradient, pairs);
-      slope = dot(direction, gradient);
-    }
-    if (!(slope < 0)) break;  // the gradient vanished
-    // Without curvature information yet, the first step is scaled to unit length.
-    double step = pairs.empty() ? 1.0 / std::sqrt(-slope) : 1.0;
-    double next_f = 0;
-    bool accepted = false;
-    for (int tries = 0; tries < 40 && !accepted; ++tries, step *= 0.5) {  // backtracking (Armijo)
-      for (size_t i = 0; i < w.size(); ++i) next[i] = w[i] + static_cast<float>(step) * direction[i];
-      next_f = objective(next, next_gradient);
-      accepted = next_f <= f + 1e-4 * step * slope;
-    }
-    if (!accepted) break;  // no progress is possible at float precision
-    ++iteration;
-    CorrectionPair pair{std::vector<float>(w.size()), std::vector<float>(w.size()), 0};
-    for (size_t i = 0; i < w.size(); ++i) {
-      pair.s[i] = next[i] - w[i];
-      pair.y[i] = next_gradient[i] - gradient[i];
-    }
-    const double curvature = dot(pair.s, pair.y);
-    if (curvature > 1e-12) {
-      pair.rho = 1.0 / curvature;
-      pairs.push_back(std::move(pair));
-      if (pairs.size() > static_cast<size_t>(std::max(1, options.memory))) pairs.pop_front();
-    }
-    const double improvement = (f - next_f) / std::max(1e-12, std::abs(f));
-    w.swap(next);
-    gradient.swap(next_gradient);
-    f = next_f;
-    if (options.on_iteration) options.on_iteration(iteration, options.max_iterations);
-    if (improvement < options.tolerance) break;
-  }
+  const int32_t iterations = minimise_lbfgs(
+      [&](const std::vector<float>& at, std::vector<float>& gradient) { return objective(at, gradient); }, w, options);
   for (size_t r = 0; r < problem.rows.size(); ++r) {
     std::copy_n(&w[r * c], c, &weights_[problem.rows[r] * c]);
   }
-  return iteration;
+  return iterations;
 }
 
 }  // namespace tandem::router

@@ -6,22 +6,18 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <span>
 #include <vector>
 
+#include "router/lbfgs.h"
 #include "router/text_features.h"
 
 namespace tandem::router {
 
-struct TrainingOptions {
-  int32_t max_iterations = 300;
-  float l2 = 2e-5F;  // on the weights, not the biases; the loss is the mean over examples
-  // Stops when an iteration improves the objective by less than this, relative to its value.
-  double tolerance = 1e-6;
-  int32_t memory = 5;                                                           // L-BFGS correction pairs kept
-  int32_t threads = 1;                                                          // for the gradient, split by examples
-  std::function<void(int32_t iteration, int32_t max_iterations)> on_iteration;  // optional progress
+// The optimiser's settings (iterations, tolerance, memory, progress) plus the objective's.
+struct TrainingOptions : LbfgsOptions {
+  float l2 = 2e-5F;     // on the weights, not the biases; the loss is the mean over examples
+  int32_t threads = 1;  // for the gradient, split by examples
 };
 
 class SoftmaxRegression {

@@ -8,10 +8,6 @@
 namespace tandem::router {
 namespace {
 
-// The embedding is unit length and so is the n-gram part; weighting the embedding up lets it
-// dominate when the two disagree (it generalises to unseen wordings, n-grams do not).
-constexpr float kEmbeddingWeight = 2.0F;
-
 // Decodes UTF-8 into code points, lowercasing ASCII and folding every run of whitespace and ASCII
 // punctuation into one space; invalid bytes become U+FFFD.
 std::vector<char32_t> normalised_code_points(std::string_view text) {
@@ -62,8 +58,11 @@ uint32_t hash_code_points(const char32_t* begin, const char32_t* end, uint32_t k
 
 }  // namespace
 
-FeatureSpace::FeatureSpace(int32_t embedding_dimensions, int32_t hash_bits)
-    : embedding_dimensions_(embedding_dimensions), hash_bits_(hash_bits), idf_(size_t{1} << hash_bits, 1.0F) {}
+FeatureSpace::FeatureSpace(int32_t embedding_dimensions, int32_t hash_bits, float embedding_weight)
+    : embedding_dimensions_(embedding_dimensions),
+      hash_bits_(hash_bits),
+      embedding_weight_(embedding_weight),
+      idf_(size_t{1} << hash_bits, 1.0F) {}
 
 // Character 1..4-grams (1-grams only outside ASCII: one Chinese character carries meaning, one
 // Latin letter does not), plus word 1- and 2-grams.
@@ -113,7 +112,7 @@ SparseVector FeatureSpace::featurize(std::string_view text, std::span<const floa
   auto buckets = ngram_buckets(text);
   features.reserve(embedding.size() + buckets.size());
   for (size_t i = 0; i < embedding.size(); ++i) {
-    features.push_back({static_cast<uint32_t>(i), embedding[i] * kEmbeddingWeight});
+    features.push_back({static_cast<uint32_t>(i), embedding[i] * embedding_weight_});
   }
   std::sort(buckets.begin(), buckets.end());
   double norm = 0;

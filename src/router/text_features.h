@@ -21,7 +21,10 @@ using SparseVector = std::vector<SparseFeature>;
 
 class FeatureSpace {
  public:
-  FeatureSpace(int32_t embedding_dimensions, int32_t hash_bits);
+  // The embedding is unit length and so is the n-gram part; `embedding_weight` > 1 lets the
+  // embedding dominate when the two disagree (it generalises to unseen wordings, n-grams do not).
+  FeatureSpace(int32_t embedding_dimensions, int32_t hash_bits, float embedding_weight = kDefaultEmbeddingWeight);
+  static constexpr float kDefaultEmbeddingWeight = 2.0F;
 
   // Document frequencies per hash bucket from the training texts.
   void fit_idf(const std::vector<std::string>& texts);
@@ -33,6 +36,7 @@ class FeatureSpace {
 
   int32_t embedding_dimensions() const { return embedding_dimensions_; }
   int32_t hash_bits() const { return hash_bits_; }
+  float embedding_weight() const { return embedding_weight_; }
   size_t dimensions() const { return static_cast<size_t>(embedding_dimensions_) + idf_.size(); }
 
  private:
@@ -40,6 +44,7 @@ class FeatureSpace {
 
   int32_t embedding_dimensions_;
   int32_t hash_bits_;
+  float embedding_weight_;
   std::vector<float> idf_;  // one per bucket
 };
 

@@ -16,6 +16,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kFormat = "tandem-router/1";
 constexpr char kWeightsMagic[8] = {'T', 'N', 'D', 'M', 'R', 'W', '0', '1'};
+constexpr char kNetworkMagic[8] = {'T', 'N', 'D', 'M', 'R', 'N', '0', '1'};
 constexpr size_t kEmbedBatch = 64;
 
 Result<std::vector<std::vector<float>>> embed_all(engine::Embedder& embedder, const std::vector<std::string>& texts,
@@ -72,6 +73,26 @@ void append_raw(std::string& out, const T* data, size_t count) {
   out.append(reinterpret_cast<const char*>(data), count * sizeof(T));
 }
 
+Result<HiddenLayerNetwork> read_network(const fs::path& path, int32_t inputs, int32_t hidden, int32_t classes) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[sizeof(kNetworkMagic)] = {};
+  uint64_t shape[3] = {};
+  in.read(magic, sizeof(magic));
+  in.read(reinterpret_cast<char*>(shape), sizeof(shape));
+  if (!in || std::memcmp(magic, kNetworkMagic, sizeof(magic)) != 0 || shape[0] != static_cast<uint64_t>(inputs) ||
+      shape[1] != static_cast<uint64_t>(hidden) || shape[2] != static_cast<uint64_t>(classes)) {
+    return make_error(ErrorCode::kDataLoss, path.string() + " is missing, corrupt or does not match model.json");
+  }
+  HiddenLayerNetwork network(inputs, hidden, classes, 0);
+  std::vector<float> parameters(HiddenLayerNetwork::parameter_count(inputs, hidden, classes));
+  in.read(reinterpret_cast<char*>(parameters.data()), static_cast<std::streamsize>(parameters.size() * sizeof(float)));
+  if (!in || in.peek() != std::char_traits<char>::eof()) {
+    return make_error(ErrorCode::kDataLoss, path.string() + " is truncated or has trailing bytes");
+  }
+  network.set_parameters(std::move(parameters));
+  return network;
+}
+
 }  // namespace
 
 Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const std::vector<int32_t>& label_ids,
@@ -81,6 +102,12 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
     return make_error(ErrorCode::kInvalidArgument, "hash bits must be in [8, 22]");
   }
   if (options.max_iterations < 1) return make_error(ErrorCode::kInvalidArgument, "iterations must be >= 1");
+  if (!(options.embedding_weight > 0 && options.embedding_weight <= 100)) {
+    return make_error(ErrorCode::kInvalidArgument, "the embedding weight must be in (0, 100]");
+  }
+  if (options.hidden_units < 0 || options.hidden_units > 4096) {
+    return make_error(ErrorCode::kInvalidArgument, "hidden units must be in [0, 4096]");
+  }
   if (!(options.holdout_fraction >= 0 && options.holdout_fraction < 0.5)) {
     return make_error(ErrorCode::kInvalidArgument, "the held-out fraction must be in [0, 0.5)");
   }
@@ -89,7 +116,7 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
 
   TextModel model;
   model.embedding_model = embedder->info().name;
-  model.features = FeatureSpace(embedder->dimensions(), options.hash_bits);
+  model.features = FeatureSpace(embedder->dimensions(), options.hash_bits, options.embedding_weight);
   model.features.fit_idf(texts);
   std::vector<SparseVector> inputs;
   inputs.reserve(texts.size());
@@ -103,34 +130,50 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
 
   // 1. Without the held-out slice, to calibrate on answers the model has not seen.
   const auto is_held_out = choose_held_out(label_ids, labels.size(), options.holdout_fraction, options.seed);
-  std::vector<SparseVector> fit_inputs;
-  std::vector<int32_t> fit_labels;
   std::vector<std::vector<float>> held_out_logits;
   held_out.labels.clear();
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (is_held_out[i]) {
-      held_out.labels.push_back(label_ids[i]);
-    } else {
-      fit_inputs.push_back(inputs[i]);
-      fit_labels.push_back(label_ids[i]);
-    }
+    if (is_held_out[i]) held_out.labels.push_back(label_ids[i]);
   }
-  // Progress counts iterations against the most both stages may take; convergence ends earlier.
-  const int32_t most = (held_out.labels.empty() ? 1 : 2) * options.max_iterations;
+  // Progress counts iterations against the most all stages may take; convergence ends earlier.
+  const bool with_network = options.hidden_units > 0;
+  const int32_t most = (held_out.labels.empty() ? 1 : 2) * (with_network ? 2 : 1) * options.max_iterations;
   int32_t iterations_done = 0;
   training.on_iteration = [&](int32_t, int32_t) {
     if (options.progress) options.progress("training", static_cast<size_t>(++iterations_done), static_cast<size_t>(most));
   };
+  TrainingOptions network_training = training;
+  network_training.l2 = options.hidden_l2;
   model.regression = SoftmaxRegression(model.features.dimensions(), classes);
+  if (with_network) {
+    model.network = HiddenLayerNetwork(embedder->dimensions(), options.hidden_units, classes, options.seed);
+  }
+  // Each head is fitted on its own objective and their logits add (a product of experts); the
+  // temperature is fitted on the sum, so the pair is calibrated as one model.
+  auto fit = [&](const std::vector<size_t>& rows) {
+    std::vector<SparseVector> x;
+    std::vector<std::vector<float>> dense;
+    std::vector<int32_t> y;
+    for (size_t i : rows) {
+      x.push_back(inputs[i]);
+      y.push_back(label_ids[i]);
+      if (with_network) dense.push_back((*embeddings)[i]);
+    }
+    int32_t iterations = model.regression.train(x, y, training);
+    if (with_network) iterations += model.network.train(dense, y, network_training);
+    return iterations;
+  };
+  std::vector<size_t> fit_rows;
+  std::vector<size_t> all_rows(texts.size());
+  std::iota(all_rows.begin(), all_rows.end(), size_t{0});
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!is_held_out[i]) fit_rows.push_back(i);
+  }
   int32_t calibration_iterations = 0;
   if (!held_out.labels.empty()) {
-    SoftmaxRegression& calibration_model = model.regression;
-    calibration_iterations = calibration_model.train(fit_inputs, fit_labels, training);
+    calibration_iterations = fit(fit_rows);
     for (size_t i = 0; i < inputs.size(); ++i) {
-      if (!is_held_out[i]) continue;
-      std::vector<float> z(labels.size());
-      calibration_model.logits(inputs[i], z);
-      held_out_logits.push_back(std::move(z));
+      if (is_held_out[i]) held_out_logits.push_back(model.logits(inputs[i], (*embeddings)[i]));
     }
     model.temperature = fit_temperature(held_out_logits, held_out.labels);
     held_out.probabilities = held_out_logits;
@@ -139,7 +182,7 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
 
   // 2. The final model sees every example and keeps the calibration; it starts from the first
   // model's weights, which are near its optimum, so it converges in fewer iterations.
-  const int32_t final_iterations = model.regression.train(inputs, label_ids, training);
+  const int32_t final_iterations = fit(all_rows);
   model.embedder = std::move(embedder);
   model.labels = std::move(labels);
   model.training = {{"examples", texts.size()},
@@ -148,6 +191,7 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
                     {"iterations", {{"calibration", calibration_iterations}, {"final", final_iterations}}},
                     {"l2", options.l2},
                     {"seed", options.seed}};
+  if (with_network) model.training["hidden_l2"] = options.hidden_l2;
   return model;
 }
 
@@ -160,9 +204,15 @@ Result<std::vector<std::vector<float>>> TextModel::probabilities(const std::vect
   return out;
 }
 
+std::vector<float> TextModel::logits(const SparseVector& features_of_text, std::span<const float> embedding) const {
+  std::vector<float> z(static_cast<size_t>(regression.classes()));
+  regression.logits(features_of_text, z);
+  if (!network.empty()) network.add_logits(embedding, z);
+  return z;
+}
+
 std::vector<float> TextModel::probabilities_of(const std::string& text, std::span<const float> embedding) const {
-  std::vector<float> p(labels.size());
-  regression.logits(features.featurize(text, embedding), p);
+  auto p = logits(features.featurize(text, embedding), embedding);
   softmax(p, temperature);
   return p;
 }
@@ -186,10 +236,20 @@ Status TextModel::save(const std::string& dir, const std::string& kind, const nl
   meta["labels"] = labels;
   meta["temperature"] = temperature;
   meta["hash_bits"] = features.hash_bits();
+  meta["embedding_weight"] = features.embedding_weight();
+  meta["hidden_units"] = network.hidden();
   meta["embedding_model"] = {{"name", embedding_model}, {"dimensions", features.embedding_dimensions()}};
   meta["training"] = training;
   meta["extra"] = extra;
   if (auto st = write_file_atomically(fs::path(dir) / "weights.bin", weights); !st) return st;
+  if (!network.empty()) {
+    std::string bytes(kNetworkMagic, sizeof(kNetworkMagic));
+    const uint64_t shape[3] = {static_cast<uint64_t>(network.inputs()), static_cast<uint64_t>(network.hidden()),
+                               static_cast<uint64_t>(network.classes())};
+    append_raw(bytes, shape, 3);
+    append_raw(bytes, network.parameters().data(), network.parameters().size());
+    if (auto st = write_file_atomically(fs::path(dir) / "network.bin", bytes); !st) return st;
+  }
   return write_file_atomically(fs::path(dir) / "model.json", meta.dump(2) + "\n");
 }
 
@@ -224,7 +284,12 @@ Result<std::pair<TextModel, nlohmann::json>> TextModel::load(const std::string& 
     if (hash_bits < 8 || hash_bits > 22 || model.labels.size() < 2 || !(model.temperature > 0)) {
       return make_error(ErrorCode::kDataLoss, meta_path.string() + " has out-of-range values");
     }
-    model.features = FeatureSpace(dims, hash_bits);
+    // Models from before the weight was a setting were trained at the default.
+    const auto embedding_weight = meta.value("embedding_weight", FeatureSpace::kDefaultEmbeddingWeight);
+    if (!(embedding_weight > 0 && embedding_weight <= 100)) {
+      return make_error(ErrorCode::kDataLoss, meta_path.string() + " has out-of-range values");
+    }
+    model.features = FeatureSpace(dims, hash_bits, embedding_weight);
 
     const fs::path weights_path = fs::path(dir) / "weights.bin";
     std::ifstream in(weights_path, std::ios::binary);
@@ -247,6 +312,14 @@ Result<std::pair<TextModel, nlohmann::json>> TextModel::load(const std::string& 
     model.regression = SoftmaxRegression(rows, static_cast<int32_t>(model.labels.size()));
     model.regression.set_weights(std::move(weights));
     model.features.set_idf(std::move(idf));
+    // Models from before the hidden layer have no "hidden_units": the linear head alone.
+    const auto hidden = meta.value("hidden_units", 0);
+    if (hidden < 0 || hidden > 4096) return make_error(ErrorCode::kDataLoss, meta_path.string() + " has out-of-range values");
+    if (hidden > 0) {
+      auto network = read_network(fs::path(dir) / "network.bin", dims, hidden, static_cast<int32_t>(model.labels.size()));
+      if (!network) return network.error();
+      model.network = std::move(*network);
+    }
     model.embedder = std::move(embedder);
     return std::make_pair(std::move(model), meta.value("extra", nlohmann::json::object()));
   } catch (const nlohmann::json::exception& e) {

@@ -1,6 +1,7 @@
-// What both router models share: texts -> embedding + n-gram features -> softmax regression ->
-// calibrated probabilities, trained with a held-out slice for calibration, saved to a directory
-// (model.json for people, weights.bin for the numbers).
+// What both router models share: texts -> embedding + n-gram features -> softmax regression (plus,
+// optionally, a hidden-layer network over the embedding, logits added) -> calibrated
+// probabilities, trained with a held-out slice for calibration, saved to a directory (model.json
+// for people, weights.bin and network.bin for the numbers).
 // Thread-safety: immutable after train()/load(); probabilities() may run on any thread.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "router/hidden_layer.h"
 #include "router/router.h"
 #include "router/softmax_regression.h"
 #include "router/text_features.h"
@@ -26,6 +28,7 @@ struct TextModel {
   std::string embedding_model;
   FeatureSpace features{0, 1};
   SoftmaxRegression regression;
+  HiddenLayerNetwork network;  // empty unless trained with hidden_units > 0
   std::vector<std::string> labels;
   float temperature = 1.0F;
   nlohmann::json training;  // what it was trained on, for model.json
@@ -39,6 +42,8 @@ struct TextModel {
   Result<std::vector<std::vector<float>>> probabilities(const std::vector<std::string>& texts) const;
   // The same for one text whose embedding (by `embedder`) is already known.
   std::vector<float> probabilities_of(const std::string& text, std::span<const float> embedding) const;
+  // Both heads' logits, before calibration.
+  std::vector<float> logits(const SparseVector& features_of_text, std::span<const float> embedding) const;
 
   // `kind` tells the two models' directories apart; `extra` lands in model.json.
   Status save(const std::string& dir, const std::string& kind, const nlohmann::json& extra) const;

@@ -89,6 +89,15 @@ TEST(IntentClassifierTest, LearnsSavesAndLoadsTheSameModel) {
   EXPECT_EQ(meta["extra"]["oos_label"], "oos");
   EXPECT_EQ(meta["training"]["examples"], small_intents().size());
 
+  EXPECT_EQ(meta["hidden_units"], 0);
+  EXPECT_EQ(meta["embedding_weight"], 2.0);
+  EXPECT_FALSE(fs::exists(model_dir + "/network.bin"));
+  // A model written before these settings existed loads as the linear head at the default weight.
+  auto old_meta = meta;
+  old_meta.erase("hidden_units");
+  old_meta.erase("embedding_weight");
+  std::ofstream(model_dir + "/model.json") << old_meta.dump();
+
   auto loaded = IntentClassifier::load(model_dir, embedder);
   ASSERT_TRUE(loaded) << loaded.error().to_string();
   EXPECT_EQ(loaded->oos_threshold(), classifier->oos_threshold());
@@ -110,6 +119,52 @@ TEST(IntentClassifierTest, LearnsSavesAndLoadsTheSameModel) {
   auto unknown = evaluate_intents(*loaded, {{"book a table", "restaurant"}});
   ASSERT_FALSE(unknown);
   EXPECT_NE(unknown.error().message.find("\"restaurant\" is not one the model was trained on"), std::string::npos);
+}
+
+TEST(IntentClassifierTest, WithAHiddenLayerItLearnsSavesAndLoadsTheSameModel) {
+  auto embedder = shared_embedder();
+  ASSERT_TRUE(embedder);
+  auto options = quick_options();
+  options.hidden_units = 32;
+  auto classifier = IntentClassifier::train(small_intents(), embedder, options);
+  ASSERT_TRUE(classifier) << classifier.error().to_string();
+  const std::vector<std::string> unseen = {"is it windy in London right now", "translate goodbye into Portuguese",
+                                           "hey hello"};
+  auto predictions = classifier->classify_batch(unseen);
+  ASSERT_TRUE(predictions) << predictions.error().to_string();
+  EXPECT_EQ((*predictions)[0].ranked.front().first, "weather");
+  EXPECT_EQ((*predictions)[1].ranked.front().first, "translate");
+  EXPECT_EQ((*predictions)[2].ranked.front().first, "greeting");
+
+  TempDir dir;
+  const auto model_dir = dir.file("intents");
+  ASSERT_TRUE(classifier->save(model_dir));
+  std::ifstream meta_file(model_dir + "/model.json");
+  EXPECT_EQ(nlohmann::json::parse(meta_file)["hidden_units"], 32);
+  auto loaded = IntentClassifier::load(model_dir, embedder);
+  ASSERT_TRUE(loaded) << loaded.error().to_string();
+  auto again = loaded->classify_batch(unseen);
+  ASSERT_TRUE(again);
+  for (size_t i = 0; i < unseen.size(); ++i) {
+    EXPECT_EQ((*again)[i].label, (*predictions)[i].label);
+    EXPECT_FLOAT_EQ((*again)[i].confidence, (*predictions)[i].confidence);
+  }
+
+  // Trained again, it is the same model: the network's start is seeded.
+  auto twin = IntentClassifier::train(small_intents(), embedder, options);
+  ASSERT_TRUE(twin);
+  EXPECT_FLOAT_EQ(twin->temperature(), classifier->temperature());
+  EXPECT_FLOAT_EQ(twin->oos_threshold(), classifier->oos_threshold());
+
+  fs::resize_file(model_dir + "/network.bin", fs::file_size(model_dir + "/network.bin") - 4);
+  auto truncated = IntentClassifier::load(model_dir, embedder);
+  ASSERT_FALSE(truncated);
+  EXPECT_EQ(truncated.error().code, ErrorCode::kDataLoss);
+  EXPECT_NE(truncated.error().message.find("network.bin"), std::string::npos) << truncated.error().message;
+  fs::remove(model_dir + "/network.bin");
+  auto missing = IntentClassifier::load(model_dir, embedder);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kDataLoss);
 }
 
 TEST(IntentClassifierTest, RefusesDataItCannotLearnFrom) {

@@ -26,6 +26,10 @@ TEST(TextFeaturesTest, NormalisedNgramsAfterTheWeightedEmbedding) {
   EXPECT_FLOAT_EQ(features[1].value, 1.6F);  // embedding weighted by 2
   EXPECT_NEAR(ngram_norm(features, 3), 1.0, 1e-5);
   for (size_t i = 3; i < features.size(); ++i) EXPECT_LT(features[i].index, 3U + 4096U);
+
+  const auto lighter = FeatureSpace(3, 12, 1.5F).featurize("Book a flight to Paris", embedding);
+  EXPECT_FLOAT_EQ(lighter[1].value, 1.2F);
+  EXPECT_NEAR(ngram_norm(lighter, 3), 1.0, 1e-5);
 }
 
 TEST(TextFeaturesTest, CaseAndPunctuationDoNotChangeTheFeatures) {

@@ -1,0 +1,27 @@
+// Full-batch L-BFGS with a backtracking (Armijo) line search, for the router's smooth training
+// objectives (the softmax regression and the hidden-layer head). Deterministic for a
+// deterministic objective.
+// Thread-safety: minimise() calls `objective` on the calling thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace tandem::router {
+
+struct LbfgsOptions {
+  int32_t max_iterations = 300;
+  // Stops when an iteration improves the objective by less than this, relative to its value.
+  double tolerance = 1e-6;
+  int32_t memory = 5;  // correction pairs kept
+  std::function<void(int32_t iteration, int32_t max_iterations)> on_iteration;  // optional progress
+};
+
+// Returns f(w) and writes its gradient into `gradient` (already sized like w).
+using Objective = std::function<double(const std::vector<float>& w, std::vector<float>& gradient)>;
+
+// Moves `w` towards a minimum of `objective`; returns the iterations run.
+int32_t minimise_lbfgs(const Objective& objective, std::vector<float>& w, const LbfgsOptions& options);
+
+}  // namespace tandem::router
