@@ -162,6 +162,7 @@ knowledge::SearchOptions knowledge_search_options(const Config& config) {
   knowledge::SearchOptions options;
   options.k = static_cast<int>(config.knowledge_top_k);
   options.candidates = static_cast<int>(config.knowledge_candidates);
+  options.fusion = config.knowledge_fusion == "rrf" ? knowledge::Fusion::kReciprocalRank : knowledge::Fusion::kRescaledScores;
   options.bm25_weight = config.knowledge_bm25_weight;
   options.dense_weight = config.knowledge_dense_weight;
   return options;

@@ -83,6 +83,7 @@ struct Config {
   int64_t knowledge_chunk_overlap = 32;      // tokens of whole sentences repeated between chunks
   int64_t knowledge_top_k = 5;               // passages given to the model
   int64_t knowledge_candidates = 50;         // taken from each of BM25 and dense before fusion
+  std::string knowledge_fusion = "scores";    // hybrid search: "scores" (rescaled) or "rrf" (reciprocal ranks)
   double knowledge_bm25_weight = 1.0;        // hybrid search: weights of the rescaled scores
   double knowledge_dense_weight = 1.0;
   std::string knowledge_embedding_scripts = "Latin";  // scripts the embedding model reads; "all" for a multilingual one

@@ -98,8 +98,10 @@ double list_confidence(const std::vector<ScoredId>& list) {
   return std::clamp((gap - kNoise) / (kClear - kNoise), 0.0, 1.0);
 }
 
-// The score of list[i] rescaled to [0, 1] between the list's last and best (1 when all tie).
-double rescaled(const std::vector<ScoredId>& list, size_t i) {
+// What list[i] adds to a chunk's fused score, before the list's weight: its score rescaled to
+// [0, 1] between the list's last and best (1 when all tie), or its reciprocal rank.
+double fusion_share(const std::vector<ScoredId>& list, size_t i, const SearchOptions& options) {
+  if (options.fusion == Fusion::kReciprocalRank) return 1.0 / (options.rrf_k + static_cast<double>(i) + 1.0);
   const double best = list.front().score;
   const double last = list.back().score;
   return best > last ? (list[i].score - last) / (best - last) : 1.0;
@@ -609,10 +611,10 @@ Result<SearchResult> KnowledgeBase::search(std::string_view query, const SearchO
   }
   result.top_similarity = dense.empty() ? 0 : dense.front().score;
 
-  // Fusion: each list adds its weight times the chunk's score rescaled to [0, 1] over the list
-  // (best 1, last 0; a chunk missing from a list gets 0 from it). Unlike reciprocal rank fusion
-  // this keeps how far apart the scores are: a passage far ahead in one list stays ahead
-  // (XQuAD en, tuning half: recall@1 0.962 against 0.949 for reciprocal ranks with k=60).
+  // Fusion: each list adds its weight times fusion_share (a chunk missing from a list gets 0 from
+  // it). Rescaled scores, the default, keep how far apart the scores are, so a passage far ahead
+  // in one list stays ahead (XQuAD en, tuning half: recall@1 0.962 against 0.949 for reciprocal
+  // ranks with k=60).
   struct Fused {
     double score = 0;
     int bm25_rank = 0;
@@ -632,13 +634,13 @@ Result<SearchResult> KnowledgeBase::search(std::string_view query, const SearchO
   for (size_t i = 0; i < lexical.size(); ++i) {
     Fused& f = fused[lexical[i].id];
     f.bm25_rank = static_cast<int>(i + 1);
-    f.score += fuse ? result.bm25_weight * rescaled(lexical, i) : lexical[i].score;
+    f.score += fuse ? result.bm25_weight * fusion_share(lexical, i, options) : lexical[i].score;
   }
   for (size_t i = 0; i < dense.size(); ++i) {
     Fused& f = fused[dense[i].id];
     f.dense_rank = static_cast<int>(i + 1);
     f.similarity = dense[i].score;
-    f.score += fuse ? result.dense_weight * rescaled(dense, i) : dense[i].score;
+    f.score += fuse ? result.dense_weight * fusion_share(dense, i, options) : dense[i].score;
   }
   std::vector<std::pair<int64_t, Fused>> ranked(fused.begin(), fused.end());
   std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {

@@ -85,12 +85,18 @@ struct AddProgress {
 enum class SearchMode { kBm25, kDense, kHybrid };
 Result<SearchMode> parse_search_mode(std::string_view name);  // "bm25", "dense", "hybrid"
 
+// How a hybrid search fuses the two lists: each adds its weight times the chunk's score rescaled
+// to [0, 1] over the list, or reciprocal rank fusion, weight / (rrf_k + rank).
+enum class Fusion { kRescaledScores, kReciprocalRank };
+
 struct SearchOptions {
   int k = 5;
   SearchMode mode = SearchMode::kHybrid;
   std::vector<std::string> collections{};  // empty: all; applied inside both searches
-  double bm25_weight = 1.0;                // fusion weights, scaled per query (SearchResult)
+  Fusion fusion = Fusion::kRescaledScores;
+  double bm25_weight = 1.0;  // fusion weights, scaled per query (SearchResult)
   double dense_weight = 1.0;
+  int rrf_k = 60;
   int candidates = 50;  // taken from each list before fusion
 };
 

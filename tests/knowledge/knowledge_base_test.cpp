@@ -156,6 +156,22 @@ TEST_F(KnowledgeBaseTest, HybridScoresAddEachListsScoreRescaledBetweenItsLastAnd
   EXPECT_NE(hybrid->hits.front().chunk.text.find("31 March 2027"), std::string::npos);
 }
 
+TEST_F(KnowledgeBaseTest, ReciprocalRankFusionAddsEachListsWeightOverRankPlusK) {
+  write_corpus();
+  auto kb = open_kb();
+  ASSERT_TRUE(kb);
+  ASSERT_TRUE(kb->add({docs().string()}, {.collection = "home"}));
+  auto hybrid = kb->search("When does the lease of the flat end?", {.k = 10, .fusion = Fusion::kReciprocalRank, .rrf_k = 60});
+  ASSERT_TRUE(hybrid);
+  ASSERT_GE(hybrid->hits.size(), 2u);
+  auto share = [](double weight, int rank) { return rank > 0 ? weight / (60.0 + rank) : 0.0; };
+  for (const auto& hit : hybrid->hits) {
+    ASSERT_TRUE(hit.bm25_rank > 0 || hit.dense_rank > 0);
+    EXPECT_NEAR(hit.score, share(hybrid->bm25_weight, hit.bm25_rank) + share(hybrid->dense_weight, hit.dense_rank), 1e-12);
+  }
+  EXPECT_NE(hybrid->hits.front().chunk.text.find("31 March 2027"), std::string::npos);
+}
+
 TEST_F(KnowledgeBaseTest, ReAddingSkipsUnchangedReplacesChangedAndSpotsDuplicates) {
   write_corpus();
   auto kb = open_kb();
