@@ -95,17 +95,7 @@ class NetworkLoss {
       const auto& x = inputs_[e];
       std::fill(z.begin(), z.end(), 0.0F);
       forward(l, w.data(), x, activation, z);
-      const auto y = static_cast<size_t>(labels_[e]);
-      const float max = *std::max_element(z.begin(), z.end());
-      double sum = 0;
-      for (float& v : z) {
-        v = std::exp(v - max);
-        sum += v;
-      }
-      loss += std::log(sum) - std::log(static_cast<double>(z[y]));
-      const auto inverse = static_cast<float>(1.0 / sum);
-      for (float& v : z) v *= inverse;
-      z[y] -= 1.0F;  // d(cross-entropy)/d(logits)
+      loss += softmax_cross_entropy(z, static_cast<size_t>(labels_[e]));  // z: now d(loss)/d(logits)
 
       const float* second = w.data() + l.second_weights();
       float* second_gradient = gradient.data() + l.second_weights();

@@ -91,4 +91,18 @@ int32_t minimise_lbfgs(const Objective& objective, std::vector<float>& w, const 
   return iteration;
 }
 
+double softmax_cross_entropy(std::vector<float>& logits, size_t label) {
+  const float max = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (float& v : logits) {
+    v = std::exp(v - max);
+    sum += v;
+  }
+  const double loss = std::log(sum) - std::log(static_cast<double>(logits[label]));
+  const auto inverse = static_cast<float>(1.0 / sum);
+  for (float& v : logits) v *= inverse;
+  logits[label] -= 1.0F;
+  return loss;
+}
+
 }  // namespace tandem::router

@@ -24,4 +24,8 @@ using Objective = std::function<double(const std::vector<float>& w, std::vector<
 // Moves `w` towards a minimum of `objective`; returns the iterations run.
 int32_t minimise_lbfgs(const Objective& objective, std::vector<float>& w, const LbfgsOptions& options);
 
+// The softmax cross-entropy of `logits` for the true class `label`, which both heads minimise:
+// returns the loss and turns `logits` into its gradient with respect to them (softmax - one-hot).
+double softmax_cross_entropy(std::vector<float>& logits, size_t label);
+
 }  // namespace tandem::router

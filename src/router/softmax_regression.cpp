@@ -99,17 +99,7 @@ class CrossEntropy {
         const float* row = &w[feature.index * c];
         for (size_t k = 0; k < c; ++k) z[k] += feature.value * row[k];
       }
-      const auto y = static_cast<size_t>(labels_[i]);
-      const float max = *std::max_element(z.begin(), z.end());
-      double sum = 0;
-      for (float& v : z) {
-        v = std::exp(v - max);
-        sum += v;
-      }
-      loss += std::log(sum) - std::log(static_cast<double>(z[y]));
-      const auto inverse = static_cast<float>(1.0 / sum);
-      for (float& v : z) v *= inverse;
-      z[y] -= 1.0F;  // d(cross-entropy)/d(logits)
+      loss += softmax_cross_entropy(z, static_cast<size_t>(labels_[i]));  // z: now d(loss)/d(logits)
       for (const auto& feature : x) {
         float* row = &gradient[feature.index * c];
         for (size_t k = 0; k < c; ++k) row[k] += feature.value * z[k];
