@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
-#include <thread>
 
 #include "router/lbfgs.h"
 
@@ -54,23 +53,9 @@ class NetworkLoss {
 
   double operator()(const std::vector<float>& w, std::vector<float>& gradient) const {
     const size_t n = inputs_.size();
-    const size_t workers = std::min(threads_, std::max<size_t>(1, n / 256));
-    std::vector<std::vector<float>> partial(workers - 1, std::vector<float>(w.size(), 0.0F));
-    std::vector<double> losses(workers, 0.0);
-    std::fill(gradient.begin(), gradient.end(), 0.0F);
-    auto run = [&](size_t worker) {
-      losses[worker] = accumulate(w, n * worker / workers, n * (worker + 1) / workers,
-                                  worker == 0 ? gradient : partial[worker - 1]);
-    };
-    std::vector<std::thread> pool;
-    for (size_t worker = 1; worker < workers; ++worker) pool.emplace_back(run, worker);
-    run(0);
-    for (auto& t : pool) t.join();
-    double loss = 0;
-    for (double l : losses) loss += l;
-    for (const auto& g : partial) {
-      for (size_t i = 0; i < g.size(); ++i) gradient[i] += g[i];
-    }
+    double loss = sum_over_examples(
+        n, threads_, [&](size_t begin, size_t end, std::vector<float>& g) { return accumulate(w, begin, end, g); },
+        gradient);
     const auto scale = static_cast<float>(1.0 / static_cast<double>(n));
     double squared = 0;
     for (size_t i = 0; i < gradient.size(); ++i) {

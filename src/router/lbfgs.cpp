@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <thread>
 
 namespace tandem::router {
 namespace {
@@ -89,6 +90,27 @@ int32_t minimise_lbfgs(const Objective& objective, std::vector<float>& w, const 
     if (improvement < options.tolerance) break;
   }
   return iteration;
+}
+
+double sum_over_examples(size_t n, size_t threads, const RangeLoss& range_loss, std::vector<float>& gradient) {
+  const size_t workers = std::min(threads, std::max<size_t>(1, n / 256));
+  std::vector<std::vector<float>> partial(workers - 1, std::vector<float>(gradient.size(), 0.0F));
+  std::vector<double> losses(workers, 0.0);
+  std::fill(gradient.begin(), gradient.end(), 0.0F);
+  auto run = [&](size_t worker) {
+    losses[worker] = range_loss(n * worker / workers, n * (worker + 1) / workers,
+                                worker == 0 ? gradient : partial[worker - 1]);
+  };
+  std::vector<std::thread> pool;
+  for (size_t worker = 1; worker < workers; ++worker) pool.emplace_back(run, worker);
+  run(0);
+  for (auto& t : pool) t.join();
+  double loss = 0;
+  for (double l : losses) loss += l;
+  for (const auto& g : partial) {
+    for (size_t i = 0; i < g.size(); ++i) gradient[i] += g[i];
+  }
+  return loss;
 }
 
 double softmax_cross_entropy(std::vector<float>& logits, size_t label) {

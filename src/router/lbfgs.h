@@ -24,6 +24,12 @@ using Objective = std::function<double(const std::vector<float>& w, std::vector<
 // Moves `w` towards a minimum of `objective`; returns the iterations run.
 int32_t minimise_lbfgs(const Objective& objective, std::vector<float>& w, const LbfgsOptions& options);
 
+// Sums `range_loss(begin, end, gradient)` over the examples [0, n), split among up to `threads`
+// workers (at least 256 examples each), each adding into a gradient of its own that is summed
+// into `gradient` (zeroed first) in worker order, so the result does not depend on timing.
+using RangeLoss = std::function<double(size_t begin, size_t end, std::vector<float>& gradient)>;
+double sum_over_examples(size_t n, size_t threads, const RangeLoss& range_loss, std::vector<float>& gradient);
+
 // The softmax cross-entropy of `logits` for the true class `label`, which both heads minimise:
 // returns the loss and turns `logits` into its gradient with respect to them (softmax - one-hot).
 double softmax_cross_entropy(std::vector<float>& logits, size_t label);
