@@ -109,7 +109,9 @@ TEST(SquadEvalTest, MeasuresRecallAndMrrOnARealBase) {
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(report->tune_modes[i].questions + report->holdout_modes[i].questions, 3u);
     for (const auto* half : {&report->tune_modes[i], &report->holdout_modes[i]}) {
-      if (half->questions > 0) EXPECT_DOUBLE_EQ(half->recall_at_1, 1.0) << half->name;
+      if (half->questions > 0) {
+        EXPECT_DOUBLE_EQ(half->recall_at_1, 1.0) << half->name;
+      }
     }
   }
   // A generator that echoes the passages contains the gold answer; one that says nothing does not.
