@@ -320,7 +320,9 @@ Result<AuditLog> AuditLog::open(const std::string& path, const std::optional<Key
           fmt::format("audit log {} is missing but its head says sequence {} (removed)", path, (*head)->sequence));
     }
   }
-  auto log = RecordLog::open(path, key);  // creates it and its folder; seals a clear one from an earlier version
+  // Creates it and its folder; seals a clear one from an earlier version. Removed tail entries are
+  // found through the head, so the log needs no length file of its own.
+  auto log = RecordLog::open(path, key, RecordLog::TailGuard::kNone);
   if (!log) return log.error();
   auto verified = verify_for_append(**log, key);
   if (!verified) return verified.error();

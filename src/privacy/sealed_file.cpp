@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -76,19 +78,25 @@ Result<Key> file_key(const Key& data_key, std::span<const uint8_t> salt) {
   return out;
 }
 
+constexpr std::size_t kFlagsOffset = 10;
+constexpr uint8_t kFlagLengthFile = 1;  // logs only: the record count is sealed in `<log>.length`
+
 struct Header {
   HeaderBytes bytes{};
   uint8_t kind = 0;
   uint32_t segment_bytes = 0;
+  bool length_file = false;
 };
 
-Header new_header(uint8_t kind, uint32_t segment_bytes, const Key& key, Status& status) {
+Header new_header(uint8_t kind, uint32_t segment_bytes, uint8_t flags, const Key& key, Status& status) {
   Header h;
   h.kind = kind;
   h.segment_bytes = segment_bytes;
+  h.length_file = (flags & kFlagLengthFile) != 0;
   std::memcpy(h.bytes.data(), kMagic.data(), kMagic.size());
   h.bytes[8] = kVersion;
   h.bytes[9] = kind;
+  h.bytes[kFlagsOffset] = flags;
   put_u32(h.bytes.data() + 12, segment_bytes);
   const KeyId id = key_id(key);
   std::copy(id.begin(), id.end(), h.bytes.begin() + kKeyIdOffset);
@@ -111,6 +119,7 @@ Result<Header> parse_header(const HeaderBytes& bytes, uint8_t kind, const Key& k
   h.bytes = bytes;
   h.kind = kind;
   h.segment_bytes = get_u32(bytes.data() + 12);
+  h.length_file = kind == kKindLog && (bytes[kFlagsOffset] & kFlagLengthFile) != 0;
   if (kind == kKindFile && (h.segment_bytes == 0 || h.segment_bytes > kMaxRecordBytes)) {
     return damaged(path, "impossible segment size");
   }
@@ -399,7 +408,7 @@ Result<SealedFileWriter> SealedFileWriter::create(const std::string& path, const
   s->fd = ::open(s->temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (s->fd < 0) return make_error(ErrorCode::kUnavailable, io_error("cannot create", s->temp, errno));
   Status status;
-  s->header = new_header(kKindFile, kSealedSegmentBytes, key, status);
+  s->header = new_header(kKindFile, kSealedSegmentBytes, 0, key, status);
   if (!status) return status.error();
   s->cipher = cipher_for(s->header, key, status);
   if (!status) return status.error();
@@ -536,6 +545,15 @@ Result<std::string> read_protected_file(const std::string& path, const std::opti
 
 // ---- Record logs ----
 
+namespace {
+
+// A log's length file: "<whole records> <salt of the log's header in hex>", sealed with its key.
+std::string length_path_of(const std::string& log_path) {
+  return log_path + ".length";
+}
+
+}  // namespace
+
 struct RecordLog::State {
   std::string path;
   int fd = -1;
@@ -546,6 +564,7 @@ struct RecordLog::State {
   int64_t offset = 0;  // where the next unread record starts
   uint64_t index = 0;  // its position in the log
   bool torn = false;   // the bytes from `offset` on are a cut-off record
+  bool defer_length = false;  // while reseal() fills a new log: its length is sealed (and checked) once, at the end
   ~State() {
     if (fd >= 0) ::close(fd);
     if (key) wipe(*key);
@@ -557,7 +576,39 @@ struct RecordLog::State {
     if (!size) return size.error();
     if (*size < offset) return damaged(path, fmt::format("shrank from {} to {} bytes (truncated)", offset, *size));
     torn = false;
-    return key ? read_sealed(*size, sink) : read_lines(*size, sink);
+    if (!key) return read_lines(*size, sink);
+    if (auto st = read_sealed(*size, sink); !st) return st;
+    return header.length_file && !defer_length ? check_length() : Status{};
+  }
+
+  std::string salt_hex() const { return hex(std::span(header.bytes).subspan(kSaltOffset, kSaltBytes)); }
+
+  // Called with every record read: a log may be longer than its length file says (a crash between
+  // an append and sealing the length), never shorter.
+  Status check_length() {
+    const std::string length_path = length_path_of(path);
+    auto sealed = read_sealed_file(length_path, *key);
+    if (!sealed) {
+      if (sealed.error().code != ErrorCode::kNotFound) return sealed.error();
+      if (index == 0) return {};  // nothing appended yet
+      return damaged(path, fmt::format("its sealed length {} is missing (removed)", length_path));
+    }
+    uint64_t count = 0;
+    char salt[2 * kSaltBytes + 1] = {};
+    if (std::sscanf(sealed->c_str(), "%" SCNu64 " %32s", &count, salt) != 2) {
+      return damaged(path, fmt::format("its sealed length {} does not hold a record count", length_path));
+    }
+    if (index < count) {
+      return damaged(path, fmt::format("it holds {} records but {} says {}: records were removed from the end "
+                                       "(if that was intended, remove {})",
+                                       index, length_path, count, length_path));
+    }
+    if (salt != salt_hex()) return damaged(path, fmt::format("{} belongs to another log", length_path));
+    return {};
+  }
+
+  Status seal_length(const std::string& log_path) const {
+    return write_sealed_file(length_path_of(log_path), *key, fmt::format("{} {}", index, salt_hex()));
   }
 
   Status read_sealed(int64_t size, const std::function<void(std::string&&)>& sink) {
@@ -659,6 +710,14 @@ struct RecordLog::State {
     }
     offset += static_cast<int64_t>(frame.size());
     ++index;
+    if (key && header.length_file && !defer_length) {
+      // The record is durable; a length left one behind is accepted and set right by the next append.
+      if (auto st = seal_length(path); !st) {
+        return make_error(st.error().code,
+                          fmt::format("record {} was appended to {}, but its length was not sealed: {}", index, path,
+                                      st.error().message));
+      }
+    }
     return {};
   }
 };
@@ -708,48 +767,48 @@ Status RecordLog::append(std::string_view record) {
   return session->append(record);
 }
 
-// A clear log from an earlier version, rewritten as a sealed one (temp file, fsync, rename) while
-// the caller holds its lock: the records keep their order, so chains over them (the audit log's)
-// stay valid.
-Status RecordLog::seal_clear_log(State& clear_log, const Key& key) {
-  State reader;  // reads through the caller's descriptor: a second flock would wait on ourselves
-  reader.path = clear_log.path;
-  reader.fd = clear_log.fd;
+// Rewrites a log from an earlier version (one in clear, or a sealed one without the tail guard now
+// asked for) as a new sealed log (temp file, fsync, rename) while the caller holds its lock: the
+// records keep their order, so chains over them (the audit log's) stay valid.
+Status RecordLog::reseal(State& old, const Key& key, TailGuard guard) {
   std::vector<std::string> records;
-  Status read = reader.read_new([&](std::string&& r) { records.push_back(std::move(r)); });
-  reader.fd = -1;
-  if (!read) return read;
-  if (reader.torn) {
-    return damaged(clear_log.path,
-                   "its last line was cut off by a crash; it is stored in clear and cannot be encrypted");
+  if (auto st = old.read_new([&](std::string&& r) { records.push_back(std::move(r)); }); !st) return st;
+  if (old.torn) {
+    return damaged(old.path,
+                   old.key ? "its last record was cut off by a crash; it is rewritten only once that is resolved"
+                           : "its last line was cut off by a crash; it is stored in clear and cannot be encrypted");
   }
   // Sealed bytes whose magic was damaged must not be taken for text and sealed again.
   for (const auto& record : records) {
-    if (!looks_like_text(record)) return damaged(clear_log.path, "it is neither a sealed log nor JSON Lines");
+    if (!old.key && !looks_like_text(record)) return damaged(old.path, "it is neither a sealed log nor JSON Lines");
   }
-  const std::string temp = clear_log.path + ".sealing." + std::to_string(::getpid());
+  const std::string temp = old.path + ".sealing." + std::to_string(::getpid());
   ::unlink(temp.c_str());
   Status written = [&]() -> Status {
-    auto sealed = RecordLog::open(temp, key);
+    auto sealed = RecordLog::open(temp, key, guard);
     if (!sealed) return sealed.error();
+    State& fresh = *(*sealed)->state_;
+    fresh.defer_length = true;
     for (const auto& record : records) {
-      if (auto st = (*sealed)->append(record); !st) return st;
+      if (auto st = fresh.append(record); !st) return st;
     }
-    return {};
+    // Sealed before the rename: a crash in between leaves the old log, which is rewritten again.
+    return fresh.header.length_file ? fresh.seal_length(old.path) : Status{};
   }();
   for (auto& record : records) wipe({reinterpret_cast<uint8_t*>(record.data()), record.size()});
-  if (written && ::rename(temp.c_str(), clear_log.path.c_str()) != 0) {
-    written = make_error(ErrorCode::kUnavailable, io_error("cannot replace", clear_log.path, errno));
+  if (written && ::rename(temp.c_str(), old.path.c_str()) != 0) {
+    written = make_error(ErrorCode::kUnavailable, io_error("cannot replace", old.path, errno));
   }
   if (!written) {
     ::unlink(temp.c_str());
     return written;
   }
-  sync_folder(clear_log.path);
+  sync_folder(old.path);
   return {};
 }
 
-Result<std::unique_ptr<RecordLog>> RecordLog::open(const std::string& path, const std::optional<Key>& key) {
+Result<std::unique_ptr<RecordLog>> RecordLog::open(const std::string& path, const std::optional<Key>& key,
+                                                   TailGuard guard) {
   if (auto st = create_folder_of(path); !st) return st.error();
   auto s = std::make_unique<State>();
   s->path = path;
@@ -772,9 +831,17 @@ Result<std::unique_ptr<RecordLog>> RecordLog::open(const std::string& path, cons
       }
       return std::unique_ptr<RecordLog>(new RecordLog(std::move(s)));
     }
+    // A log this loop rewrote a moment ago is as asked; anything else is damage, never rewritten twice.
+    auto rewrite = [&](State& old) -> Status {
+      if (attempt > 0) return damaged(path, "it is neither a sealed log nor JSON Lines");
+      if (auto st = reseal(old, *key, guard); !st) return st;
+      ::close(s->fd);  // the lock goes with the old file; open the new one
+      s->fd = -1;
+      return {};
+    };
     if (*size == 0) {
       Status status;
-      s->header = new_header(kKindLog, 0, *key, status);
+      s->header = new_header(kKindLog, 0, guard == TailGuard::kLengthFile ? kFlagLengthFile : 0, *key, status);
       if (!status) return status.error();
       int e = write_all(s->fd, s->header.bytes);
       if (e == 0 && ::fdatasync(s->fd) != 0) e = errno;
@@ -788,25 +855,37 @@ Result<std::unique_ptr<RecordLog>> RecordLog::open(const std::string& path, cons
       if (!header) return header.error();
       s->header = *header;
     } else {
-      // A log this loop sealed a moment ago is sealed; anything else is damage, never sealed twice.
-      if (attempt > 0) return damaged(path, "it is neither a sealed log nor JSON Lines");
-      if (auto st = seal_clear_log(*s, *key); !st) return st.error();
-      ::close(s->fd);  // the lock goes with the old file; open the sealed one
-      s->fd = -1;
+      State clear;  // reads through our descriptor: a second flock would wait on ourselves
+      clear.path = path;
+      clear.fd = s->fd;
+      Status rewritten = rewrite(clear);
+      clear.fd = -1;
+      if (!rewritten) return rewritten.error();
       continue;
     }
     Status status;
     s->cipher = cipher_for(s->header, *key, status);
     if (!status) return status.error();
     s->offset = kSealedHeaderBytes;
+    s->index = 0;
+    if (guard == TailGuard::kLengthFile && !s->header.length_file) {  // sealed by an earlier version
+      if (auto st = rewrite(*s); !st) return st.error();
+      continue;
+    }
     return std::unique_ptr<RecordLog>(new RecordLog(std::move(s)));
   }
 }
 
 Result<Records> read_records(const std::string& path, const std::optional<Key>& key) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return make_error(ErrorCode::kNotFound, "no file " + path);
-  auto log = RecordLog::open(path, key);
+  if (!std::filesystem::exists(path, ec)) {
+    if (key && std::filesystem::exists(length_path_of(path), ec)) {
+      return damaged(path, fmt::format("it is missing but {} remains (removed)", length_path_of(path)));
+    }
+    return make_error(ErrorCode::kNotFound, "no file " + path);
+  }
+  // Reading adds no guard and rewrites nothing sealed; the guard a log has is checked.
+  auto log = RecordLog::open(path, key, RecordLog::TailGuard::kNone);
   if (!log) return log.error();
   auto session = (*log)->lock();
   if (!session) return session.error();

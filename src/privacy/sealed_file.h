@@ -12,7 +12,8 @@
 //   auto all = privacy::read_records(path, key);          // every record, oldest first
 //
 // Format (all integers big-endian). A 44-byte header:
-//   "TNDMSEAL" | version 1 | kind (1 file, 2 log) | 2 zero bytes | segment size u32 (0 for logs)
+//   "TNDMSEAL" | version 1 | kind (1 file, 2 log) | flags (bit 0, logs only: a length file guards
+//   the tail) | 1 zero byte | segment size u32 (0 for logs)
 //   | key id (8 bytes, key_id() of the data key) | salt (16 random bytes) | nonce prefix (4 random bytes)
 // The file key is HKDF-SHA256(data key, salt), so every file has its own key, and a nonce is the
 // prefix followed by a u64 counter that never repeats within the file: nonces are unique by
@@ -23,8 +24,11 @@
 //   Record log: records u32 length || ciphertext || tag, the counter being the record's position,
 //   AAD = header || u64 index. An edited, removed or reordered record fails authentication; a
 //   record cut off by a crash (its length says more than the file holds) is reported as a torn
-//   tail, never dropped silently. Removing whole records from the end is not visible in the file
-//   itself; the audit log's sealed head covers that.
+//   tail, never dropped silently. Removing whole records from the end is not visible in the records
+//   themselves: after every append, the record count and the header's salt are sealed in the whole
+//   file `<log>.length`, and every read checks that the log holds at least that many records (more
+//   is a crash between the two writes). The audit log leaves this to its own head (TailGuard::kNone).
+//   Restoring an old copy of both files together goes unnoticed; nothing local can tell that apart.
 // Every failure names the file; damage is kDataLoss, a missing file kNotFound, IO kUnavailable.
 // Reading holds one segment (64 KiB) or one record (at most 16 MiB) in memory at a time.
 //
@@ -116,8 +120,14 @@ struct Records {
 // in place on open (same records, same order); without one, a sealed log is refused.
 class RecordLog {
  public:
-  // Creates the file (mode 0600) and its folder when missing.
-  static Result<std::unique_ptr<RecordLog>> open(const std::string& path, const std::optional<Key>& key);
+  // Whether a sealed log this opens keeps `<log>.length`. kNone leaves removed tail records to the
+  // caller (the audit log's head) and rewrites nothing; a log that has a length file keeps it.
+  enum class TailGuard { kLengthFile, kNone };
+
+  // Creates the file (mode 0600) and its folder when missing. With kLengthFile, a sealed log from
+  // an earlier version without one is rewritten with one, like a clear log.
+  static Result<std::unique_ptr<RecordLog>> open(const std::string& path, const std::optional<Key>& key,
+                                                 TailGuard guard = TailGuard::kLengthFile);
   ~RecordLog();
   RecordLog(const RecordLog&) = delete;
   RecordLog& operator=(const RecordLog&) = delete;
@@ -148,11 +158,12 @@ class RecordLog {
  private:
   struct State;
   explicit RecordLog(std::unique_ptr<State> state);
-  static Status seal_clear_log(State& clear_log, const Key& key);
+  static Status reseal(State& old, const Key& key, TailGuard guard);
   std::unique_ptr<State> state_;
 };
 
-// Every record of the log at `path`. kNotFound when there is none.
+// Every record of the log at `path`, checked against its length file when it has one. kNotFound
+// when there is no log (kDataLoss when only its length file is left).
 Result<Records> read_records(const std::string& path, const std::optional<Key>& key);
 
 }  // namespace tandem::privacy

@@ -360,6 +360,7 @@ TEST(SealedAuditLogTest, EntriesAndHeadAreSealedAndReadBackWithTheKey) {
     EXPECT_EQ(bytes.find("model-canary-7q"), std::string::npos) << file;
     EXPECT_EQ(bytes.find("sequence"), std::string::npos) << file;
   }
+  EXPECT_FALSE(std::filesystem::exists(path + ".length")) << "the head already guards the tail";
   auto report = verify_audit_log(path, key);
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_TRUE(report->ok) << report->reason;

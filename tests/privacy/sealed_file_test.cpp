@@ -1,5 +1,6 @@
 #include "privacy/sealed_file.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -54,7 +55,9 @@ TEST(SealedFileTest, RoundTripsEverySizeAroundTheSegmentBoundary) {
     const std::string on_disk = slurp(path);
     const std::size_t segments = size / kSealedSegmentBytes + 1 - (size > 0 && size % kSealedSegmentBytes == 0);
     EXPECT_EQ(on_disk.size(), kSealedHeaderBytes + size + segments * kTagBytes) << size;
-    if (size > 20) EXPECT_EQ(on_disk.find(content.substr(0, 20)), std::string::npos) << "clear text on disk";
+    if (size > 20) {
+      EXPECT_EQ(on_disk.find(content.substr(0, 20)), std::string::npos) << "clear text on disk";
+    }
     auto read = read_sealed_file(path, key);
     ASSERT_TRUE(read.ok()) << read.error().message;
     EXPECT_EQ(*read, content) << size;
@@ -198,10 +201,14 @@ TEST(RecordLogTest, EveryFlippedByteIsReportedAndATornTailIsNeitherDroppedNorBur
   TempDir dir;
   const Key key = fresh_key();
   const std::string path = dir.file("learned.log");
+  std::string length_before_last;  // what a crash in the middle of the last append leaves
   {
     auto log = RecordLog::open(path, key);
     ASSERT_TRUE(log.ok());
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE((*log)->append("record " + std::to_string(i)).ok());
+    for (int i = 0; i < 3; ++i) {
+      if (i == 2) length_before_last = slurp(path + ".length");
+      ASSERT_TRUE((*log)->append("record " + std::to_string(i)).ok());
+    }
   }
   const std::string good = slurp(path);
   for (std::size_t i = 0; i < good.size(); ++i) {
@@ -219,6 +226,7 @@ TEST(RecordLogTest, EveryFlippedByteIsReportedAndATornTailIsNeitherDroppedNorBur
     EXPECT_NE(read.error().message.find(path), std::string::npos) << read.error().message;
   }
   spit(path, good.substr(0, good.size() - 5));  // a crash in the middle of the last append
+  spit(path + ".length", length_before_last);
   auto torn = read_records(path, key);
   ASSERT_TRUE(torn.ok()) << torn.error().message;
   EXPECT_TRUE(torn->torn_tail);
@@ -230,6 +238,104 @@ TEST(RecordLogTest, EveryFlippedByteIsReportedAndATornTailIsNeitherDroppedNorBur
   EXPECT_EQ(appended.error().code, ErrorCode::kDataLoss);
   EXPECT_NE(appended.error().message.find("record 3"), std::string::npos) << appended.error().message;
   EXPECT_EQ(slurp(path).size(), good.size() - 5);
+}
+
+// Whole records removed from the end still authenticate; the sealed length file gives them away.
+TEST(RecordLogTest, RecordsRemovedFromTheEndAreReportedAndNothingIsAppendedOverThem) {
+  TempDir dir;
+  const Key key = fresh_key();
+  const std::string path = dir.file("usage.log");
+  std::vector<std::string> after;  // the log's bytes after each append
+  {
+    auto log = RecordLog::open(path, key);
+    ASSERT_TRUE(log.ok());
+    after.push_back(slurp(path));
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE((*log)->append("record " + std::to_string(i)).ok());
+      after.push_back(slurp(path));
+    }
+  }
+  ASSERT_EQ(read_records(path, key).value().records.size(), 3U);
+  for (std::size_t kept : {0, 1, 2}) {
+    spit(path, after[kept]);
+    auto read = read_records(path, key);
+    ASSERT_FALSE(read.ok()) << kept << " records kept";
+    EXPECT_EQ(read.error().code, ErrorCode::kDataLoss);
+    EXPECT_NE(read.error().message.find(fmt::format("it holds {} records but {}.length says 3", kept, path)),
+              std::string::npos)
+        << read.error().message;
+    auto log = RecordLog::open(path, key);
+    ASSERT_TRUE(log.ok());
+    EXPECT_EQ((*log)->append("over the gap").error().code, ErrorCode::kDataLoss);
+    EXPECT_EQ(slurp(path), after[kept]);
+  }
+  std::filesystem::remove(path);
+  auto removed = read_records(path, key);
+  ASSERT_FALSE(removed.ok());
+  EXPECT_EQ(removed.error().code, ErrorCode::kDataLoss) << removed.error().message;
+
+  spit(path, after[3]);
+  const std::string length = slurp(path + ".length");
+  std::filesystem::remove(path + ".length");
+  auto unguarded = read_records(path, key);
+  ASSERT_FALSE(unguarded.ok());
+  EXPECT_NE(unguarded.error().message.find("is missing (removed)"), std::string::npos) << unguarded.error().message;
+
+  // Another log's length file, even one with a smaller count, is not taken for this log's.
+  const std::string other = dir.file("other.log");
+  ASSERT_TRUE((*RecordLog::open(other, key))->append("one").ok());
+  spit(path + ".length", slurp(other + ".length"));
+  auto swapped = read_records(path, key);
+  ASSERT_FALSE(swapped.ok());
+  EXPECT_NE(swapped.error().message.find("belongs to another log"), std::string::npos) << swapped.error().message;
+  spit(path + ".length", length);
+  EXPECT_EQ(read_records(path, key).value().records.size(), 3U);
+}
+
+// A crash after an append but before its length was sealed leaves the log one record ahead.
+TEST(RecordLogTest, ALogAheadOfItsLengthIsAcceptedAndTheNextAppendSealsItsLength) {
+  TempDir dir;
+  const Key key = fresh_key();
+  const std::string path = dir.file("usage.log");
+  auto log = RecordLog::open(path, key);
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE((*log)->append("a").ok());
+  const std::string length_after_one = slurp(path + ".length");
+  ASSERT_TRUE((*log)->append("b").ok());
+  spit(path + ".length", length_after_one);
+  EXPECT_EQ(read_records(path, key).value().records, (std::vector<std::string>{"a", "b"}));
+  ASSERT_TRUE((*log)->append("c").ok());
+  const std::string three = slurp(path);
+  spit(path, three.substr(0, three.size() - (4 + 1 + kTagBytes)));  // "c" removed
+  EXPECT_EQ(read_records(path, key).error().code, ErrorCode::kDataLoss);
+}
+
+// Logs sealed before length files existed (as the audit log still is) gain one when a writer that
+// asks for it opens them; readers rewrite nothing.
+TEST(RecordLogTest, ASealedLogWithoutALengthFileGainsOneWhenAWriterOpensIt) {
+  TempDir dir;
+  const Key key = fresh_key();
+  const std::string path = dir.file("learned.log");
+  {
+    auto old = RecordLog::open(path, key, RecordLog::TailGuard::kNone);
+    ASSERT_TRUE(old.ok());
+    ASSERT_TRUE((*old)->append("first").ok());
+    ASSERT_TRUE((*old)->append("second").ok());
+  }
+  const std::string old_bytes = slurp(path);
+  EXPECT_FALSE(std::filesystem::exists(path + ".length"));
+  EXPECT_EQ(read_records(path, key).value().records, (std::vector<std::string>{"first", "second"}));
+  EXPECT_EQ(slurp(path), old_bytes) << "a reader rewrote the log";
+  {
+    auto writer = RecordLog::open(path, key);
+    ASSERT_TRUE(writer.ok()) << writer.error().message;
+    ASSERT_TRUE((*writer)->append("third").ok());
+  }
+  EXPECT_NE(slurp(path), old_bytes);
+  EXPECT_EQ(read_records(path, key).value().records, (std::vector<std::string>{"first", "second", "third"}));
+  const std::string three = slurp(path);
+  spit(path, three.substr(0, three.size() - (4 + 5 + kTagBytes)));
+  EXPECT_EQ(read_records(path, key).error().code, ErrorCode::kDataLoss);
 }
 
 TEST(RecordLogTest, ClearLogsAreJsonLinesAndAreEncryptedInPlaceWhenAKeyArrives) {
