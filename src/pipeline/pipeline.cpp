@@ -48,7 +48,8 @@ Pipeline::Pipeline(PipelineParts parts) : parts_(std::move(parts)) {
 bool Pipeline::ask_cloud_for_intent(const std::string& text, router::IntentPrediction& intent, Route& route,
                                     std::vector<std::string>& notes) const {
   const auto& labels = parts_.router->intents()->labels();
-  auto answer = ask_cloud(classification_request(text, labels), route.tenant, nullptr, route.intent_egress);
+  const auto request = classification_request(text, labels);
+  auto answer = ask_cloud(request, inspect(request), route.tenant, nullptr, route.intent_egress);
   if (!answer) {
     notes.push_back("asking the large model for the intent failed: " + answer.error().message);
     return false;
@@ -122,7 +123,14 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
   std::vector<std::string> notes;
   Route route;
   route.tenant = options.tenant;
-  route.blocked = blocked_types(request);
+  route.privacy = inspect(request);
+  for (const auto& inspection : route.privacy) {
+    for (auto type : inspection.blocked) {
+      if (std::find(route.blocked.begin(), route.blocked.end(), type) == route.blocked.end()) {
+        route.blocked.push_back(type);
+      }
+    }
+  }
   if (!route.blocked.empty() && mode == router::RouteMode::kCloud) {
     return make_error(ErrorCode::kInvalidArgument,
                       fmt::format("the request holds {}, which the privacy policy (privacy.block) never sends to a "
@@ -194,7 +202,7 @@ Result<Answer> Pipeline::cascade(const providers::ChatRequest& request, const Ro
     Attempt second;
     second.target = router::RouteTarget::kCloud;
     second.provider = parts_.cloud->name();
-    auto cloud = ask_cloud(request, route.tenant, on_delta, answer.egress);
+    auto cloud = ask_cloud(request, route.privacy, route.tenant, on_delta, answer.egress);
     if (cloud) {
       second.accepted = true;
       second.cost_usd = cloud->cost_usd;
@@ -216,32 +224,33 @@ Result<Answer> Pipeline::cascade(const providers::ChatRequest& request, const Ro
   return answer;
 }
 
-std::vector<privacy::EntityType> Pipeline::blocked_types(const providers::ChatRequest& request) const {
-  std::vector<privacy::EntityType> blocked;
-  if (!parts_.pii) return blocked;
-  for (const auto& message : request.messages) {
-    for (auto type : parts_.privacy_policy.inspect(parts_.pii->scan(message.content)).blocked) {
-      if (std::find(blocked.begin(), blocked.end(), type) == blocked.end()) blocked.push_back(type);
-    }
+std::vector<privacy::Inspection> Pipeline::inspect(const providers::ChatRequest& request) const {
+  std::vector<privacy::Inspection> inspections(request.messages.size());
+  if (!parts_.pii) return inspections;
+  for (size_t i = 0; i < request.messages.size(); ++i) {
+    inspections[i] = parts_.privacy_policy.inspect(parts_.pii->scan(request.messages[i].content));
   }
-  return blocked;
+  return inspections;
 }
 
-Result<providers::ChatResult> Pipeline::ask_cloud(const providers::ChatRequest& request, const std::string& tenant,
-                                                  const providers::DeltaCallback* on_delta, Egress& egress) const {
+Result<providers::ChatResult> Pipeline::ask_cloud(const providers::ChatRequest& request,
+                                                  const std::vector<privacy::Inspection>& inspections,
+                                                  const std::string& tenant, const providers::DeltaCallback* on_delta,
+                                                  Egress& egress) const {
+  if (inspections.size() != request.messages.size()) {
+    return make_error(ErrorCode::kInternal, "the request sent to the cloud is not the one its route was made for");
+  }
   // One vault for the whole conversation: a value gets the same placeholder in every turn.
   privacy::Vault vault;
   providers::ChatRequest outgoing = request;
-  if (parts_.pii) {
-    for (auto& message : outgoing.messages) {
-      const auto inspection = parts_.privacy_policy.inspect(parts_.pii->scan(message.content));
-      if (!inspection.blocked.empty()) {  // route() keeps such requests local; this guards any other path
-        return make_error(ErrorCode::kInvalidArgument, fmt::format("the request holds {}, which the privacy "
-                                                                   "policy never sends to a public model",
-                                                                   type_list(inspection.blocked)));
-      }
-      message.content = vault.pseudonymize(message.content, inspection.pseudonymize);
+  for (size_t i = 0; i < outgoing.messages.size(); ++i) {
+    const privacy::Inspection& inspection = inspections[i];
+    if (!inspection.blocked.empty()) {  // route() keeps such requests local; this guards any other path
+      return make_error(ErrorCode::kInvalidArgument, fmt::format("the request holds {}, which the privacy "
+                                                                 "policy never sends to a public model",
+                                                                 type_list(inspection.blocked)));
     }
+    outgoing.messages[i].content = vault.pseudonymize(outgoing.messages[i].content, inspection.pseudonymize);
   }
   if (parts_.audit) {
     privacy::AuditEntry entry;
@@ -322,7 +331,8 @@ Result<Answer> Pipeline::answer(const providers::ChatRequest& request, const Rou
     return on_delta ? parts_.local->stream(request, counting) : parts_.local->complete(request);
   };
   auto result =
-      to_cloud ? ask_cloud(request, route.tenant, on_delta ? &counting : nullptr, answer.egress) : generate_locally();
+      to_cloud ? ask_cloud(request, route.privacy, route.tenant, on_delta ? &counting : nullptr, answer.egress)
+               : generate_locally();
   const bool cancelled = request.cancel && request.cancel->load();
   if (!result && to_cloud && deltas == 0 && !cancelled) {
     // Nothing reached the client yet, so the local model can still answer the whole request.

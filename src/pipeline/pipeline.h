@@ -86,6 +86,9 @@ struct Route {
   // or found == false with the honest "not found" answer.
   std::optional<knowledge::Grounded> grounded;
   double retrieval_ms = 0;
+  // What the privacy stage found in each message of the request, scanned once here: what goes to
+  // the cloud is pseudonymized from it, so answer() must be given the request route() was.
+  std::vector<privacy::Inspection> privacy;
   // Personal data types the privacy policy blocks that the request holds: it stays on this device.
   std::vector<privacy::EntityType> blocked;
   std::string tenant = "local";
@@ -135,21 +138,24 @@ class Pipeline {
   // example and returns true. Notes go to `notes`.
   bool ask_cloud_for_intent(const std::string& text, router::IntentPrediction& intent, Route& route,
                             std::vector<std::string>& notes) const;
-  // Local first, scored; the cloud when the score is too low. The local answer is held back (not
-  // streamed) until it is accepted.
   // Retrieves for the latest user turn and decides whether the documents hold an answer.
   Status ground(const providers::ChatRequest& request, router::RouteMode mode, const RouteOptions& options,
                 Route& route) const;
   Result<Answer> answer_grounded(const providers::ChatRequest& request, const Route& route,
                                  const providers::DeltaCallback* on_delta) const;
+  // Local first, scored; the cloud when the score is too low. The local answer is held back (not
+  // streamed) until it is accepted.
   Result<Answer> cascade(const providers::ChatRequest& request, const Route& route,
                          const providers::DeltaCallback* on_delta) const;
-  // The privacy stage: the request pseudonymized, the egress audited (no audit entry, no egress),
-  // then the cloud's answer restored, deltas included.
-  Result<providers::ChatResult> ask_cloud(const providers::ChatRequest& request, const std::string& tenant,
-                                          const providers::DeltaCallback* on_delta, Egress& egress) const;
-  // The distinct types in `request` that the privacy policy blocks.
-  std::vector<privacy::EntityType> blocked_types(const providers::ChatRequest& request) const;
+  // The privacy stage: the request pseudonymized from `inspections` (one per message, from
+  // inspect()), the egress audited (no audit entry, no egress), then the cloud's answer restored,
+  // deltas included.
+  Result<providers::ChatResult> ask_cloud(const providers::ChatRequest& request,
+                                          const std::vector<privacy::Inspection>& inspections,
+                                          const std::string& tenant, const providers::DeltaCallback* on_delta,
+                                          Egress& egress) const;
+  // What the scanner finds in each message and what the privacy policy does with it.
+  std::vector<privacy::Inspection> inspect(const providers::ChatRequest& request) const;
 
   PipelineParts parts_;
   std::unique_ptr<LearnedExamples> learned_;

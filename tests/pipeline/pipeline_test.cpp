@@ -115,6 +115,23 @@ TEST_F(PipelineTest, ADeadCloudFallsBackToTheLocalModelAndSaysSo) {
   EXPECT_EQ(stream->result.text, answer->result.text);  // greedy: the same local answer
 }
 
+// What goes to the cloud is pseudonymized from route()'s scan: a request it did not scan never
+// leaves (the local model answers instead).
+TEST_F(PipelineTest, ARequestOtherThanTheRoutedOneIsNeverSentToTheCloud) {
+  Pipeline pipeline(parts(dead_cloud()));
+  auto route = pipeline.route(ask("Hello"), RouteMode::kCloud);
+  ASSERT_TRUE(route);
+  ASSERT_EQ(route->privacy.size(), 1U);
+  auto other = ask("Hello");
+  other.messages.push_back({.role = "user", .content = "Mail jane.doe@example.com my SSN 078-05-1120"});
+  auto answer = pipeline.answer(other, *route, nullptr);
+  ASSERT_TRUE(answer) << answer.error().to_string();
+  EXPECT_TRUE(answer->fallback);
+  EXPECT_FALSE(answer->egress.sent);
+  EXPECT_NE(answer->fallback_reason.find("not the one its route was made for"), std::string::npos)
+      << answer->fallback_reason;
+}
+
 TEST_F(PipelineTest, AnOpenCircuitKeepsAutoLocalAndSaysWhy) {
   auto cloud = dead_cloud(/*circuit_failures=*/1);
   ASSERT_FALSE(cloud->complete(ask("Hi")));  // one failure opens the circuit
