@@ -6,13 +6,12 @@
 
 namespace tandem::cli {
 
-Result<std::unique_ptr<engine::ChatEngine>> load_chat_engine(const Config& config) {
-  auto plans = chat_replica_plans(config);  // the one plan of every copy
-  if (!plans) return plans.error();
-  if (plans->size() == 1) return engine::ChatEngine::load(chat_engine_options_at(config, plans->front().placement));
+Result<std::unique_ptr<engine::ChatEngine>> load_chat_engine(const Config& config,
+                                                             std::vector<ChatReplicaPlan> plans) {
+  if (plans.size() == 1) return engine::ChatEngine::load(chat_engine_options_at(config, plans.front().placement));
 
   std::vector<devices::ReplicaEngine> replicas;
-  for (auto& plan : *plans) {
+  for (auto& plan : plans) {
     auto engine = engine::ChatEngine::load(chat_engine_options_at(config, plan.placement));
     if (!engine) {
       return make_error(engine.error().code, "the copy on " + plan.figures.device + ": " + engine.error().message);

@@ -33,11 +33,12 @@ sigset_t block_stop_signals() {
 int serve(const Config& config) {
   const sigset_t stop_signals = block_stop_signals();
 
-  if (auto checked = chat_engine_options(config); !checked) {  // a setting's mistake, before any loading
-    std::cerr << "tandem serve: " << checked.error().message << "\n";
+  auto chat_plans = chat_replica_plans(config);  // the one plan of every copy
+  if (!chat_plans) {  // a setting's mistake, before any loading
+    std::cerr << "tandem serve: " << chat_plans.error().message << "\n";
     return 2;
   }
-  auto chat = load_chat_engine(config);
+  auto chat = load_chat_engine(config, std::move(*chat_plans));
   if (!chat) {
     std::cerr << "tandem serve: cannot load the chat model " << config.engine_model << ": " << chat.error().message
               << "\n";
