@@ -199,19 +199,6 @@ bool has_street_ending(std::string_view key) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// English tokens, with the rules' own mark of what is already part of an entity
-
-struct Token : WordToken {
-  bool used = false;
-};
-
-std::vector<Token> tokenize(std::string_view text, const Gazetteer& gazetteer) {
-  std::vector<Token> tokens;
-  for (WordToken& word : tokenize_words(text, gazetteer)) tokens.push_back({std::move(word)});
-  return tokens;
-}
-
-// ---------------------------------------------------------------------------------------------
 // The English rules
 
 struct Candidate {
@@ -223,8 +210,9 @@ struct Candidate {
 
 class EnglishScan {
  public:
-  EnglishScan(std::string_view text, const Gazetteer& gazetteer, std::vector<Candidate>& out)
-      : text_(text), gazetteer_(gazetteer), tokens_(tokenize(text, gazetteer)), out_(out) {}
+  EnglishScan(std::string_view text, const std::vector<WordToken>& words, const Gazetteer& gazetteer,
+              std::vector<Candidate>& out)
+      : text_(text), gazetteer_(gazetteer), tokens_(words), used_(words.size(), false), out_(out) {}
 
   void run() {
     for (size_t i = 0; i < tokens_.size(); ++i) try_military_address(i);
@@ -236,9 +224,9 @@ class EnglishScan {
 
  private:
   size_t size() const { return tokens_.size(); }
-  const Token& at(size_t i) const { return tokens_[i]; }
-  bool is_word(size_t i) const { return i < size() && !at(i).used && at(i).kind == TokenKind::kWord; }
-  bool is_number(size_t i) const { return i < size() && !at(i).used && at(i).kind == TokenKind::kNumber; }
+  const WordToken& at(size_t i) const { return tokens_[i]; }
+  bool is_word(size_t i) const { return i < size() && !used_[i] && at(i).kind == TokenKind::kWord; }
+  bool is_number(size_t i) const { return i < size() && !used_[i] && at(i).kind == TokenKind::kNumber; }
   bool is_punct(size_t i, char32_t c) const {
     return i < size() && at(i).kind == TokenKind::kPunct && at(i).punct == c;
   }
@@ -260,7 +248,7 @@ class EnglishScan {
   // Sentence start, line start or after a quote or a list marker: capitals say nothing there.
   bool sentence_initial(size_t i) const {
     if (i == 0 || at(i).newline_before) return true;
-    const Token& p = at(i - 1);
+    const WordToken& p = at(i - 1);
     return p.kind == TokenKind::kPunct && (p.punct == '.' || p.punct == '!' || p.punct == '?' || p.punct == '"' ||
                                            p.punct == '>' || p.punct == ':' || p.punct == '(' || p.punct == 0x201C);
   }
@@ -292,7 +280,7 @@ class EnglishScan {
   }
 
   void emit(EntityType type, size_t first, size_t last, double score) {
-    for (size_t k = first; k <= last; ++k) tokens_[k].used = true;
+    for (size_t k = first; k <= last; ++k) used_[k] = true;
     out_.push_back({type, at(first).begin, at(last).end, score});
   }
 
@@ -317,7 +305,7 @@ class EnglishScan {
   // "92 Eusebio Dávila 57", "01 4589 40th Street Suite 603 Calgary AB", "19 pierre delannoyplaats
   // 211 apt. 098 erwetegem united states", "Auerstrasse 84".
   void try_street_address(size_t i) {
-    if (i < size() && at(i).used) return;
+    if (i < size() && used_[i]) return;
     size_t j = i;
     int leading_numbers = 0;
     while (leading_numbers < 3 && is_number(j) && at(j).end - at(j).begin <= 6 &&
@@ -334,7 +322,7 @@ class EnglishScan {
     for (; words < 6 && is_word(j) &&
            (j == street_first ? (leading_numbers == 0 || !at(j).newline_before) : !at(j).newline_before);
          ++j, ++words) {
-      const Token& t = at(j);
+      const WordToken& t = at(j);
       const bool particle = words > 0 && is_name_particle(t.key);
       if (!particle && is_function_word(j) && !(t.kinds & (kStreetSuffix | kStreetPrefix))) break;
       if (t.capitalised || t.all_caps) capitalised = true;
@@ -372,8 +360,8 @@ class EnglishScan {
   size_t extend_address(size_t last) {
     int lines = 0;
     size_t j = last + 1;
-    for (int steps = 0; steps < 16 && j < size() && !at(j).used; ++steps) {
-      const Token& t = at(j);
+    for (int steps = 0; steps < 16 && j < size() && !used_[j]; ++steps) {
+      const WordToken& t = at(j);
       if (t.newline_before && ++lines > 4) break;
       if (t.kind == TokenKind::kPunct) {
         if (t.punct == ',' || t.punct == '#') {
@@ -415,7 +403,7 @@ class EnglishScan {
   // "Cantrell Ltd.", "Rand Corporation", "Bank of America".
   void try_organization(size_t i) {
     if (!name_like(i)) return;
-    const Token& t = at(i);
+    const WordToken& t = at(i);
     const bool suffix =
         ((t.kinds & kCompanySuffix) && t.key.size() >= 2 && !is_function_word(i)) || is_organization_word(t.key);
     if (suffix && i > 0) {
@@ -529,7 +517,7 @@ class EnglishScan {
     while (true) {
       size_t k = last + 1;
       while (is_word(k) && !at(k).capitalised && is_name_particle(at(k).key) && !at(k).newline_before) ++k;
-      if (k < size() && name_like(k) && !at(k).newline_before && !is_function_word(k) && !at(k).used) {
+      if (k < size() && name_like(k) && !at(k).newline_before && !is_function_word(k) && !used_[k]) {
         last = k;
         continue;
       }
@@ -541,7 +529,7 @@ class EnglishScan {
       if (is_function_word(k)) first = k + 1;
     if (first > last) return;
     if (first != i) {
-      for (size_t k = i; k < first; ++k) tokens_[k].used = true;  // "When": handled, nothing found
+      for (size_t k = i; k < first; ++k) used_[k] = true;  // "When": handled, nothing found
       try_names_and_places(first);
       return;
     }
@@ -595,12 +583,13 @@ class EnglishScan {
       emit(EntityType::kLocation, first, last, 0.45);  // "grew up in Kalatsova"
       return;
     }
-    for (size_t k = first; k <= last; ++k) tokens_[k].used = true;
+    for (size_t k = first; k <= last; ++k) used_[k] = true;
   }
 
   std::string_view text_;
   const Gazetteer& gazetteer_;
-  std::vector<Token> tokens_;
+  const std::vector<WordToken>& tokens_;
+  std::vector<bool> used_;  // the rules' own mark of what is already part of an entity
   std::vector<Candidate>& out_;
 };
 
@@ -876,9 +865,17 @@ uint32_t Gazetteer::lookup(std::string_view phrase) const {
 
 NameDetector::NameDetector(std::shared_ptr<const Gazetteer> gazetteer) : gazetteer_(std::move(gazetteer)) {}
 
+std::vector<WordToken> NameDetector::words(std::string_view utf8) const {
+  return tokenize_words(utf8, *gazetteer_);
+}
+
 std::vector<Entity> NameDetector::detect(std::string_view utf8) const {
+  return detect(utf8, words(utf8));
+}
+
+std::vector<Entity> NameDetector::detect(std::string_view utf8, const std::vector<WordToken>& words) const {
   std::vector<Candidate> candidates;
-  EnglishScan(utf8, *gazetteer_, candidates).run();
+  EnglishScan(utf8, words, *gazetteer_, candidates).run();
   ChineseScan(utf8, *gazetteer_, candidates).run();
   // The two scans read different scripts, but a span may still touch both ("Zhang Wei张"): the
   // earlier and longer wins.

@@ -25,6 +25,7 @@
 
 #include "core/status.h"
 #include "privacy/pii.h"
+#include "privacy/word_tokens.h"
 
 namespace tandem::privacy {
 
@@ -79,6 +80,9 @@ class NameDetector {
   // kPerson, kOrganization, kLocation and kAddress spans of `utf8`, sorted by begin and
   // non-overlapping. Invalid UTF-8 bytes are treated as separators.
   std::vector<Entity> detect(std::string_view utf8) const;
+  // The same over words(utf8), which the statistical tagger reads too: one tokenization for both.
+  std::vector<Entity> detect(std::string_view utf8, const std::vector<WordToken>& words) const;
+  std::vector<WordToken> words(std::string_view utf8) const;
 
  private:
   std::shared_ptr<const Gazetteer> gazetteer_;

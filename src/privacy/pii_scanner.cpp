@@ -34,13 +34,14 @@ PiiScanner::~PiiScanner() = default;
 std::vector<Entity> PiiScanner::scan(std::string_view text) const {
   std::vector<Entity> found = patterns_->detect(text);
   if (!names_) return found;
-  std::vector<Entity> guesses = names_->detect(text);
+  std::vector<WordToken> words = names_->words(text);  // one tokenization for the rules and the tagger
+  std::vector<Entity> guesses = names_->detect(text, words);
   if (tagger_) {
     // The tagger decides in English; the rules' spans with Han characters stand over its guesses.
     std::vector<Entity> chinese;
     std::copy_if(guesses.begin(), guesses.end(), std::back_inserter(chinese),
                  [&](const Entity& rule) { return has_han(text, rule); });
-    std::vector<Entity> tagged = tagger_->tag(text, guesses);
+    std::vector<Entity> tagged = tagger_->tag(text, std::move(words), guesses);
     guesses = chinese;
     std::copy_if(tagged.begin(), tagged.end(), std::back_inserter(guesses), [&](const Entity& t) {
       return std::none_of(chinese.begin(), chinese.end(), [&](const Entity& c) { return overlaps(t, c); });

@@ -181,9 +181,10 @@ std::string_view word_or_class(const WordToken& t, const std::string& shape) {
   return t.kind == TokenKind::kNumber ? std::string_view(shape) : std::string_view(t.key);
 }
 
-TextFeatures extract(std::string_view text, const std::vector<Entity>& hints, const Gazetteer& gazetteer) {
+TextFeatures extract(std::string_view text, std::vector<WordToken> words, const std::vector<Entity>& hints,
+                     const Gazetteer& gazetteer) {
   TextFeatures out;
-  out.tokens = tokenize_words(text, gazetteer);
+  out.tokens = std::move(words);
   const auto& tokens = out.tokens;
   const size_t n = tokens.size();
   out.features.resize(n);
@@ -454,7 +455,8 @@ TokenTagger TokenTagger::train(const std::vector<LabelledText>& texts, const Hin
   std::vector<std::vector<int>> gold;
   features.reserve(texts.size());
   for (const LabelledText& item : texts) {
-    features.push_back(extract(item.text, hints(item.text), *model.gazetteer_));
+    features.push_back(
+        extract(item.text, tokenize_words(item.text, *model.gazetteer_), hints(item.text), *model.gazetteer_));
     gold.push_back(gold_tags(features.back().tokens, item.labels));
   }
   TaggerTrainer trainer(model);
@@ -470,7 +472,12 @@ TokenTagger TokenTagger::train(const std::vector<LabelledText>& texts, const Hin
 }
 
 std::vector<Entity> TokenTagger::tag(std::string_view utf8, const std::vector<Entity>& hints) const {
-  const TextFeatures text = extract(utf8, hints, *gazetteer_);
+  return tag(utf8, tokenize_words(utf8, *gazetteer_), hints);
+}
+
+std::vector<Entity> TokenTagger::tag(std::string_view utf8, std::vector<WordToken> words,
+                                     const std::vector<Entity>& hints) const {
+  const TextFeatures text = extract(utf8, std::move(words), hints, *gazetteer_);
   return spans_of(text.tokens, viterbi(TaggerTrainer::emissions(*this, text), text.chinese, transitions_));
 }
 

@@ -35,6 +35,7 @@
 
 #include "core/status.h"
 #include "privacy/pii.h"
+#include "privacy/word_tokens.h"
 
 namespace tandem::privacy {
 
@@ -67,6 +68,8 @@ class TokenTagger {
   // kPerson, kOrganization, kLocation and kAddress spans of `utf8`, sorted and non-overlapping.
   // `hints`: the rule detector's spans of the same text (sorted, non-overlapping).
   std::vector<Entity> tag(std::string_view utf8, const std::vector<Entity>& hints) const;
+  // The same over `words` = tokenize_words(utf8), when the rules already split the text.
+  std::vector<Entity> tag(std::string_view utf8, std::vector<WordToken> words, const std::vector<Entity>& hints) const;
 
   size_t feature_count() const { return index_.size(); }
 
