@@ -154,7 +154,7 @@ knowledge::KnowledgeBaseOptions knowledge_base_options(const Config& config) {
   options.chunking.max_tokens = static_cast<int32_t>(config.knowledge_chunk_tokens);
   options.chunking.overlap_tokens = static_cast<int32_t>(config.knowledge_chunk_overlap);
   options.limits.max_file_bytes = config.knowledge_max_file_mb << 20;
-  options.embedding_scripts = config.knowledge_embedding_scripts;
+  options.embedding_scripts = config.engine_embedding_scripts;
   return options;
 }
 

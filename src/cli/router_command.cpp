@@ -120,7 +120,9 @@ void add_training_options(CLI::App* cmd, RouterArgs& args) {
                   "embedding threads (default: router.threads), also the training threads (default: 1)");
 }
 
-void prepare_training(RouterArgs& args, ProgressBar& bar) {
+// After load_embedder: the scripts the embedding model reads are the configuration's.
+void prepare_training(RouterArgs& args, ProgressBar& bar, const GlobalOptions& global) {
+  if (auto config = global.load()) args.train.embedding_scripts = config->engine_embedding_scripts;
   args.train.threads = std::max(1, args.threads);
   args.train.progress = [&bar](std::string_view stage, size_t done, size_t total) {
     bar.update(stage, done, total, stage == "training" ? "iterations" : "texts");
@@ -150,7 +152,7 @@ void add_train_intents(CLI::App& router_cmd, GlobalOptions& global, int& exit_co
     auto embedder = load_embedder(global, args->threads, Workload::kBatches);
     if (!report(embedder, "train-intents", exit_code)) return;
     ProgressBar bar;
-    prepare_training(*args, bar);
+    prepare_training(*args, bar, global);
     auto classifier = router::IntentClassifier::train(*examples, *embedder, args->train);
     if (!report(classifier, "train-intents", exit_code, &bar)) return;
     if (!report(classifier->save(args->out), "train-intents", exit_code)) return;
@@ -229,7 +231,7 @@ void add_train_routing(CLI::App& router_cmd, GlobalOptions& global, int& exit_co
     auto embedder = load_embedder(global, args->threads, Workload::kBatches);
     if (!report(embedder, "train-routing", exit_code)) return;
     ProgressBar bar;
-    prepare_training(*args, bar);
+    prepare_training(*args, bar, global);
     auto model = router::QualityGapModel::train(*examples, *embedder, args->train);
     if (!report(model, "train-routing", exit_code, &bar)) return;
     if (!report(model->save(args->out), "train-routing", exit_code)) return;

@@ -41,6 +41,7 @@ struct Config {
   std::string engine_model = "";             // chat GGUF; empty = the default downloaded model
   std::string engine_model_name = "";        // name shown in /v1/models; empty = file stem
   std::string engine_embedding_model = "";   // embedding GGUF; empty = the default converted model
+  std::string engine_embedding_scripts = "Latin";  // scripts the embedding model reads; "all" for a multilingual one
   std::string engine_lora_dir = "";          // directory of GGUF LoRA adapters (by file stem)
   std::string engine_chat_template = "";     // empty = the model's own; else a llama.cpp built-in name
   int64_t engine_context = 8192;             // total KV cells, shared by all slots
@@ -86,7 +87,6 @@ struct Config {
   std::string knowledge_fusion = "scores";    // hybrid search: "scores" (rescaled) or "rrf" (reciprocal ranks)
   double knowledge_bm25_weight = 1.0;        // hybrid search: weights of the rescaled scores
   double knowledge_dense_weight = 1.0;
-  std::string knowledge_embedding_scripts = "Latin";  // scripts the embedding model reads; "all" for a multilingual one
   double knowledge_min_similarity = 0.35;    // below (and no shared word): "not found in your documents"
   int64_t knowledge_max_file_mb = 256;       // larger files are refused with a message
 

@@ -24,9 +24,6 @@ constexpr size_t kMaxHeadingBytesEmbedded = 200;
 constexpr size_t kSaveIndexEveryFiles = 500;
 constexpr size_t kChunksPerEmbeddingGroup = 256;  // documents are embedded together up to this many chunks
 constexpr size_t kVectorsPerRead = 5000;
-// A hybrid search uses the dense list when at least this share of the query's words is in the
-// embedding model's scripts: a query mostly in other scripts is one it cannot read.
-constexpr double kMinShareReadByEmbedder = 0.5;
 
 double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -584,9 +581,9 @@ Result<SearchResult> KnowledgeBase::search(std::string_view query, const SearchO
     if (!found) return found.error();
     lexical = std::move(*found);
   }
-  const bool use_dense = options.mode == SearchMode::kDense ||
-                         (options.mode == SearchMode::kHybrid &&
-                          embedding_scripts_.share_of_words_in(query) >= kMinShareReadByEmbedder);
+  // A query mostly in scripts the embedding model does not read gets BM25's ranking alone.
+  const bool use_dense =
+      options.mode == SearchMode::kDense || (options.mode == SearchMode::kHybrid && embedding_scripts_.mostly_in(query));
   if (use_dense) {
     if (auto st = ensure_index(); !st) return st.error();
     const auto embed_start = std::chrono::steady_clock::now();

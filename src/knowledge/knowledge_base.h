@@ -28,7 +28,7 @@
 #include "engine/engine.h"
 #include "knowledge/chunker.h"
 #include "knowledge/document.h"
-#include "knowledge/scripts.h"
+#include "core/words.h"
 #include "knowledge/store.h"
 #include "knowledge/vector_index.h"
 #include "privacy/aes_gcm.h"

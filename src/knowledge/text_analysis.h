@@ -15,15 +15,16 @@
 #include <string_view>
 #include <vector>
 
+#include "core/words.h"
+
 namespace tandem::knowledge {
 
 // Calls `on_token(token)` for each normalised, stemmed word of `text` (valid UTF-8 expected;
 // invalid sequences are replaced). Stops early when on_token returns false.
 void for_each_token(std::string_view text, const std::function<bool(std::string_view token)>& on_token);
 
-// The same words before stemming (stemming is not idempotent: a query handed to the FTS5
-// tokenizer must not be stemmed twice).
-void for_each_word(std::string_view text, const std::function<bool(std::string_view word)>& on_word);
+// The same words before stemming are for_each_word's (core/words.h): stemming is not idempotent,
+// so a query handed to the FTS5 tokenizer must not be stemmed twice.
 
 std::vector<std::string> analyze_text(std::string_view text);
 

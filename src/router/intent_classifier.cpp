@@ -112,6 +112,10 @@ IntentPrediction IntentClassifier::classify_embedded(const std::string& text, st
   return impl_->predict(impl_->model.probabilities_of(text, embedding));
 }
 
+bool IntentClassifier::embeds(const std::string& text) const {
+  return impl_->model.embeds(text);
+}
+
 Result<IntentPrediction> IntentClassifier::classify(const std::string& text) const {
   auto predictions = classify_batch({text});
   if (!predictions) return predictions.error();

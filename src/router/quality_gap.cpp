@@ -105,6 +105,10 @@ float QualityGapModel::local_good_enough_embedded(const std::string& prompt, std
   return 1.0F - impl_->model.probabilities_of(prompt, embedding)[kNeedsCloud];
 }
 
+bool QualityGapModel::embeds(const std::string& prompt) const {
+  return impl_->model.embeds(prompt);
+}
+
 Result<float> QualityGapModel::local_good_enough(const std::string& prompt) const {
   auto scores = local_good_enough_batch({prompt});
   if (!scores) return scores.error();

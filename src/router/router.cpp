@@ -9,11 +9,19 @@ Router::Router(std::shared_ptr<engine::Embedder> embedder, std::shared_ptr<const
 Result<Understanding> Router::understand(const std::string& text) const {
   Understanding understanding;
   if (empty()) return understanding;
-  auto embedded = embedder_->embed({text});
-  if (!embedded) return embedded.error();
-  const auto& embedding = embedded->vectors.front();
-  if (intents_) understanding.intent = intents_->classify_embedded(text, embedding);
-  if (quality_) understanding.local_good_enough = quality_->local_good_enough_embedded(text, embedding);
+  const bool intent_embeds = intents_ && intents_->embeds(text);
+  const bool quality_embeds = quality_ && quality_->embeds(text);
+  std::vector<float> embedding;
+  if (intent_embeds || quality_embeds) {
+    auto embedded = embedder_->embed({text});
+    if (!embedded) return embedded.error();
+    embedding = std::move(embedded->vectors.front());
+  }
+  const std::span<const float> none;
+  if (intents_) understanding.intent = intents_->classify_embedded(text, intent_embeds ? embedding : none);
+  if (quality_) {
+    understanding.local_good_enough = quality_->local_good_enough_embedded(text, quality_embeds ? embedding : none);
+  }
   return understanding;
 }
 

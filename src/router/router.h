@@ -56,6 +56,10 @@ struct TrainOptions {
   float l2 = 2e-5F;               // L2 regularisation of the mean cross-entropy
   int32_t hash_bits = 16;         // 2^bits buckets for the hashed n-grams
   float embedding_weight = 2.0F;  // of the unit-length embedding beside the unit-length n-grams
+  // The scripts the embedding model reads (ScriptSet::parse, engine.embedding_scripts): a text
+  // mostly in other scripts is classified by its n-grams alone, in training and after, and is not
+  // embedded. Saved with the model; "all" embeds every text.
+  std::string embedding_scripts = "Latin";
   double holdout_fraction = 0.1;  // per label, for calibration; the final model sees everything
   uint64_t seed = 1;              // picks the held-out slice
   int32_t threads = 1;            // for the optimiser's gradient
@@ -90,8 +94,11 @@ class IntentClassifier {
 
   Result<IntentPrediction> classify(const std::string& text) const;
   Result<std::vector<IntentPrediction>> classify_batch(const std::vector<std::string>& texts) const;
-  // With the text's embedding already computed by this model's embedder (see Router).
+  // With the text's embedding already computed by this model's embedder (see Router); empty when
+  // !embeds(text).
   IntentPrediction classify_embedded(const std::string& text, std::span<const float> embedding) const;
+  // Whether the model reads `text`'s embedding (TrainOptions::embedding_scripts).
+  bool embeds(const std::string& text) const;
 
   const std::vector<std::string>& labels() const;
   const std::string& oos_label() const;
@@ -117,6 +124,7 @@ class QualityGapModel {
   Result<float> local_good_enough(const std::string& prompt) const;
   Result<std::vector<float>> local_good_enough_batch(const std::vector<std::string>& prompts) const;
   float local_good_enough_embedded(const std::string& prompt, std::span<const float> embedding) const;
+  bool embeds(const std::string& prompt) const;  // as IntentClassifier::embeds
 
   // The score below which `share` (0..1) of the held-out training prompts fall: sending prompts
   // that score below it to the cloud keeps the cloud's share of similar traffic near `share`.
@@ -135,7 +143,8 @@ struct Understanding {
   std::optional<float> local_good_enough;  // absent without a quality-gap model
 };
 
-// The request-time face of the router: embeds a request once and asks both models.
+// The request-time face of the router: embeds a request once (not at all when neither model
+// reads its scripts) and asks both models.
 class Router {
  public:
   // Either model may be null; both must have been loaded with `embedder`.

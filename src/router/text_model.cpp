@@ -18,22 +18,28 @@ constexpr const char* kFormat = "tandem-router/1";
 constexpr char kWeightsMagic[8] = {'T', 'N', 'D', 'M', 'R', 'W', '0', '1'};
 constexpr char kNetworkMagic[8] = {'T', 'N', 'D', 'M', 'R', 'N', '0', '1'};
 constexpr size_t kEmbedBatch = 64;
+constexpr size_t kScriptCheckBytes = 4096;
 
-Result<std::vector<std::vector<float>>> embed_all(engine::Embedder& embedder, const std::vector<std::string>& texts,
+// The embeddings of the texts `model` embeds, in batches; a zero vector for each of the others.
+Result<std::vector<std::vector<float>>> embed_all(const TextModel& model, const std::vector<std::string>& texts,
                                                   const ProgressCallback& progress) {
-  std::vector<std::vector<float>> vectors;
-  vectors.reserve(texts.size());
-  for (size_t first = 0; first < texts.size(); first += kEmbedBatch) {
-    const size_t end = std::min(texts.size(), first + kEmbedBatch);
-    std::vector<std::string> batch(texts.begin() + static_cast<ptrdiff_t>(first),
-                                   texts.begin() + static_cast<ptrdiff_t>(end));
-    auto result = embedder.embed(batch);
+  std::vector<std::vector<float>> vectors(texts.size(),
+                                          std::vector<float>(static_cast<size_t>(model.embedder->dimensions()), 0.0F));
+  std::vector<size_t> embedded;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (model.embeds(texts[i])) embedded.push_back(i);
+  }
+  for (size_t first = 0; first < embedded.size(); first += kEmbedBatch) {
+    const size_t end = std::min(embedded.size(), first + kEmbedBatch);
+    std::vector<std::string> batch;
+    for (size_t k = first; k < end; ++k) batch.push_back(texts[embedded[k]]);
+    auto result = model.embedder->embed(batch);
     if (!result) {
-      return make_error(result.error().code, "embedding text " + std::to_string(first + 1) + "-" +
-                                                 std::to_string(end) + ": " + result.error().message);
+      return make_error(result.error().code, "embedding text " + std::to_string(embedded[first] + 1) + "-" +
+                                                 std::to_string(embedded[end - 1] + 1) + ": " + result.error().message);
     }
-    for (auto& v : result->vectors) vectors.push_back(std::move(v));
-    if (progress) progress("embedding", end, texts.size());
+    for (size_t k = first; k < end; ++k) vectors[embedded[k]] = std::move(result->vectors[k - first]);
+    if (progress) progress("embedding", end, embedded.size());
   }
   return vectors;
 }
@@ -111,12 +117,17 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
   if (!(options.holdout_fraction >= 0 && options.holdout_fraction < 0.5)) {
     return make_error(ErrorCode::kInvalidArgument, "the held-out fraction must be in [0, 0.5)");
   }
-  auto embeddings = embed_all(*embedder, texts, options.progress);
-  if (!embeddings) return embeddings.error();
+  auto scripts = ScriptSet::parse(options.embedding_scripts);
+  if (!scripts) return make_error(scripts.error().code, "embedding scripts: " + scripts.error().message);
 
   TextModel model;
-  model.embedding_model = embedder->info().name;
-  model.features = FeatureSpace(embedder->dimensions(), options.hash_bits, options.embedding_weight);
+  model.embedder = std::move(embedder);
+  model.embedding_scripts = options.embedding_scripts;
+  model.scripts = std::move(*scripts);
+  auto embeddings = embed_all(model, texts, options.progress);
+  if (!embeddings) return embeddings.error();
+  model.embedding_model = model.embedder->info().name;
+  model.features = FeatureSpace(model.embedder->dimensions(), options.hash_bits, options.embedding_weight);
   model.features.fit_idf(texts);
   std::vector<SparseVector> inputs;
   inputs.reserve(texts.size());
@@ -146,7 +157,7 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
   network_training.l2 = options.hidden_l2;
   model.regression = SoftmaxRegression(model.features.dimensions(), classes);
   if (with_network) {
-    model.network = HiddenLayerNetwork(embedder->dimensions(), options.hidden_units, classes, options.seed);
+    model.network = HiddenLayerNetwork(model.embedder->dimensions(), options.hidden_units, classes, options.seed);
   }
   // Each head is fitted on its own objective and their logits add (a product of experts); the
   // temperature is fitted on the sum, so the pair is calibrated as one model.
@@ -183,7 +194,6 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
   // 2. The final model sees every example and keeps the calibration; it starts from the first
   // model's weights, which are near its optimum, so it converges in fewer iterations.
   const int32_t final_iterations = fit(all_rows);
-  model.embedder = std::move(embedder);
   model.labels = std::move(labels);
   model.training = {{"examples", texts.size()},
                     {"held_out", held_out.labels.size()},
@@ -195,8 +205,12 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
   return model;
 }
 
+bool TextModel::embeds(std::string_view text) const {
+  return scripts.covers_every_script() || scripts.mostly_in(text.substr(0, kScriptCheckBytes));
+}
+
 Result<std::vector<std::vector<float>>> TextModel::probabilities(const std::vector<std::string>& texts) const {
-  auto embeddings = embed_all(*embedder, texts, {});
+  auto embeddings = embed_all(*this, texts, {});
   if (!embeddings) return embeddings.error();
   std::vector<std::vector<float>> out;
   out.reserve(texts.size());
@@ -212,6 +226,11 @@ std::vector<float> TextModel::logits(const SparseVector& features_of_text, std::
 }
 
 std::vector<float> TextModel::probabilities_of(const std::string& text, std::span<const float> embedding) const {
+  std::vector<float> zeros;
+  if (embedding.empty()) {
+    zeros.assign(static_cast<size_t>(features.embedding_dimensions()), 0.0F);
+    embedding = zeros;
+  }
   auto p = logits(features.featurize(text, embedding), embedding);
   softmax(p, temperature);
   return p;
@@ -239,6 +258,7 @@ Status TextModel::save(const std::string& dir, const std::string& kind, const nl
   meta["embedding_weight"] = features.embedding_weight();
   meta["hidden_units"] = network.hidden();
   meta["embedding_model"] = {{"name", embedding_model}, {"dimensions", features.embedding_dimensions()}};
+  meta["embedding_scripts"] = embedding_scripts;
   meta["training"] = training;
   meta["extra"] = extra;
   if (auto st = write_file_atomically(fs::path(dir) / "weights.bin", weights); !st) return st;
@@ -290,6 +310,11 @@ Result<std::pair<TextModel, nlohmann::json>> TextModel::load(const std::string& 
       return make_error(ErrorCode::kDataLoss, meta_path.string() + " has out-of-range values");
     }
     model.features = FeatureSpace(dims, hash_bits, embedding_weight);
+    // Models from before this setting embedded every text.
+    model.embedding_scripts = meta.value("embedding_scripts", "all");
+    auto scripts = ScriptSet::parse(model.embedding_scripts);
+    if (!scripts) return make_error(ErrorCode::kDataLoss, meta_path.string() + ": " + scripts.error().message);
+    model.scripts = std::move(*scripts);
 
     const fs::path weights_path = fs::path(dir) / "weights.bin";
     std::ifstream in(weights_path, std::ios::binary);

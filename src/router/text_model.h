@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/words.h"
 #include "router/hidden_layer.h"
 #include "router/router.h"
 #include "router/softmax_regression.h"
@@ -30,6 +31,9 @@ struct TextModel {
   SoftmaxRegression regression;
   HiddenLayerNetwork network;  // empty unless trained with hidden_units > 0
   std::vector<std::string> labels;
+  // The scripts whose texts are embedded; the others get a zero embedding, in training and after.
+  std::string embedding_scripts = "all";
+  ScriptSet scripts;
   float temperature = 1.0F;
   nlohmann::json training;  // what it was trained on, for model.json
 
@@ -38,9 +42,12 @@ struct TextModel {
                                  std::vector<std::string> labels, std::shared_ptr<engine::Embedder> embedder,
                                  const TrainOptions& options, HeldOut& held_out);
 
+  // Whether `text` (its first 4 KiB) is mostly in `scripts`: only then is its embedding read.
+  bool embeds(std::string_view text) const;
+
   // One row of calibrated class probabilities per text.
   Result<std::vector<std::vector<float>>> probabilities(const std::vector<std::string>& texts) const;
-  // The same for one text whose embedding (by `embedder`) is already known.
+  // The same for one text whose embedding (by `embedder`) is already known; empty when !embeds(text).
   std::vector<float> probabilities_of(const std::string& text, std::span<const float> embedding) const;
   // Both heads' logits, before calibration.
   std::vector<float> logits(const SparseVector& features_of_text, std::span<const float> embedding) const;

@@ -121,6 +121,53 @@ TEST(IntentClassifierTest, LearnsSavesAndLoadsTheSameModel) {
   EXPECT_NE(unknown.error().message.find("\"restaurant\" is not one the model was trained on"), std::string::npos);
 }
 
+// A text mostly in scripts the embedding model does not read (Chinese, for the English MiniLM) is
+// classified by its n-grams alone and never embedded; the scripts are saved with the model.
+TEST(IntentClassifierTest, TextsOutsideTheEmbeddingScriptsAreClassifiedByTheirNgramsAlone) {
+  auto embedder = shared_embedder();
+  ASSERT_TRUE(embedder);
+  auto options = quick_options();
+  ASSERT_EQ(options.embedding_scripts, "Latin");
+  auto trained = IntentClassifier::train(small_intents(), embedder, options);
+  ASSERT_TRUE(trained) << trained.error().to_string();
+  auto classifier = std::make_shared<const IntentClassifier>(std::move(*trained));
+  const std::string chinese = "后天会下雨吗";
+  EXPECT_TRUE(classifier->embeds("will it rain the day after tomorrow"));
+  EXPECT_TRUE(classifier->embeds("Tesla 的 Model 3"));  // two words of three are Latin
+  EXPECT_FALSE(classifier->embeds(chinese));
+
+  // The batch path, the request path (Router) and the caller's empty embedding agree.
+  auto batch = classifier->classify_batch({chinese});
+  ASSERT_TRUE(batch) << batch.error().to_string();
+  const IntentPrediction without = classifier->classify_embedded(chinese, {});
+  auto understood = Router(embedder, classifier, nullptr).understand(chinese);
+  ASSERT_TRUE(understood) << understood.error().to_string();
+  for (const IntentPrediction* p : {&without, static_cast<const IntentPrediction*>(&*understood->intent)}) {
+    EXPECT_EQ(p->label, batch->front().label);
+    EXPECT_FLOAT_EQ(p->confidence, batch->front().confidence);
+  }
+  EXPECT_EQ(batch->front().ranked.front().first, "weather") << "the n-grams 下雨 still read it";
+
+  TempDir dir;
+  ASSERT_TRUE(classifier->save(dir.file("latin")));
+  std::ifstream meta_file(dir.file("latin") + "/model.json");
+  auto meta = nlohmann::json::parse(meta_file);
+  EXPECT_EQ(meta["embedding_scripts"], "Latin");
+  EXPECT_FALSE(IntentClassifier::load(dir.file("latin"), embedder)->embeds(chinese));
+  // A model from before the setting embedded every text, and still does.
+  meta.erase("embedding_scripts");
+  std::ofstream(dir.file("latin") + "/model.json") << meta.dump();
+  EXPECT_TRUE(IntentClassifier::load(dir.file("latin"), embedder)->embeds(chinese));
+
+  options.embedding_scripts = "all";  // a multilingual embedding model
+  EXPECT_TRUE(IntentClassifier::train(small_intents(), embedder, options)->embeds(chinese));
+  options.embedding_scripts = "Latin,Elvish";
+  auto unknown = IntentClassifier::train(small_intents(), embedder, options);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(unknown.error().message.find("Elvish"), std::string::npos) << unknown.error().message;
+}
+
 TEST(IntentClassifierTest, WithAHiddenLayerItLearnsSavesAndLoadsTheSameModel) {
   auto embedder = shared_embedder();
   ASSERT_TRUE(embedder);

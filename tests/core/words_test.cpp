@@ -1,8 +1,11 @@
-#include "knowledge/scripts.h"
+#include "core/words.h"
 
 #include <gtest/gtest.h>
 
-namespace tandem::knowledge {
+#include <string>
+#include <vector>
+
+namespace tandem {
 namespace {
 
 TEST(ScriptSetTest, ReadsScriptNamesAndCodes) {
@@ -33,7 +36,21 @@ TEST(ScriptSetTest, CountsTheWordsOfAQueryInItsScripts) {
   ASSERT_TRUE(han);
   EXPECT_DOUBLE_EQ(han->share_of_words_in("北京大学的学生 Tesla"), 0.8);
   EXPECT_DOUBLE_EQ(ScriptSet().share_of_words_in("合同 Привет"), 1.0);
+  EXPECT_TRUE(latin->mostly_in("Tesla 的 Model 3"));  // tesla, 的, model: two of three
+  EXPECT_FALSE(latin->mostly_in("北京大学的学生 Tesla"));
+}
+
+TEST(WordsTest, SplitsChineseIntoDictionaryWordsAndFoldsCase) {
+  std::vector<std::string> words;
+  for_each_word("北京大学的学生, The QUICK ﬁx!", [&](std::string_view word) {
+    words.emplace_back(word);
+    return true;
+  });
+  EXPECT_EQ(words, (std::vector<std::string>{"北京", "大学", "的", "学生", "the", "quick", "fix"}));
+  size_t seen = 0;
+  for_each_word("one two three", [&](std::string_view) { return ++seen < 2; });
+  EXPECT_EQ(seen, 2U) << "stops when the callback says so";
 }
 
 }  // namespace
-}  // namespace tandem::knowledge
+}  // namespace tandem

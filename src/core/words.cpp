@@ -1,16 +1,29 @@
-#include "knowledge/scripts.h"
+#include "core/words.h"
 
+#include <unicode/brkiter.h>
+#include <unicode/normalizer2.h>
+#include <unicode/unistr.h>
 #include <unicode/uscript.h>
 #include <unicode/utf8.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 
 #include "core/config.h"
-#include "knowledge/text_analysis.h"
 
-namespace tandem::knowledge {
+namespace tandem {
 namespace {
+
+// ICU's break iterators are not thread-safe and costly to create: one per thread.
+icu::BreakIterator* word_iterator() {
+  thread_local std::unique_ptr<icu::BreakIterator> iterator = [] {
+    UErrorCode status = U_ZERO_ERROR;
+    std::unique_ptr<icu::BreakIterator> it(icu::BreakIterator::createWordInstance(icu::Locale::getRoot(), status));
+    return U_SUCCESS(status) ? std::move(it) : nullptr;
+  }();
+  return iterator.get();
+}
 
 // The script of a word's first letter; USCRIPT_COMMON when it has none (digits, symbols).
 UScriptCode script_of_word(std::string_view word) {
@@ -28,6 +41,26 @@ UScriptCode script_of_word(std::string_view word) {
 }
 
 }  // namespace
+
+void for_each_word(std::string_view text, const std::function<bool(std::string_view word)>& on_word) {
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* normalizer = icu::Normalizer2::getNFKCCasefoldInstance(status);
+  icu::BreakIterator* words = word_iterator();
+  if (U_FAILURE(status) || words == nullptr) return;  // ICU data missing: nothing can be analysed
+
+  const icu::UnicodeString normalized =
+      normalizer->normalize(icu::UnicodeString::fromUTF8(icu::StringPiece(text.data(), static_cast<int32_t>(text.size()))), status);
+  if (U_FAILURE(status)) return;
+  words->setText(normalized);
+  std::string word;
+  int32_t start = words->first();
+  for (int32_t end = words->next(); end != icu::BreakIterator::DONE; start = end, end = words->next()) {
+    if (words->getRuleStatus() == UBRK_WORD_NONE) continue;  // spaces and punctuation
+    word.clear();
+    normalized.tempSubStringBetween(start, end).toUTF8String(word);
+    if (!on_word(word)) return;
+  }
+}
 
 Result<ScriptSet> ScriptSet::parse(std::string_view names) {
   ScriptSet set;
@@ -63,4 +96,4 @@ double ScriptSet::share_of_words_in(std::string_view text) const {
   return words == 0 ? 1.0 : static_cast<double>(covered) / static_cast<double>(words);
 }
 
-}  // namespace tandem::knowledge
+}  // namespace tandem
