@@ -2,7 +2,7 @@
 // pseudonymizing, and restoring the answer, whole or streamed in small deltas; with the structured
 // detectors only, with the gazetteer's rules (names, organisations, places, addresses), and with
 // the rules and the token tagger. And encryption at rest (§7): AES-256-GCM through raw EVP and
-// through the sealed-file layer.
+// through the sealed-file layer, and what a sealed log's length file adds to an append.
 //
 //   build/bin/tandem_privacy_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //   (the gazetteer is read from privacy.gazetteer's default, <cache>/models/pii-gazetteer.tsv; the
@@ -204,7 +204,34 @@ void BM_SealedFileRead(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(kSealedBytes));
 }
 
+// One usage record appended to a sealed record log (write + fdatasync), without ("guard:0") and
+// with ("guard:1") the sealed length file rewritten after it, on tmpfs ("disk:0") and on the
+// filesystem of the temporary folder ("disk:1"), where the fsyncs cost what they cost.
+void BM_SealedLogAppend(benchmark::State& state) {
+  Key key{};
+  (void)random_bytes(key);
+  const std::string path = (state.range(1) ? std::filesystem::temp_directory_path().string() + "/tandem-log-bench-" +
+                                                 std::to_string(::getpid())
+                                           : sealed_bench_path()) +
+                           ".log";
+  const auto guard = state.range(0) ? RecordLog::TailGuard::kLengthFile : RecordLog::TailGuard::kNone;
+  auto log = RecordLog::open(path, key, guard);
+  if (!log) {
+    state.SkipWithError(log.error().message.c_str());
+    return;
+  }
+  const std::string record =
+      R"({"time":"2026-12-02T03:00:00Z","tenant":"acme","route":"local","prompt_tokens":412,"completion_tokens":96})";
+  for (auto _ : state) {
+    if (auto st = (*log)->append(record); !st) state.SkipWithError(st.error().message.c_str());
+  }
+  log->reset();
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + ".length");
+}
+
 BENCHMARK(BM_RawEvpAesGcm64KiB);
+BENCHMARK(BM_SealedLogAppend)->ArgNames({"guard", "disk"})->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SealedFileWrite)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ClearFileWrite)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SealedFileRead)->Unit(benchmark::kMillisecond);
