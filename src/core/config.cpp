@@ -212,6 +212,16 @@ const Setting* find_setting(std::string_view key) {
   return nullptr;
 }
 
+// "unknown setting 'KEY'", naming the new key of a setting that was renamed.
+std::string unknown_setting(const std::string& key) {
+  static const std::pair<std::string_view, std::string_view> kRenamed[] = {
+      {"knowledge.embedding_scripts", "engine.embedding_scripts"}};
+  for (const auto& [old_key, new_key] : kRenamed) {
+    if (key == old_key) return "unknown setting '" + key + "': it is '" + std::string(new_key) + "' now";
+  }
+  return "unknown setting '" + key + "'";
+}
+
 Status apply_toml_file(Config& config, const std::string& path) {
   toml::table table;
   try {
@@ -230,7 +240,7 @@ Status apply_toml_file(Config& config, const std::string& path) {
     for (const auto& [name, node] : *section_table) {
       std::string key = std::string(section.str()) + "." + std::string(name.str());
       const Setting* s = find_setting(key);
-      if (!s) return make_error(ErrorCode::kInvalidArgument, "config " + path + ": unknown setting '" + key + "'");
+      if (!s) return make_error(ErrorCode::kInvalidArgument, "config " + path + ": " + unknown_setting(key));
       if (auto st = assign_toml(config, *s, node, "config " + path); !st) return st;
     }
   }
@@ -270,7 +280,7 @@ Result<Config> load_config(const std::string& path, const std::map<std::string, 
   }
   for (const auto& [key, value] : overrides) {
     const Setting* s = find_setting(key);
-    if (!s) return make_error(ErrorCode::kInvalidArgument, "unknown setting '" + key + "'");
+    if (!s) return make_error(ErrorCode::kInvalidArgument, unknown_setting(key));
     if (auto st = assign_text(config, *s, value, "--set"); !st) return st.error();
   }
   for (const auto& s : settings()) {
