@@ -1,7 +1,9 @@
 #include "pipeline/pipeline.h"
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "core/log.h"
@@ -124,8 +126,8 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
   Route route;
   route.tenant = options.tenant;
   route.privacy = inspect(request);
-  for (const auto& inspection : route.privacy) {
-    for (auto type : inspection.blocked) {
+  for (const auto& message : route.privacy) {
+    for (auto type : message.inspection.blocked) {
       if (std::find(route.blocked.begin(), route.blocked.end(), type) == route.blocked.end()) {
         route.blocked.push_back(type);
       }
@@ -224,27 +226,32 @@ Result<Answer> Pipeline::cascade(const providers::ChatRequest& request, const Ro
   return answer;
 }
 
-std::vector<privacy::Inspection> Pipeline::inspect(const providers::ChatRequest& request) const {
-  std::vector<privacy::Inspection> inspections(request.messages.size());
-  if (!parts_.pii) return inspections;
-  for (size_t i = 0; i < request.messages.size(); ++i) {
-    inspections[i] = parts_.privacy_policy.inspect(parts_.pii->scan(request.messages[i].content));
+std::vector<ScannedMessage> Pipeline::inspect(const providers::ChatRequest& request) const {
+  std::vector<ScannedMessage> scanned;
+  for (const auto& message : request.messages) {
+    scanned.push_back({.content_hash = std::hash<std::string>{}(message.content)});
+    if (parts_.pii) scanned.back().inspection = parts_.privacy_policy.inspect(parts_.pii->scan(message.content));
   }
-  return inspections;
+  return scanned;
 }
 
 Result<providers::ChatResult> Pipeline::ask_cloud(const providers::ChatRequest& request,
-                                                  const std::vector<privacy::Inspection>& inspections,
+                                                  const std::vector<ScannedMessage>& scanned,
                                                   const std::string& tenant, const providers::DeltaCallback* on_delta,
                                                   Egress& egress) const {
-  if (inspections.size() != request.messages.size()) {
+  const bool as_scanned =
+      scanned.size() == request.messages.size() &&
+      std::equal(scanned.begin(), scanned.end(), request.messages.begin(), [](const auto& s, const auto& message) {
+        return s.content_hash == std::hash<std::string>{}(message.content);
+      });
+  if (!as_scanned) {
     return make_error(ErrorCode::kInternal, "the request sent to the cloud is not the one its route was made for");
   }
   // One vault for the whole conversation: a value gets the same placeholder in every turn.
   privacy::Vault vault;
   providers::ChatRequest outgoing = request;
   for (size_t i = 0; i < outgoing.messages.size(); ++i) {
-    const privacy::Inspection& inspection = inspections[i];
+    const privacy::Inspection& inspection = scanned[i].inspection;
     if (!inspection.blocked.empty()) {  // route() keeps such requests local; this guards any other path
       return make_error(ErrorCode::kInvalidArgument, fmt::format("the request holds {}, which the privacy "
                                                                  "policy never sends to a public model",

@@ -70,6 +70,12 @@ struct Egress {
   void add(const Egress& other);
 };
 
+// What the privacy stage found in one message, with a fingerprint of the text it scanned.
+struct ScannedMessage {
+  size_t content_hash = 0;  // std::hash of the content
+  privacy::Inspection inspection;
+};
+
 struct RouteOptions {
   KnowledgeUse knowledge = KnowledgeUse::kAuto;
   std::vector<std::string> collections{};  // empty: all
@@ -87,8 +93,9 @@ struct Route {
   std::optional<knowledge::Grounded> grounded;
   double retrieval_ms = 0;
   // What the privacy stage found in each message of the request, scanned once here: what goes to
-  // the cloud is pseudonymized from it, so answer() must be given the request route() was.
-  std::vector<privacy::Inspection> privacy;
+  // the cloud is pseudonymized from it, so answer() must be given the request route() was (a
+  // message whose text differs is never sent).
+  std::vector<ScannedMessage> privacy;
   // Personal data types the privacy policy blocks that the request holds: it stays on this device.
   std::vector<privacy::EntityType> blocked;
   std::string tenant = "local";
@@ -147,15 +154,14 @@ class Pipeline {
   // streamed) until it is accepted.
   Result<Answer> cascade(const providers::ChatRequest& request, const Route& route,
                          const providers::DeltaCallback* on_delta) const;
-  // The privacy stage: the request pseudonymized from `inspections` (one per message, from
-  // inspect()), the egress audited (no audit entry, no egress), then the cloud's answer restored,
-  // deltas included.
+  // The privacy stage: the request pseudonymized from `scanned` (one per message, from inspect()),
+  // the egress audited (no audit entry, no egress), then the cloud's answer restored, deltas
+  // included.
   Result<providers::ChatResult> ask_cloud(const providers::ChatRequest& request,
-                                          const std::vector<privacy::Inspection>& inspections,
-                                          const std::string& tenant, const providers::DeltaCallback* on_delta,
-                                          Egress& egress) const;
+                                          const std::vector<ScannedMessage>& scanned, const std::string& tenant,
+                                          const providers::DeltaCallback* on_delta, Egress& egress) const;
   // What the scanner finds in each message and what the privacy policy does with it.
-  std::vector<privacy::Inspection> inspect(const providers::ChatRequest& request) const;
+  std::vector<ScannedMessage> inspect(const providers::ChatRequest& request) const;
 
   PipelineParts parts_;
   std::unique_ptr<LearnedExamples> learned_;

@@ -122,14 +122,17 @@ TEST_F(PipelineTest, ARequestOtherThanTheRoutedOneIsNeverSentToTheCloud) {
   auto route = pipeline.route(ask("Hello"), RouteMode::kCloud);
   ASSERT_TRUE(route);
   ASSERT_EQ(route->privacy.size(), 1U);
-  auto other = ask("Hello");
-  other.messages.push_back({.role = "user", .content = "Mail jane.doe@example.com my SSN 078-05-1120"});
-  auto answer = pipeline.answer(other, *route, nullptr);
-  ASSERT_TRUE(answer) << answer.error().to_string();
-  EXPECT_TRUE(answer->fallback);
-  EXPECT_FALSE(answer->egress.sent);
-  EXPECT_NE(answer->fallback_reason.find("not the one its route was made for"), std::string::npos)
-      << answer->fallback_reason;
+  auto longer = ask("Hello");
+  longer.messages.push_back({.role = "user", .content = "Mail jane.doe@example.com my SSN 078-05-1120"});
+  auto same_length = ask("Mail jane.doe@example.com my SSN 078-05-1120");
+  for (const auto& other : {longer, same_length}) {
+    auto answer = pipeline.answer(other, *route, nullptr);
+    ASSERT_TRUE(answer) << answer.error().to_string();
+    EXPECT_TRUE(answer->fallback);
+    EXPECT_FALSE(answer->egress.sent);
+    EXPECT_NE(answer->fallback_reason.find("not the one its route was made for"), std::string::npos)
+        << answer->fallback_reason;
+  }
 }
 
 TEST_F(PipelineTest, AnOpenCircuitKeepsAutoLocalAndSaysWhy) {
