@@ -120,9 +120,9 @@ void add_training_options(CLI::App* cmd, RouterArgs& args) {
                   "embedding threads (default: router.threads), also the training threads (default: 1)");
 }
 
-// After load_embedder: the scripts the embedding model reads are the configuration's.
-void prepare_training(RouterArgs& args, ProgressBar& bar, const GlobalOptions& global) {
-  if (auto config = global.load()) args.train.embedding_scripts = config->engine_embedding_scripts;
+// The scripts the embedding model reads come with it: the configuration's.
+void prepare_training(RouterArgs& args, ProgressBar& bar, const Config& config) {
+  args.train.embedding_scripts = config.engine_embedding_scripts;
   args.train.threads = std::max(1, args.threads);
   args.train.progress = [&bar](std::string_view stage, size_t done, size_t total) {
     bar.update(stage, done, total, stage == "training" ? "iterations" : "texts");
@@ -149,10 +149,15 @@ void add_train_intents(CLI::App& router_cmd, GlobalOptions& global, int& exit_co
     auto examples = read_all<router::IntentExample>(
         args->data_files, [&](const std::string& file) { return router::read_intent_examples(file, *key); });
     if (!report(examples, "train-intents", exit_code)) return;
-    auto embedder = load_embedder(global, args->threads, Workload::kBatches);
+    auto config = global.load();
+    if (!config) {
+      exit_code = 2;
+      return;
+    }
+    auto embedder = load_embedder(*config, args->threads, Workload::kBatches);
     if (!report(embedder, "train-intents", exit_code)) return;
     ProgressBar bar;
-    prepare_training(*args, bar, global);
+    prepare_training(*args, bar, *config);
     auto classifier = router::IntentClassifier::train(*examples, *embedder, args->train);
     if (!report(classifier, "train-intents", exit_code, &bar)) return;
     if (!report(classifier->save(args->out), "train-intents", exit_code)) return;
@@ -228,10 +233,15 @@ void add_train_routing(CLI::App& router_cmd, GlobalOptions& global, int& exit_co
   cmd->callback([&global, &exit_code, args] {
     auto examples = read_all<router::RoutingExample>(args->data_files, &router::read_routing_examples);
     if (!report(examples, "train-routing", exit_code)) return;
-    auto embedder = load_embedder(global, args->threads, Workload::kBatches);
+    auto config = global.load();
+    if (!config) {
+      exit_code = 2;
+      return;
+    }
+    auto embedder = load_embedder(*config, args->threads, Workload::kBatches);
     if (!report(embedder, "train-routing", exit_code)) return;
     ProgressBar bar;
-    prepare_training(*args, bar, global);
+    prepare_training(*args, bar, *config);
     auto model = router::QualityGapModel::train(*examples, *embedder, args->train);
     if (!report(model, "train-routing", exit_code, &bar)) return;
     if (!report(model->save(args->out), "train-routing", exit_code)) return;

@@ -78,6 +78,7 @@ Result<ScriptSet> ScriptSet::parse(std::string_view names) {
                         "'" + name + "' is not a Unicode script name (ISO 15924, e.g. Latin, Cyrillic, Han)");
     }
     set.scripts_.push_back(code[0]);
+    set.names_ = set.scripts_.size() == 1 ? name : set.names_ + "," + name;
   }
   return set;
 }

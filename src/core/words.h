@@ -14,6 +14,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -32,6 +33,8 @@ class ScriptSet {
   static Result<ScriptSet> parse(std::string_view names);
 
   bool covers_every_script() const { return scripts_.empty(); }
+  // What parse() was given, normalised: "Latin,Han", or "all".
+  const std::string& names() const { return names_; }
   // The share of the text's words (ICU word segmentation, as for BM25) written in these scripts.
   // Words of digits or symbols alone belong to no script and do not count; 1 when none counts.
   double share_of_words_in(std::string_view text) const;
@@ -40,6 +43,7 @@ class ScriptSet {
 
  private:
   std::vector<int> scripts_;  // ICU UScriptCode values; empty: every script
+  std::string names_ = "all";
 };
 
 }  // namespace tandem

@@ -122,7 +122,6 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
 
   TextModel model;
   model.embedder = std::move(embedder);
-  model.embedding_scripts = options.embedding_scripts;
   model.scripts = std::move(*scripts);
   auto embeddings = embed_all(model, texts, options.progress);
   if (!embeddings) return embeddings.error();
@@ -258,7 +257,7 @@ Status TextModel::save(const std::string& dir, const std::string& kind, const nl
   meta["embedding_weight"] = features.embedding_weight();
   meta["hidden_units"] = network.hidden();
   meta["embedding_model"] = {{"name", embedding_model}, {"dimensions", features.embedding_dimensions()}};
-  meta["embedding_scripts"] = embedding_scripts;
+  meta["embedding_scripts"] = scripts.names();
   meta["training"] = training;
   meta["extra"] = extra;
   if (auto st = write_file_atomically(fs::path(dir) / "weights.bin", weights); !st) return st;
@@ -311,8 +310,7 @@ Result<std::pair<TextModel, nlohmann::json>> TextModel::load(const std::string& 
     }
     model.features = FeatureSpace(dims, hash_bits, embedding_weight);
     // Models from before this setting embedded every text.
-    model.embedding_scripts = meta.value("embedding_scripts", "all");
-    auto scripts = ScriptSet::parse(model.embedding_scripts);
+    auto scripts = ScriptSet::parse(meta.value("embedding_scripts", "all"));
     if (!scripts) return make_error(ErrorCode::kDataLoss, meta_path.string() + ": " + scripts.error().message);
     model.scripts = std::move(*scripts);
 

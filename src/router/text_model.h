@@ -32,7 +32,6 @@ struct TextModel {
   HiddenLayerNetwork network;  // empty unless trained with hidden_units > 0
   std::vector<std::string> labels;
   // The scripts whose texts are embedded; the others get a zero embedding, in training and after.
-  std::string embedding_scripts = "all";
   ScriptSet scripts;
   float temperature = 1.0F;
   nlohmann::json training;  // what it was trained on, for model.json

@@ -14,6 +14,8 @@ TEST(ScriptSetTest, ReadsScriptNamesAndCodes) {
   EXPECT_FALSE(latin->covers_every_script());
   auto by_code = ScriptSet::parse(" Latn , Cyrl ");
   ASSERT_TRUE(by_code) << by_code.error().message;
+  EXPECT_EQ(by_code->names(), "Latn,Cyrl");
+  EXPECT_EQ(ScriptSet().names(), "all");
   EXPECT_DOUBLE_EQ(by_code->share_of_words_in("Привет world"), 1.0);
   EXPECT_TRUE(ScriptSet::parse("all")->covers_every_script());
   EXPECT_TRUE(ScriptSet::parse("")->covers_every_script());
