@@ -65,7 +65,7 @@ def main():
         for name, flags in (SETS[0], SETS[2]):
             results["answers"][name] = run_json([BIN / "tandem", "kb", "eval", *flags, "--answer", args.answer, "--json"])["answer"]
     if args.scale:
-        model = pathlib.Path.home() / ".cache" / "tandem" / "models" / "all-minilm-l6-v2-f32.gguf"
+        model = pathlib.Path.home() / ".cache" / "tandem" / "models" / "all-minilm-l6-v2-bf16.gguf"
         text = ROOT / "build" / "knowledge-bench-sentences.txt"
         write_xquad_sentences(QA / "xquad.en.json", text)
         results["scale"]["vectors_1m"] = run_json([BIN / "tandem_knowledge_bench", "vectors", 1000000, 200])

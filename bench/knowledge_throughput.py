@@ -375,7 +375,7 @@ def main():
     parser.add_argument("--max-wait", type=float, default=60, help="seconds to wait for that, then measure anyway")
     modes = parser.add_subparsers(dest="mode", required=True)
     emb = modes.add_parser("embedding", help="the embedder against llama-embedding")
-    emb.add_argument("--model", type=pathlib.Path, default=MODELS / "all-minilm-l6-v2-f32.gguf")
+    emb.add_argument("--model", type=pathlib.Path, default=MODELS / "all-minilm-l6-v2-bf16.gguf")
     emb.add_argument("--rounds", type=int, default=6)
     emb.add_argument("--context", type=int, default=512, help="MiniLM's training context, as the embedder uses")
     emb.add_argument("--batch", type=int, default=2048, help="tokens per decode (batch = micro-batch)")

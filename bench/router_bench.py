@@ -6,6 +6,9 @@ detection, router latency on one core, and routing quality on RouteLLM's outcome
     python3 bench/router_bench.py --intents-only  # intents and short-request latency: router-intents.{json,md}
     python3 bench/router_bench.py --banking77-nested "" --banking77-nested "--hidden-units 256"
         # choices for Banking77 on a split of its 90% training part: router-banking77-nested.{json,md}
+    python3 bench/router_bench.py --weight-types f32,f16,bf16 --rounds 3
+        # the embedding model converted with each weight type: CLINC150 accuracy, routing APGR and
+        # latency, the types interleaved in every round: router-weight-types.{json,md}
 
 Tuning data only: CLINC150 train -> val; Banking77 train split 90/10 by a hash of the text; the
 taxonomy's own test file; RouteLLM split by domain (bench/routing/prepare_routellm.py). Latency is
@@ -77,6 +80,8 @@ def main():
     ap.add_argument("--banking77-nested", action="append", metavar="OPTIONS",
                     help="only: train-intents with these extra options (repeatable, '' for the defaults) on 4/5 "
                          "of Banking77's training part, evaluated on the other 1/5")
+    ap.add_argument("--weight-types", help="only: compare these `tandem convert --type` values, comma-separated")
+    ap.add_argument("--rounds", type=int, default=3, help="latency rounds of --weight-types")
     args = ap.parse_args()
     if not DATA.exists():
         sys.exit(f"{DATA} is missing: these benchmarks need ../shared/data")
@@ -85,6 +90,9 @@ def main():
     results = {"intents": {}, "routing": {}, "latency": []}
     if args.banking77_nested is not None:
         banking77_nested(args, results, one_core)
+        return
+    if args.weight_types:
+        weight_types(args, one_core)
         return
 
     # The router embeds the first router.max_input_tokens tokens: 32 (the default) and 128 (more
@@ -193,6 +201,67 @@ def banking77_nested(args, results, one_core):
             one_core + [args.tandem, "router", "eval-intents", "--model", model,
                         "--data", args.work / "banking77_inner_val.jsonl", "--threads", 1, "--json"])
     write_results(args.results, "router-banking77-nested", results, intent_table(results))
+
+
+def weight_types(args, one_core):
+    """Each weight type gets its own converted model and heads (a head only reads the model it was
+    trained with); the latency rounds then run every type once per round, in a rotating order, so
+    that a noisy moment of the machine falls on all of them."""
+    types = args.weight_types.split(",")
+    clinc_train, clinc_val = prepare_intent_sets(args.work)["clinc150"]
+    routing_data = args.work / "routing-data"
+    run([sys.executable, ROOT / "bench/routing/prepare_routellm.py", "--out", routing_data])
+    source = pathlib.Path.home() / ".cache" / "tandem" / "models" / "all-MiniLM-L6-v2"
+    work = args.work / "weight-types"
+    work.mkdir(parents=True, exist_ok=True)
+    results = {"types": {}, "rounds": []}
+    for t in types:
+        model = work / f"all-minilm-l6-v2-{t}.gguf"
+        run([args.tandem, "convert", "--input", source, "--output", model, "--type", t])
+        use = ["--set", f"engine.embedding_model={model}"]
+        run([args.tandem, "router", "train-intents", "--data", clinc_train, "--out", work / f"clinc-{t}",
+             "--threads", args.train_threads] + use)
+        run([args.tandem, "router", "train-routing", "--data", routing_data / "train.jsonl", "--out",
+             work / f"routing-{t}", "--threads", args.train_threads] + use)
+        results["types"][t] = {
+            "model_bytes": model.stat().st_size,
+            "clinc150_val": run_json([args.tandem, "router", "eval-intents", "--model", work / f"clinc-{t}",
+                                      "--data", clinc_val, "--threads", args.train_threads, "--json"] + use),
+            "routing_test_mmlu": {k: v for k, v in run_json(
+                [args.tandem, "router", "eval-routing", "--model", work / f"routing-{t}", "--data",
+                 routing_data / "test_mmlu.jsonl", "--threads", args.train_threads, "--json"] + use).items()
+                if k != "curve"},
+        }
+    texts = work / "latency-clinc150-val.txt"
+    texts.write_text("\n".join(json.loads(l)["text"].replace("\n", " ")
+                               for l in open(clinc_val, encoding="utf-8")) + "\n", encoding="utf-8")
+    for r in range(args.rounds):
+        latency = {}
+        for t in types[r % len(types):] + types[:r % len(types)]:
+            latency[t] = run_json(one_core + [
+                args.tandem, "router", "latency", "--texts", texts, "--intent-model", work / f"clinc-{t}",
+                "--quality-model", work / f"routing-{t}", "--set", f"engine.embedding_model={work}/all-minilm-l6-v2-{t}.gguf",
+                "--json"])
+        results["rounds"].append(latency)
+
+    def median(values):
+        values = sorted(values)
+        return (values[(len(values) - 1) // 2] + values[len(values) // 2]) / 2
+
+    base = types[0]
+    lines = [f"| weight type | model MB | CLINC150 val in-scope | OOS recall | routing APGR (held-out MMLU) | "
+             f"latency p50 | p95 | p50 / {base}'s, per round |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for t in types:
+        r = results["types"][t]
+        p50 = [round_[t]["latency_ms_p50"] for round_ in results["rounds"]]
+        p95 = [round_[t]["latency_ms_p95"] for round_ in results["rounds"]]
+        ratios = [round_[t]["latency_ms_p50"] / round_[base]["latency_ms_p50"] for round_ in results["rounds"]]
+        r["latency_ms_p50_median"], r["latency_ms_p95_median"], r["p50_ratio_median"] = median(p50), median(p95), median(ratios)
+        lines.append(f"| {t} | {r['model_bytes'] / 1e6:.1f} | {r['clinc150_val']['in_scope_accuracy']:.2%} | "
+                     f"{r['clinc150_val']['oos_recall']:.0%} | {r['routing_test_mmlu']['apgr']:.3f} | "
+                     f"{median(p50):.2f} ms | {median(p95):.2f} ms | {median(ratios):.2f} "
+                     f"({', '.join(f'{x:.2f}' for x in ratios)}) |")
+    write_results(args.results, "router-weight-types", results, lines)
 
 
 if __name__ == "__main__":

@@ -142,8 +142,10 @@ build() {
   cmake --build "$BUILD_DIR" -j "$JOBS"
 }
 
+EMBEDDING_MODEL="$MODELS/all-minilm-l6-v2-bf16.gguf"
+
 convert_embedding_model() {
-  local out="$MODELS/all-minilm-l6-v2-f32.gguf"
+  local out="$EMBEDDING_MODEL"
   if [[ -f "$out" ]]; then echo "embedding model present: $out"; return; fi
   step "converting all-MiniLM-L6-v2 to GGUF with tandem convert"
   "$BUILD_DIR/bin/tandem" convert --input "$MODELS/all-MiniLM-L6-v2" --output "$out.partial"
@@ -151,11 +153,12 @@ convert_embedding_model() {
 }
 
 # The default intent head is trained here, from the taxonomy's own examples, and retrained when
-# they or the router's code change (so it always matches the binary that reads it).
+# they, the router's code or the embedding model change (so it always matches what reads it).
 train_default_router() {
   local out="$CACHE/router/intents"
   local stamp
-  stamp="$(cat "$ROOT/data/router/intents.train.jsonl" "$ROOT"/src/router/*.cpp "$ROOT"/src/router/*.h "$ROOT/src/core/config.h" | sha256sum | cut -c1-16)"
+  stamp="$( (basename "$EMBEDDING_MODEL"; cat "$ROOT/data/router/intents.train.jsonl" "$ROOT"/src/router/*.cpp \
+    "$ROOT"/src/router/*.h "$ROOT/src/core/config.h") | sha256sum | cut -c1-16)"
   if [[ -f "$out/model.json" && "$(cat "$out/stamp" 2>/dev/null)" == "$stamp" ]]; then
     echo "default router present: $out"
     return

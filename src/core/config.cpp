@@ -328,7 +328,7 @@ std::vector<std::string> split_setting_list(std::string_view text, char separato
 }
 
 std::string default_chat_model_path() { return default_cache_dir() + "/models/gemma-3-270m-q4_k_m.gguf"; }
-std::string default_embedding_model_path() { return default_cache_dir() + "/models/all-minilm-l6-v2-f32.gguf"; }
+std::string default_embedding_model_path() { return default_cache_dir() + "/models/all-minilm-l6-v2-bf16.gguf"; }
 std::string default_intent_model_dir() { return default_cache_dir() + "/router/intents"; }
 std::string default_gazetteer_path() { return default_cache_dir() + "/models/pii-gazetteer.tsv"; }
 std::string default_pii_tagger_path() { return default_cache_dir() + "/models/pii-tagger.bin"; }

@@ -44,7 +44,30 @@ constexpr uint32_t kPoolingMean = 1;
 constexpr uint32_t kPoolingCls = 2;
 constexpr uint32_t kPoolingLast = 3;
 
-constexpr uint32_t kFileTypeAllF32 = 0;  // LLAMA_FTYPE_ALL_F32
+// llama.cpp's LLAMA_FTYPE_* values: what most of the file's weights are.
+uint32_t file_type(WeightType matrices) {
+  switch (matrices) {
+    case WeightType::kF32:
+      return 0;  // LLAMA_FTYPE_ALL_F32
+    case WeightType::kF16:
+      return 1;  // LLAMA_FTYPE_MOSTLY_F16
+    case WeightType::kBF16:
+      return 32;  // LLAMA_FTYPE_MOSTLY_BF16
+  }
+  return 0;
+}
+
+ggml_type ggml_type_of(WeightType type) {
+  switch (type) {
+    case WeightType::kF32:
+      return GGML_TYPE_F32;
+    case WeightType::kF16:
+      return GGML_TYPE_F16;
+    case WeightType::kBF16:
+      return GGML_TYPE_BF16;
+  }
+  return GGML_TYPE_F32;
+}
 
 Error not_found(const std::string& what) { return make_error(ErrorCode::kNotFound, what); }
 Error data_loss(const std::string& what) { return make_error(ErrorCode::kDataLoss, what); }
@@ -377,12 +400,14 @@ std::optional<std::string> gguf_tensor_name(std::string name) {
 struct PlannedTensor {
   std::string gguf_name;
   std::vector<int64_t> shape;  // Hugging Face order
+  ggml_type type = GGML_TYPE_F32;  // as written to the GGUF
   const SafetensorsTensor* source = nullptr;
   std::string source_name;
 };
 
-// Every tensor llama.cpp's BERT graph loads, with the shape config.json implies.
-std::vector<PlannedTensor> plan_tensors(const BertConfig& c) {
+// Every tensor llama.cpp's BERT graph loads, with the shape config.json implies and the type it is
+// written as: `matrices` for the token embeddings and the layers' matrices, F32 for the rest.
+std::vector<PlannedTensor> plan_tensors(const BertConfig& c, WeightType matrices) {
   std::vector<PlannedTensor> plan;
   auto add = [&](std::string gguf_name, std::vector<int64_t> shape) {
     PlannedTensor planned;
@@ -390,7 +415,11 @@ std::vector<PlannedTensor> plan_tensors(const BertConfig& c) {
     planned.shape = std::move(shape);
     plan.push_back(std::move(planned));
   };
-  add("token_embd.weight", {c.vocab, c.hidden});
+  auto add_matrix = [&](std::string gguf_name, std::vector<int64_t> shape) {
+    add(std::move(gguf_name), std::move(shape));
+    plan.back().type = ggml_type_of(matrices);
+  };
+  add_matrix("token_embd.weight", {c.vocab, c.hidden});
   add("token_types.weight", {c.type_vocab, c.hidden});
   add("position_embd.weight", {c.max_positions, c.hidden});
   add("token_embd_norm.weight", {c.hidden});
@@ -398,14 +427,14 @@ std::vector<PlannedTensor> plan_tensors(const BertConfig& c) {
   for (int64_t i = 0; i < c.layers; ++i) {
     const std::string blk = "blk." + std::to_string(i) + ".";
     for (const char* part : {"attn_q", "attn_k", "attn_v", "attn_output"}) {
-      add(blk + part + ".weight", {c.hidden, c.hidden});
+      add_matrix(blk + part + ".weight", {c.hidden, c.hidden});
       add(blk + part + ".bias", {c.hidden});
     }
     add(blk + "attn_output_norm.weight", {c.hidden});
     add(blk + "attn_output_norm.bias", {c.hidden});
-    add(blk + "ffn_up.weight", {c.intermediate, c.hidden});
+    add_matrix(blk + "ffn_up.weight", {c.intermediate, c.hidden});
     add(blk + "ffn_up.bias", {c.intermediate});
-    add(blk + "ffn_down.weight", {c.hidden, c.intermediate});
+    add_matrix(blk + "ffn_down.weight", {c.hidden, c.intermediate});
     add(blk + "ffn_down.bias", {c.hidden});
     add(blk + "layer_output_norm.weight", {c.hidden});
     add(blk + "layer_output_norm.bias", {c.hidden});
@@ -457,10 +486,10 @@ struct GgmlDeleter {
 };
 
 void set_metadata(gguf_context* gguf, const BertConfig& c, std::optional<uint32_t> pooling, const Vocabulary& vocab,
-                  const std::string& model_name) {
+                  const std::string& model_name, WeightType matrices) {
   gguf_set_val_str(gguf, "general.architecture", "bert");
   gguf_set_val_str(gguf, "general.name", model_name.c_str());
-  gguf_set_val_u32(gguf, "general.file_type", kFileTypeAllF32);
+  gguf_set_val_u32(gguf, "general.file_type", file_type(matrices));
   gguf_set_val_u32(gguf, "bert.block_count", static_cast<uint32_t>(c.layers));
   gguf_set_val_u32(gguf, "bert.context_length", static_cast<uint32_t>(c.max_positions));
   gguf_set_val_u32(gguf, "bert.embedding_length", static_cast<uint32_t>(c.hidden));
@@ -520,22 +549,40 @@ class OutputFile {
   size_t written_ = 0;
 };
 
-// Writes one tensor as F32, converting F16/BF16 through a bounded buffer.
-bool write_as_f32(OutputFile& out, const SafetensorsTensor& src) {
-  if (src.dtype == "F32") return out.write(src.data, src.size);
+// Writes one tensor as `type` through bounded buffers: the source is read into F32 (exact from
+// F16/BF16), then rounded to the output type (ggml rounds to nearest even).
+bool write_tensor(OutputFile& out, const SafetensorsTensor& src, ggml_type type) {
+  if (src.dtype == "F32" && type == GGML_TYPE_F32) return out.write(src.data, src.size);
   constexpr size_t kChunk = 1 << 16;
-  std::vector<uint16_t> halves(kChunk);  // aligned copy: the mapped data may sit at an odd offset
+  const size_t source_size = src.dtype == "F32" ? sizeof(float) : sizeof(uint16_t);
+  const size_t count = src.size / source_size;
+  std::vector<uint16_t> halves(kChunk);  // aligned copies: the mapped data may sit at an odd offset
   std::vector<float> floats(kChunk);
-  const size_t count = src.size / 2;
   for (size_t done = 0; done < count; done += kChunk) {
-    const size_t n = std::min(kChunk, count - done);
-    std::memcpy(halves.data(), src.data + done * 2, n * 2);
-    if (src.dtype == "F16") {
-      ggml_fp16_to_fp32_row(reinterpret_cast<const ggml_fp16_t*>(halves.data()), floats.data(), static_cast<int64_t>(n));
+    const auto n = static_cast<int64_t>(std::min(kChunk, count - done));
+    const uint8_t* chunk = src.data + done * source_size;
+    if (src.dtype == "F32") {
+      std::memcpy(floats.data(), chunk, n * sizeof(float));
     } else {
-      ggml_bf16_to_fp32_row(reinterpret_cast<const ggml_bf16_t*>(halves.data()), floats.data(), static_cast<int64_t>(n));
+      std::memcpy(halves.data(), chunk, n * sizeof(uint16_t));
+      if (src.dtype == "F16") {
+        ggml_fp16_to_fp32_row(reinterpret_cast<const ggml_fp16_t*>(halves.data()), floats.data(), n);
+      } else {
+        ggml_bf16_to_fp32_row(reinterpret_cast<const ggml_bf16_t*>(halves.data()), floats.data(), n);
+      }
     }
-    if (!out.write(floats.data(), n * sizeof(float))) return false;
+    bool written = false;
+    if (type == GGML_TYPE_F32) {
+      written = out.write(floats.data(), n * sizeof(float));
+    } else {
+      if (type == GGML_TYPE_F16) {
+        ggml_fp32_to_fp16_row(floats.data(), reinterpret_cast<ggml_fp16_t*>(halves.data()), n);
+      } else {
+        ggml_fp32_to_bf16_row(floats.data(), reinterpret_cast<ggml_bf16_t*>(halves.data()), n);
+      }
+      written = out.write(halves.data(), n * sizeof(uint16_t));
+    }
+    if (!written) return false;
   }
   return true;
 }
@@ -561,7 +608,7 @@ Status write_gguf(const std::string& out_path, gguf_context* gguf, const std::ve
     const int total = static_cast<int>(plan.size());
     if (progress) progress(0, total);
     for (int i = 0; i < total; ++i) {
-      if (!write_as_f32(out, *plan[i].source) || !out.pad_to(alignment)) return fail("cannot write");
+      if (!write_tensor(out, *plan[i].source, plan[i].type) || !out.pad_to(alignment)) return fail("cannot write");
       if (progress) progress(i + 1, total);
     }
     if (!out.close()) return fail("cannot flush");
@@ -577,8 +624,14 @@ Status write_gguf(const std::string& out_path, gguf_context* gguf, const std::ve
 
 }  // namespace
 
-Status convert_bert_to_gguf(const std::string& hf_dir, const std::string& out_path,
-                            const std::function<void(int done, int total)>& progress) {
+Result<WeightType> parse_weight_type(const std::string& name) {
+  if (name == "f32") return WeightType::kF32;
+  if (name == "f16") return WeightType::kF16;
+  if (name == "bf16") return WeightType::kBF16;
+  return invalid("unknown weight type '" + name + "' (f32, f16 or bf16)");
+}
+
+Status convert_bert_to_gguf(const std::string& hf_dir, const std::string& out_path, const ConvertOptions& options) {
   const fs::path dir(hf_dir);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return not_found("model folder not found: " + hf_dir);
@@ -596,7 +649,7 @@ Status convert_bert_to_gguf(const std::string& hf_dir, const std::string& out_pa
   if (!weights) return weights.error();
   auto tensors = parse_safetensors(**weights, weights_path);
   if (!tensors) return tensors.error();
-  auto plan = plan_tensors(*config);
+  auto plan = plan_tensors(*config, options.matrix_type);
   if (auto st = bind_sources(*tensors, weights_path, plan); !st) return st;
 
   // Tensor descriptions only (no_alloc): the data is streamed from the mapping in write_gguf.
@@ -607,17 +660,17 @@ Status convert_bert_to_gguf(const std::string& hf_dir, const std::string& out_pa
 
   std::string model_name = dir.filename().string();
   if (model_name.empty()) model_name = dir.parent_path().filename().string();
-  set_metadata(gguf.get(), *config, *pooling, *vocab, model_name);
+  set_metadata(gguf.get(), *config, *pooling, *vocab, model_name, options.matrix_type);
   for (const auto& planned : plan) {
     std::vector<int64_t> ne(planned.shape.rbegin(), planned.shape.rend());  // ggml: innermost first
-    ggml_tensor* tensor = ggml_new_tensor(ggml.get(), GGML_TYPE_F32, static_cast<int>(ne.size()), ne.data());
+    ggml_tensor* tensor = ggml_new_tensor(ggml.get(), planned.type, static_cast<int>(ne.size()), ne.data());
     ggml_set_name(tensor, planned.gguf_name.c_str());
     gguf_add_tensor(gguf.get(), tensor);
   }
 
   const fs::path out_dir = fs::path(out_path).parent_path();
   if (!out_dir.empty()) fs::create_directories(out_dir, ec);
-  if (auto st = write_gguf(out_path, gguf.get(), plan, progress); !st) return st;
+  if (auto st = write_gguf(out_path, gguf.get(), plan, options.progress); !st) return st;
   TANDEM_LOG(kInfo, "convert", "wrote {} ({} tensors, {} layers, vocab {})", out_path, plan.size(), config->layers,
              vocab->tokens.size());
   return {};

@@ -292,7 +292,7 @@ Result<std::pair<TextModel, nlohmann::json>> TextModel::load(const std::string& 
     if (dims != embedder->dimensions() || name != embedder->info().name) {
       return make_error(ErrorCode::kInvalidArgument, dir + " was trained with the embedding model " + name + " (" +
                                                          std::to_string(dims) + " dimensions), not " +
-                                                         embedder->info().name);
+                                                         embedder->info().name + ": train it again with this one");
     }
     TextModel model;
     model.embedding_model = name;

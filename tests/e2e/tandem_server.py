@@ -29,7 +29,7 @@ def cache_dir() -> Path:
 
 CHAT_MODEL = Path(os.environ.get("TANDEM_TEST_CHAT_MODEL") or cache_dir() / "models" / "gemma-3-270m-q4_k_m.gguf")
 EMBEDDING_MODEL = Path(
-    os.environ.get("TANDEM_TEST_EMBEDDING_MODEL") or cache_dir() / "models" / "all-minilm-l6-v2-f32.gguf"
+    os.environ.get("TANDEM_TEST_EMBEDDING_MODEL") or cache_dir() / "models" / "all-minilm-l6-v2-bf16.gguf"
 )
 LISTENING = "tandem: listening on http://"
 

@@ -21,7 +21,7 @@ import pytest
 MODELS = Path.home() / ".cache" / "tandem" / "models"
 REPO = Path(__file__).resolve().parents[2]
 TANDEM_BIN = os.environ.get("TANDEM_BIN") or str(REPO / "build" / "bin" / "tandem")
-MODEL = Path(os.environ.get("TANDEM_TEST_EMBEDDING_MODEL") or MODELS / "all-minilm-l6-v2-f32.gguf")
+MODEL = Path(os.environ.get("TANDEM_TEST_EMBEDDING_MODEL") or MODELS / "all-minilm-l6-v2-bf16.gguf")
 SOURCE = Path(os.environ.get("TANDEM_TEST_EMBEDDING_SOURCE") or MODELS / "all-MiniLM-L6-v2")
 
 SENTENCES = [
@@ -182,7 +182,7 @@ def reference():
 def model_path(tmp_path_factory):
     if MODEL.is_file():
         return MODEL
-    converted = tmp_path_factory.mktemp("embedding") / "all-minilm-l6-v2-f32.gguf"
+    converted = tmp_path_factory.mktemp("embedding") / "all-minilm-l6-v2-bf16.gguf"
     run = subprocess.run([TANDEM_BIN, "convert", "--input", str(SOURCE), "--output", str(converted)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr

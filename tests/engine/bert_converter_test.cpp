@@ -1,14 +1,17 @@
 // convert_bert_to_gguf on the real all-MiniLM-L6-v2 folder: the output loads and embeds, F16/BF16
-// inputs give the same vectors, and every kind of broken input is refused without leaving a file.
+// inputs and outputs give the same vectors as F32, and every kind of broken input is refused
+// without leaving a file.
 #include "engine/bert_converter.h"
 
 #include <gtest/gtest.h>
 
+#include <gguf.h>
 #include <bit>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
@@ -103,6 +106,24 @@ Safetensors with_dtype(const Safetensors& source, const std::string& dtype) {
   return out;
 }
 
+// Each tensor's ggml type, as the GGUF file records it.
+std::map<std::string, ggml_type> tensor_types(const std::string& path) {
+  std::map<std::string, ggml_type> types;
+  gguf_init_params params{/*no_alloc=*/true, /*ctx=*/nullptr};
+  gguf_context* gguf = gguf_init_from_file(path.c_str(), params);
+  if (!gguf) return types;
+  for (int64_t i = 0; i < gguf_get_n_tensors(gguf); ++i)
+    types[gguf_get_tensor_name(gguf, i)] = gguf_get_tensor_type(gguf, i);
+  gguf_free(gguf);
+  return types;
+}
+
+ConvertOptions with_type(WeightType type) {
+  ConvertOptions options;
+  options.matrix_type = type;
+  return options;
+}
+
 float cosine(const std::vector<float>& a, const std::vector<float>& b) {
   double dot = 0, na = 0, nb = 0;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -161,19 +182,30 @@ class BertConverterTest : public ::testing::Test {
 };
 
 TEST_F(BertConverterTest, ConvertsMiniLmIntoALoadableBertGguf) {
-  const std::string out = temp_.file("models/minilm-f32.gguf");  // parent folder created on demand
+  const std::string out = temp_.file("models/minilm-bf16.gguf");  // parent folder created on demand
   std::vector<std::pair<int, int>> calls;
-  auto st = convert_bert_to_gguf(source_.string(), out, [&](int done, int total) { calls.emplace_back(done, total); });
+  ConvertOptions options;  // the defaults: BF16 matrices
+  options.progress = [&](int done, int total) { calls.emplace_back(done, total); };
+  auto st = convert_bert_to_gguf(source_.string(), out, options);
   ASSERT_TRUE(st.ok()) << st.error().to_string();
 
   // 5 embedding tensors + 16 per layer x 6 layers, reported from 0 to the end in steps of one.
   ASSERT_EQ(calls.size(), 102u);
   for (size_t i = 0; i < calls.size(); ++i) EXPECT_EQ(calls[i], std::make_pair(static_cast<int>(i), 101));
   EXPECT_FALSE(fs::exists(out + ".partial"));
-  // F32 weights (22.6M parameters x 4 bytes) plus the vocabulary.
-  EXPECT_GT(fs::file_size(out), 90'000'000u);
-  EXPECT_LT(fs::file_size(out), 92'000'000u);
+  // 22.5M parameters in BF16 matrices (2 bytes), 0.2M in F32 vectors and small embeddings, plus the vocabulary.
+  EXPECT_GT(fs::file_size(out), 45'500'000u);
+  EXPECT_LT(fs::file_size(out), 47'000'000u);
   EXPECT_TRUE(check_gguf_file(out).ok());
+  const auto types = tensor_types(out);
+  ASSERT_EQ(types.size(), 101u);
+  for (const char* matrix : {"token_embd.weight", "blk.0.attn_q.weight", "blk.5.ffn_down.weight"}) {
+    EXPECT_EQ(types.at(matrix), GGML_TYPE_BF16) << matrix;
+  }
+  for (const char* vector :
+       {"position_embd.weight", "token_types.weight", "blk.0.attn_q.bias", "blk.5.layer_output_norm.weight"}) {
+    EXPECT_EQ(types.at(vector), GGML_TYPE_F32) << vector;
+  }
 
   auto embedder = Embedder::load(options_for(out));
   ASSERT_TRUE(embedder) << embedder.error().to_string();
@@ -198,7 +230,7 @@ TEST_F(BertConverterTest, ReplacesAnExistingOutputAtomically) {
 
 TEST_F(BertConverterTest, HalfPrecisionInputsGiveTheSameEmbeddings) {
   const std::string f32 = temp_.file("f32.gguf");
-  ASSERT_TRUE(convert_bert_to_gguf(source_.string(), f32).ok());
+  ASSERT_TRUE(convert_bert_to_gguf(source_.string(), f32, with_type(WeightType::kF32)).ok());
   const auto reference = embed_with(f32);
   ASSERT_EQ(reference.size(), kSentences.size());
 
@@ -208,7 +240,7 @@ TEST_F(BertConverterTest, HalfPrecisionInputsGiveTheSameEmbeddings) {
     const fs::path dir = copy_source(dtype);
     with_dtype(original, dtype).write(dir / "model.safetensors");
     const std::string out = temp_.file(dtype + ".gguf");
-    auto st = convert_bert_to_gguf(dir.string(), out);
+    auto st = convert_bert_to_gguf(dir.string(), out, with_type(WeightType::kF32));
     ASSERT_TRUE(st.ok()) << st.error().to_string();
     EXPECT_NEAR(static_cast<double>(fs::file_size(out)), static_cast<double>(fs::file_size(f32)), 1024.0);  // still F32
     const auto vectors = embed_with(out);
@@ -216,6 +248,32 @@ TEST_F(BertConverterTest, HalfPrecisionInputsGiveTheSameEmbeddings) {
     const float floor = dtype == "F16" ? 0.9999f : 0.999f;  // BF16 keeps 8 mantissa bits
     for (size_t i = 0; i < vectors.size(); ++i) EXPECT_GT(cosine(vectors[i], reference[i]), floor) << kSentences[i];
   }
+}
+
+TEST_F(BertConverterTest, HalfPrecisionOutputsEmbedLikeF32) {
+  const std::string f32 = temp_.file("f32.gguf");
+  ASSERT_TRUE(convert_bert_to_gguf(source_.string(), f32, with_type(WeightType::kF32)).ok());
+  const auto reference = embed_with(f32);
+  ASSERT_EQ(reference.size(), kSentences.size());
+  for (const auto& [name, type] : {std::pair{"f16", WeightType::kF16}, std::pair{"bf16", WeightType::kBF16}}) {
+    SCOPED_TRACE(name);
+    const std::string out = temp_.file(std::string(name) + ".gguf");
+    ASSERT_TRUE(convert_bert_to_gguf(source_.string(), out, with_type(type)).ok());
+    EXPECT_LT(fs::file_size(out), fs::file_size(f32) * 52 / 100);
+    const auto vectors = embed_with(out);
+    ASSERT_EQ(vectors.size(), reference.size());
+    for (size_t i = 0; i < vectors.size(); ++i) EXPECT_GT(cosine(vectors[i], reference[i]), 0.9999f) << kSentences[i];
+  }
+}
+
+TEST(WeightTypeTest, NamesParseAndUnknownOnesAreRefused) {
+  EXPECT_EQ(*parse_weight_type("f32"), WeightType::kF32);
+  EXPECT_EQ(*parse_weight_type("f16"), WeightType::kF16);
+  EXPECT_EQ(*parse_weight_type("bf16"), WeightType::kBF16);
+  auto unknown = parse_weight_type("q4_0");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(unknown.error().message.find("f32, f16 or bf16"), std::string::npos);
 }
 
 TEST_F(BertConverterTest, PoolingModeComesFromThePoolingModule) {
