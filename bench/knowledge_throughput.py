@@ -378,7 +378,8 @@ def main():
     emb.add_argument("--model", type=pathlib.Path, default=MODELS / "all-minilm-l6-v2-bf16.gguf")
     emb.add_argument("--rounds", type=int, default=6)
     emb.add_argument("--context", type=int, default=512, help="MiniLM's training context, as the embedder uses")
-    emb.add_argument("--batch", type=int, default=2048, help="tokens per decode (batch = micro-batch)")
+    emb.add_argument("--batch", type=int, default=512,
+                     help="tokens per decode (batch = micro-batch; 512: what Tandem chooses for MiniLM)")
     emb.add_argument("--sentences", type=int, default=0, help="only the first N sentences (0: all 1242)")
     emb.add_argument("--out", type=pathlib.Path, default=ROOT / "bench" / "results" / "knowledge_embedding")
     ing = modes.add_parser("ingest", help="PDF pages/s parsed, and pages/s and chunks/s through `tandem kb add`")

@@ -35,7 +35,8 @@ void normalize(std::vector<float>& v) {
 class LlamaEmbedder final : public Embedder {
  public:
   static Result<std::unique_ptr<Embedder>> create(const EmbedderOptions& options) {
-    if (options.batch < 1) return make_error(ErrorCode::kInvalidArgument, "embedding batch must be >= 1 token");
+    if (options.batch < 0)
+      return make_error(ErrorCode::kInvalidArgument, "embedding batch must be >= 1 token (0: automatic)");
     if (auto st = check_gguf_file(options.model_path); !st) return st.error();
     ensure_llama_backend();
 
@@ -56,12 +57,15 @@ class LlamaEmbedder final : public Embedder {
     cparams.embeddings = true;
     cparams.pooling_type = LLAMA_POOLING_TYPE_UNSPECIFIED;  // as the model declares
     cparams.n_ctx = static_cast<uint32_t>(embedder->training_context_);
-    cparams.n_batch = static_cast<uint32_t>(options.batch);
-    cparams.n_ubatch = static_cast<uint32_t>(options.batch);
+    constexpr int32_t kLargestAutomaticBatch = 2048;
+    const int32_t batch =
+        options.batch > 0 ? options.batch : std::clamp(embedder->training_context_, 1, kLargestAutomaticBatch);
+    cparams.n_batch = static_cast<uint32_t>(batch);
+    cparams.n_ubatch = static_cast<uint32_t>(batch);
     // Every input of a decode is its own sequence (at least one token each, and llama.cpp reserves
     // an output row per sequence within the batch); one shared window keeps each sequence's
     // positions up to the full training context.
-    cparams.n_seq_max = static_cast<uint32_t>(std::min<size_t>(llama_max_parallel_sequences(), options.batch));
+    cparams.n_seq_max = static_cast<uint32_t>(std::min<size_t>(llama_max_parallel_sequences(), batch));
     cparams.kv_unified = true;
     cparams.n_threads = threads;
     cparams.n_threads_batch = threads;

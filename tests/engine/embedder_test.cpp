@@ -112,6 +112,16 @@ TEST_F(EmbedderTest, BatchingDoesNotChangeTheVectors) {
   for (size_t i = 0; i < inputs.size(); ++i) EXPECT_GT(dot(together[i], split[i]), 0.9999) << inputs[i];
 }
 
+TEST_F(EmbedderTest, TheAutomaticBatchHoldsTheLongestInputAndAnExplicitOneCapsIt) {
+  EXPECT_EQ(embedder_->max_input_tokens(), 512);  // the fixture's embedder: batch 0, MiniLM's context
+  auto small = Embedder::load(options_for(model_path_, 64));
+  ASSERT_TRUE(small) << small.error().to_string();
+  EXPECT_EQ((*small)->max_input_tokens(), 64);
+  auto negative = Embedder::load(options_for(model_path_, -1));
+  ASSERT_FALSE(negative);
+  EXPECT_EQ(negative.error().code, ErrorCode::kInvalidArgument);
+}
+
 TEST_F(EmbedderTest, MoreInputsThanSequencesPerDecode) {
   std::vector<std::string> inputs(300, "repeat");  // over llama.cpp's 256 sequences per batch
   inputs[299] = "the last one differs";
