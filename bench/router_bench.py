@@ -113,17 +113,23 @@ def main():
 
     routing_data = args.work / "routing-data"
     run([sys.executable, ROOT / "bench/routing/prepare_routellm.py", "--out", routing_data])
-    routing_model = args.work / "routing-model"
-    run([args.tandem, "router", "train-routing", "--data", routing_data / "train.jsonl", "--out", routing_model,
-         "--threads", args.train_threads])
     curves = []
-    for split in ("val", "test_mmlu", "test_gsm8k"):
-        result = run_json(one_core + [args.tandem, "router", "eval-routing", "--model", routing_model,
-                                      "--data", routing_data / f"{split}.jsonl", "--threads", 1,
-                                      "--cloud-share", args.cloud_share, "--json"])
-        (args.work / f"routing-{split}.json").write_text(json.dumps(result))
-        curves.append(f"{split}={args.work / f'routing-{split}.json'}")
-        results["routing"][split] = {k: v for k, v in result.items() if k != "curve"}
+
+    def train_and_evaluate(model, train, splits):
+        run([args.tandem, "router", "train-routing", "--data", routing_data / train, "--out", model,
+             "--threads", args.train_threads])
+        for split in splits:
+            result = run_json(one_core + [args.tandem, "router", "eval-routing", "--model", model,
+                                          "--data", routing_data / f"{split}.jsonl", "--threads", 1,
+                                          "--cloud-share", args.cloud_share, "--json"])
+            (args.work / f"routing-{split}.json").write_text(json.dumps(result))
+            curves.append(f"{split}={args.work / f'routing-{split}.json'}")
+            results["routing"][split] = {k: v for k, v in result.items() if k != "curve"}
+
+    routing_model = args.work / "routing-model"
+    train_and_evaluate(routing_model, "train.jsonl", ("val", "test_mmlu", "test_gsm8k"))
+    # GSM8K learnt from its own kind: trained on one half, tested on the other.
+    train_and_evaluate(args.work / "routing-model-gsm8k-own", "gsm8k_own_train.jsonl", ("gsm8k_own_test",))
     # The router as a request meets it: intent (CLINC150 head) and quality gap on one embedding.
     texts = {
         "clinc150 val": [json.loads(l)["text"] for l in open(args.work / "clinc_val.jsonl", encoding="utf-8")],

@@ -12,6 +12,9 @@ Output, in --out DIR, one JSON object a line:
   val.jsonl         a deterministic ~10% of the training domains' rows (by a hash of the prompt)
   test_mmlu.jsonl   every row of the held-out MMLU domains (never trained or tuned on)
   test_gsm8k.jsonl  all of GSM8K (a held-out domain: no GSM8K row is in train or val)
+  gsm8k_own_train.jsonl, gsm8k_own_test.jsonl
+                    GSM8K halved by a hash of the prompt: a router trained on one half (a user's
+                    own traffic of that kind) and tested on the other, never mixed with the above
   split.json        which domains went where, row counts, skipped rows
 
 The split is by domain, so the MMLU test measures transfer to unseen subjects, and GSM8K measures
@@ -150,7 +153,9 @@ def main():
 
     args.out.mkdir(parents=True, exist_ok=True)
     files = {"train.jsonl": train, "val.jsonl": val,
-             "test_mmlu.jsonl": test_mmlu, "test_gsm8k.jsonl": gsm8k}
+             "test_mmlu.jsonl": test_mmlu, "test_gsm8k.jsonl": gsm8k,
+             "gsm8k_own_train.jsonl": [r for r in gsm8k if not in_val(r["prompt"], 50)],
+             "gsm8k_own_test.jsonl": [r for r in gsm8k if in_val(r["prompt"], 50)]}
     for name, rows in files.items():
         write_jsonl(args.out / name, rows)
 
