@@ -1,5 +1,5 @@
-// `tandem kb add | list | collections | rm | search | eval`: the private knowledge base from the
-// command line.
+// `tandem kb add | list | collections | rm | search | reindex | eval`: the private knowledge base
+// from the command line.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -272,11 +272,22 @@ int run_eval(const Config& config, const KbArgs& args) {
   return 0;
 }
 
+int run_reindex(const Config& config, const KbArgs&) {
+  ProgressBar bar;
+  auto chunks = reembed_knowledge_base(config, [&](int64_t done, int64_t total) {
+    bar.update("embedding", static_cast<size_t>(done), static_cast<size_t>(total), "chunks");
+  });
+  if (!chunks) return fail("reindex", chunks.error(), &bar);
+  bar.end_line();
+  std::cout << "embedded " << *chunks << " chunks again with " << config.engine_embedding_model << "\n";
+  return 0;
+}
+
 }  // namespace
 
 void add_kb_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto args = std::make_shared<KbArgs>();
-  auto* kb = app.add_subcommand("kb", "The private knowledge base: add, list, collections, rm, search, eval");
+  auto* kb = app.add_subcommand("kb", "The private knowledge base: add, list, collections, rm, search, reindex, eval");
   kb->require_subcommand(1);
   using Runner = int (*)(const Config&, const KbArgs&);
   auto on_run = [&global, &exit_code](Runner runner, const std::shared_ptr<KbArgs>& a) {
@@ -315,6 +326,11 @@ void add_kb_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   search->add_option("--collection", args->collections, "only these collections (repeatable)");
   search->add_flag("--json", args->json, "one JSON object");
   search->callback(on_run(run_search, args));
+
+  auto* reindex = kb->add_subcommand(
+      "reindex",
+      "Embed every chunk again with engine.embedding_model, which the base then keeps (stop other users first)");
+  reindex->callback(on_run(run_reindex, args));
 
   auto* eval = kb->add_subcommand("eval", "Retrieval (and answer) quality on a SQuAD-format file");
   eval->add_option("--squad", args->squad, "SQuAD-format JSON: its paragraphs are indexed, its questions asked")->required();

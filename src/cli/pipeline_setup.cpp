@@ -168,22 +168,43 @@ knowledge::SearchOptions knowledge_search_options(const Config& config) {
   return options;
 }
 
-Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config, const std::string& dir) {
+namespace {
+
+struct KnowledgeBaseParts {
+  std::shared_ptr<engine::Embedder> embedder;
+  knowledge::KnowledgeBaseOptions options;
+};
+
+Result<KnowledgeBaseParts> knowledge_base_parts(const Config& config, const std::string& dir) {
   auto embedder_opts = embedder_options(config);
   if (!embedder_opts) return embedder_opts.error();
   auto loaded = engine::Embedder::load(*embedder_opts);
   if (!loaded) return loaded.error();
-  std::shared_ptr<engine::Embedder> embedder = std::move(*loaded);
-  auto options = knowledge_base_options(config);
-  if (!dir.empty()) options.dir = dir;
+  KnowledgeBaseParts parts{std::move(*loaded), knowledge_base_options(config)};
+  if (!dir.empty()) parts.options.dir = dir;
   auto key = data_key(config, kKnowledgeKey);
   if (!key) return key.error();
-  options.encryption_key = *key;
-  auto kb = knowledge::KnowledgeBase::open(options, *embedder);
+  parts.options.encryption_key = *key;
+  return parts;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config, const std::string& dir) {
+  auto parts = knowledge_base_parts(config, dir);
+  if (!parts) return parts.error();
+  auto kb = knowledge::KnowledgeBase::open(parts->options, *parts->embedder);
   if (!kb) return kb.error();
   // The base borrows the embedder: the deleter keeps it alive as long as the base.
-  return std::shared_ptr<knowledge::KnowledgeBase>(kb->release(),
-                                                   [embedder](knowledge::KnowledgeBase* base) { delete base; });
+  return std::shared_ptr<knowledge::KnowledgeBase>(
+      kb->release(), [embedder = parts->embedder](knowledge::KnowledgeBase* base) { delete base; });
+}
+
+Result<int64_t> reembed_knowledge_base(const Config& config,
+                                       const std::function<void(int64_t done, int64_t total)>& on_progress) {
+  auto parts = knowledge_base_parts(config, "");
+  if (!parts) return parts.error();
+  return knowledge::KnowledgeBase::reembed(parts->options, *parts->embedder, on_progress);
 }
 
 }  // namespace tandem::cli

@@ -34,6 +34,10 @@ knowledge::KnowledgeBaseOptions knowledge_base_options(const Config& config);
 knowledge::SearchOptions knowledge_search_options(const Config& config);
 Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config,
                                                                       const std::string& dir = "");
+// The base of [knowledge] embedded again with [engine]'s embedding model, which it then keeps
+// (KnowledgeBase::reembed): the number of chunks.
+Result<int64_t> reembed_knowledge_base(const Config& config,
+                                       const std::function<void(int64_t done, int64_t total)>& on_progress);
 
 // The PII scanner of [privacy]: names and places join when the gazetteer file exists (a missing
 // default one is a warning: structured types only); a configured file that cannot be read is an error.

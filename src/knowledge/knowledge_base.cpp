@@ -24,6 +24,23 @@ constexpr size_t kMaxHeadingBytesEmbedded = 200;
 constexpr size_t kSaveIndexEveryFiles = 500;
 constexpr size_t kChunksPerEmbeddingGroup = 256;  // documents are embedded together up to this many chunks
 constexpr size_t kVectorsPerRead = 5000;
+// The embedding_model meta value while a re-embedding runs, followed by the new model's label.
+constexpr std::string_view kReembeddingTo = "unfinished re-embedding to ";
+
+// What the base records of the model its vectors come from.
+std::string model_label(const engine::Embedder& embedder) {
+  return embedder.info().name + " (" + std::to_string(embedder.dimensions()) + " dimensions)";
+}
+
+Status remove_saved_index(const std::string& dir) {
+  std::error_code ec;
+  for (const fs::path path : {fs::path(dir) / kIndexFile, fs::path(dir) / (std::string(kIndexFile) + ".sha256")}) {
+    if (!fs::remove(path, ec) && ec) {
+      return make_error(ErrorCode::kUnavailable, "cannot remove " + path.string() + ": " + ec.message());
+    }
+  }
+  return {};
+}
 
 double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -80,6 +97,14 @@ std::string cut_utf8(const std::string& text, size_t max_bytes) {
   size_t end = max_bytes;
   while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
   return text.substr(0, end);
+}
+
+// The text embedded for a chunk: the heading (or the document's title) tells the model what a
+// passage is about when the passage does not.
+std::string embedding_input(const std::string& title, const std::string& heading, const std::string& text) {
+  const std::string& context = heading.empty() ? title : heading;
+  const bool repeat = context.empty() || text.compare(0, context.size(), context) == 0;
+  return repeat ? text : cut_utf8(context, kMaxHeadingBytesEmbedded) + "\n" + text;
 }
 
 // How much a ranked list can be trusted for this query: a retriever that tells passages apart
@@ -160,19 +185,64 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(const KnowledgeBaseOp
   if (!store) return store.error();
 
   // Vectors of two models cannot be compared: the base keeps the one it was built with.
-  const std::string model = embedder.info().name + " (" + std::to_string(embedder.dimensions()) + " dimensions)";
+  const std::string model = model_label(embedder);
   auto stored_model = (*store)->meta("embedding_model");
   if (!stored_model) return stored_model.error();
   if (!*stored_model) {
     if (auto st = (*store)->set_meta("embedding_model", model); !st) return st.error();
+  } else if ((*stored_model)->starts_with(kReembeddingTo)) {
+    return make_error(ErrorCode::kInvalidArgument, "the knowledge base in " + options.dir + " holds an " +
+                                                       **stored_model + ": run the re-embedding again");
   } else if (**stored_model != model) {
     return make_error(ErrorCode::kInvalidArgument, "the knowledge base in " + options.dir + " was built with " +
                                                        **stored_model + ", not " + model +
-                                                       "; use that model or a new knowledge base directory");
+                                                       "; use that model, re-embed the base with this one, or use a "
+                                                       "new knowledge base directory");
   }
 
   return std::unique_ptr<KnowledgeBase>(
       new KnowledgeBase(options, std::move(*embedding_scripts), embedder, std::move(*store)));
+}
+
+// The vectors change in batches, each its own transaction, so memory stays bounded; the meta
+// value names the run until the last batch, so an interrupted base is never searched with two
+// models' vectors. The saved index goes first: it would otherwise be loaded with the old vectors.
+Result<int64_t> KnowledgeBase::reembed(const KnowledgeBaseOptions& options, engine::Embedder& embedder,
+                                       const std::function<void(int64_t done, int64_t total)>& on_progress) {
+  if (options.dir.empty()) return make_error(ErrorCode::kInvalidArgument, "the knowledge base needs a directory");
+  if (options.embed_batch < 1) return make_error(ErrorCode::kInvalidArgument, "embed_batch must be >= 1");
+  const fs::path store_path = fs::path(options.dir) / kStoreFile;
+  std::error_code ec;
+  if (!fs::exists(store_path, ec)) return make_error(ErrorCode::kNotFound, "no knowledge base in " + options.dir);
+  auto store = Store::open(store_path.string(), options.encryption_key);
+  if (!store) return store.error();
+  const std::string model = model_label(embedder);
+  if (auto st = (*store)->set_meta("embedding_model", std::string(kReembeddingTo) + model); !st) return st.error();
+  if (auto st = remove_saved_index(options.dir); !st) return st.error();
+
+  std::vector<int64_t> ids;
+  if (auto st = (*store)->for_each_chunk([&](int64_t id, int64_t) { ids.push_back(id); }); !st) return st.error();
+  const auto total = static_cast<int64_t>(ids.size());
+  if (on_progress) on_progress(0, total);
+  for (size_t first = 0; first < ids.size(); first += static_cast<size_t>(options.embed_batch)) {
+    const size_t end = std::min(ids.size(), first + static_cast<size_t>(options.embed_batch));
+    auto chunks = (*store)->chunks(
+        {ids.begin() + static_cast<std::ptrdiff_t>(first), ids.begin() + static_cast<std::ptrdiff_t>(end)});
+    if (!chunks) return chunks.error();
+    std::vector<int64_t> batch_ids;
+    std::vector<std::string> inputs;
+    for (const auto& chunk : *chunks) {
+      batch_ids.push_back(chunk.id);
+      inputs.push_back(embedding_input(chunk.title, chunk.heading, chunk.text));
+    }
+    if (inputs.empty()) continue;
+    auto embedded = embedder.embed(inputs);
+    if (!embedded) return embedded.error();
+    if (auto st = (*store)->update_vectors(batch_ids, embedded->vectors); !st) return st.error();
+    if (on_progress) on_progress(static_cast<int64_t>(end), total);
+  }
+  if (auto st = (*store)->set_meta("embedding_model", model); !st) return st.error();
+  return total;
 }
 
 // Listing documents does not need the vectors: the index is loaded on the first search or change.
@@ -345,12 +415,8 @@ Result<KnowledgeBase::Prepared> KnowledgeBase::prepare(const std::string& path, 
 
 std::vector<std::string> KnowledgeBase::embedding_inputs(const Prepared& prepared) {
   std::vector<std::string> inputs;
-  for (const auto& chunk : prepared.chunks) {
-    // The heading (or title) tells the model what a passage is about when the passage does not.
-    const std::string& context = chunk.heading.empty() ? prepared.record.title : chunk.heading;
-    const bool repeat = context.empty() || chunk.text.compare(0, context.size(), context) == 0;
-    inputs.push_back(repeat ? chunk.text : cut_utf8(context, kMaxHeadingBytesEmbedded) + "\n" + chunk.text);
-  }
+  for (const auto& chunk : prepared.chunks)
+    inputs.push_back(embedding_input(prepared.record.title, chunk.heading, chunk.text));
   return inputs;
 }
 

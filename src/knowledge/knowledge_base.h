@@ -126,6 +126,12 @@ class KnowledgeBase {
   // the first search or change. The embedder must be the model the base was built with (checked);
   // it is borrowed, not owned.
   static Result<std::unique_ptr<KnowledgeBase>> open(const KnowledgeBaseOptions& options, engine::Embedder& embedder);
+  // Embeds every chunk again with `embedder` and makes it the base's model (a base built with
+  // another model, which open() refuses). No other process may use the base meanwhile. An
+  // interrupted run leaves the base refused by open() until it is run again. Returns the number
+  // of chunks embedded; `on_progress(done, total)` after each batch.
+  static Result<int64_t> reembed(const KnowledgeBaseOptions& options, engine::Embedder& embedder,
+                                 const std::function<void(int64_t done, int64_t total)>& on_progress = {});
   ~KnowledgeBase();
 
   // Adds files and folders (recursively). Errors only for what stops the whole ingest (an unknown

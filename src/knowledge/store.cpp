@@ -546,6 +546,19 @@ Result<std::vector<int64_t>> Store::replace_document(DocumentRecord& record, con
   return ids;
 }
 
+Status Store::update_vectors(const std::vector<int64_t>& ids, const std::vector<std::vector<float>>& vectors) {
+  if (vectors.size() != ids.size()) return make_error(ErrorCode::kInternal, "one vector per chunk expected");
+  std::lock_guard lock(mutex_);
+  Transaction transaction(db_);
+  if (!transaction.began()) return sqlite_error(db_, "starting a transaction");
+  Statement update(db_, "UPDATE chunks SET vector = ?2 WHERE id = ?1");
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (update.bind(ids[i], vectors[i]).step() != SQLITE_DONE) return sqlite_error(db_, "storing a vector");
+    update.reset();
+  }
+  return transaction.commit();
+}
+
 Result<std::vector<int64_t>> Store::remove_document(int64_t document_id) {
   std::lock_guard lock(mutex_);
   Transaction transaction(db_);

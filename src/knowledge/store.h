@@ -111,6 +111,8 @@ class Store {
                                                const std::vector<int64_t>& collections);
 
   Result<std::vector<StoredChunk>> chunks(const std::vector<int64_t>& ids);
+  // Replaces the vectors of existing chunks, in one transaction (a re-embedding).
+  Status update_vectors(const std::vector<int64_t>& ids, const std::vector<std::vector<float>>& vectors);
   // Every chunk id with its collection, and every stored vector: what the in-memory indexes are
   // rebuilt or checked from.
   Status for_each_chunk(const std::function<void(int64_t id, int64_t collection_id)>& visit);

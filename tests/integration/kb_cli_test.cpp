@@ -1,5 +1,6 @@
-// `tandem kb` as a user runs it: add a folder with a progress bar, list, search, remove, and an
-// ingest killed with SIGKILL in the middle that leaves only whole documents and resumes.
+// `tandem kb` as a user runs it: add a folder with a progress bar, list, search, remove, reindex
+// with another embedding model, and an ingest killed with SIGKILL in the middle that leaves only
+// whole documents and resumes.
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -84,6 +85,42 @@ TEST_F(KbCliTest, AddListSearchRemove) {
   auto bad = kb(kb_dir, {"add", dir_.file("nowhere")});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.stderr_text.find("no such file or folder"), std::string::npos) << bad.stderr_text;
+}
+
+TEST_F(KbCliTest, ReindexMovesABaseToAnotherEmbeddingModel) {
+  write_notes(2);
+  const std::string kb_dir = dir_.file("kb");
+  auto added = kb(kb_dir, {"add", (dir_.path() / "notes").string()});
+  ASSERT_EQ(added.exit_code, 0) << added.stderr_text;
+  const int64_t chunks = total_chunks(list(kb_dir));
+
+  // The same model converted with F32 matrices is another model to the base.
+  const std::string f32 = dir_.file("minilm-f32.gguf");
+  auto converted = run_tandem({"convert", "--input", embedding_source_dir(), "--output", f32, "--type", "f32"});
+  ASSERT_EQ(converted.exit_code, 0) << converted.stderr_text;
+  auto with_f32 = [&](const std::vector<std::string>& args) {
+    auto all = settings(kb_dir);
+    all.insert(all.end(), {"--set", "engine.embedding_model=" + f32, "kb"});
+    all.insert(all.end(), args.begin(), args.end());
+    return run_tandem(all);
+  };
+  const std::vector<std::string> search = {"search", "which item weighs 13 grams?", "--json", "-k", "1", "--mode",
+                                           "dense"};
+  auto refused = with_f32(search);
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.stderr_text.find("re-embed"), std::string::npos) << refused.stderr_text;
+
+  auto reindexed = with_f32({"reindex"});
+  ASSERT_EQ(reindexed.exit_code, 0) << reindexed.stderr_text;
+  EXPECT_NE(reindexed.stdout_text.find("embedded " + std::to_string(chunks) + " chunks"), std::string::npos)
+      << reindexed.stdout_text;
+  EXPECT_NE(reindexed.stderr_text.find("embedding ["), std::string::npos) << "a progress bar on stderr";
+  auto found = with_f32(search);
+  ASSERT_EQ(found.exit_code, 0) << found.stderr_text;
+  const auto hits = json::parse(found.stdout_text)["hits"];
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_NE(hits[0]["path"].get<std::string>().find("note-1001.txt"), std::string::npos) << found.stdout_text;
+  EXPECT_EQ(kb(kb_dir, search).exit_code, 2) << "the base now keeps the F32 model";
 }
 
 TEST_F(KbCliTest, AKilledIngestKeepsWholeDocumentsAndResumes) {

@@ -10,6 +10,7 @@
 
 #include "core/file_io.h"
 #include "core/sha256.h"
+#include "knowledge/store.h"
 #include "privacy/sealed_file.h"
 #include "support/test_support.h"
 
@@ -433,6 +434,67 @@ TEST_F(KnowledgeBaseTest, RefusesEmptyQueriesAndAnotherEmbeddingModel) {
   auto reopened = KnowledgeBase::open({.dir = (dir_.path() / "kb").string()}, *embedder_);
   ASSERT_FALSE(reopened);
   EXPECT_NE(reopened.error().message.find("another-model"), std::string::npos);
+}
+
+TEST_F(KnowledgeBaseTest, ReembeddingMovesABaseToTheCurrentModelAndAnInterruptedOneIsRefused) {
+  write_corpus();
+  auto kb = open_kb();
+  ASSERT_TRUE(kb);
+  auto report = kb->add({docs().string()}, {});
+  ASSERT_TRUE(report) << report.error().message;
+  auto before = kb->search("When does the lease end?", {.k = 1, .mode = SearchMode::kDense});
+  ASSERT_TRUE(before && !before->hits.empty());
+  kb.reset();
+
+  // A base built with another model: its name in the meta, and vectors that mean nothing here.
+  const std::string store_path = (dir_.path() / "kb" / "kb.sqlite").string();
+  {
+    auto store = Store::open(store_path);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE((*store)->set_meta("embedding_model", "another-model (384 dimensions)"));
+    std::vector<int64_t> ids;
+    ASSERT_TRUE((*store)->for_each_chunk([&](int64_t id, int64_t) { ids.push_back(id); }));
+    std::vector<float> meaningless(384, 0.0f);
+    meaningless[0] = 1.0f;
+    ASSERT_TRUE((*store)->update_vectors(ids, std::vector<std::vector<float>>(ids.size(), meaningless)));
+  }
+  auto refused = KnowledgeBase::open({.dir = (dir_.path() / "kb").string()}, *embedder_);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("re-embed"), std::string::npos) << refused.error().message;
+
+  std::vector<std::pair<int64_t, int64_t>> progress;
+  auto embedded = KnowledgeBase::reembed({.dir = (dir_.path() / "kb").string(), .embed_batch = 2}, *embedder_,
+                                         [&](int64_t done, int64_t total) { progress.emplace_back(done, total); });
+  ASSERT_TRUE(embedded) << embedded.error().message;
+  EXPECT_EQ(*embedded, report->chunks);
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back(), std::make_pair(report->chunks, report->chunks));
+  EXPECT_FALSE(fs::exists(dir_.path() / "kb" / "vectors.hnsw")) << "the saved index held the old vectors";
+
+  kb = open_kb();
+  ASSERT_TRUE(kb);
+  auto after = kb->search("When does the lease end?", {.k = 1, .mode = SearchMode::kDense});
+  ASSERT_TRUE(after && !after->hits.empty());
+  EXPECT_EQ(after->hits[0].chunk.id, before->hits[0].chunk.id);
+  EXPECT_NEAR(after->hits[0].similarity, before->hits[0].similarity, 1e-3);  // other batches, other rounding
+  kb.reset();
+
+  // A run that stopped half-way leaves its mark, and the base is refused until it is run again.
+  {
+    auto store = Store::open(store_path);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE((*store)->set_meta("embedding_model", "unfinished re-embedding to all-minilm (384 dimensions)"));
+  }
+  auto interrupted = KnowledgeBase::open({.dir = (dir_.path() / "kb").string()}, *embedder_);
+  ASSERT_FALSE(interrupted);
+  EXPECT_NE(interrupted.error().message.find("run the re-embedding again"), std::string::npos)
+      << interrupted.error().message;
+  ASSERT_TRUE(KnowledgeBase::reembed({.dir = (dir_.path() / "kb").string()}, *embedder_));
+  EXPECT_TRUE(open_kb());
+
+  auto nothing = KnowledgeBase::reembed({.dir = (dir_.path() / "no-base").string()}, *embedder_);
+  ASSERT_FALSE(nothing);
+  EXPECT_EQ(nothing.error().code, ErrorCode::kNotFound);
 }
 
 }  // namespace
