@@ -32,6 +32,12 @@ std::string model_label(const engine::Embedder& embedder) {
   return embedder.info().name + " (" + std::to_string(embedder.dimensions()) + " dimensions)";
 }
 
+Status check_options(const KnowledgeBaseOptions& options) {
+  if (options.dir.empty()) return make_error(ErrorCode::kInvalidArgument, "the knowledge base needs a directory");
+  if (options.embed_batch < 1) return make_error(ErrorCode::kInvalidArgument, "embed_batch must be >= 1");
+  return {};
+}
+
 Status remove_saved_index(const std::string& dir) {
   std::error_code ec;
   for (const fs::path path : {fs::path(dir) / kIndexFile, fs::path(dir) / (std::string(kIndexFile) + ".sha256")}) {
@@ -169,8 +175,7 @@ KnowledgeBase::~KnowledgeBase() = default;
 
 Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(const KnowledgeBaseOptions& options,
                                                            engine::Embedder& embedder) {
-  if (options.dir.empty()) return make_error(ErrorCode::kInvalidArgument, "the knowledge base needs a directory");
-  if (options.embed_batch < 1) return make_error(ErrorCode::kInvalidArgument, "embed_batch must be >= 1");
+  if (auto st = check_options(options); !st) return st.error();
   auto embedding_scripts = ScriptSet::parse(options.embedding_scripts);
   if (!embedding_scripts) return embedding_scripts.error();
   if (options.chunking.max_tokens > embedder.max_input_tokens()) {
@@ -209,8 +214,7 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(const KnowledgeBaseOp
 // models' vectors. The saved index goes first: it would otherwise be loaded with the old vectors.
 Result<int64_t> KnowledgeBase::reembed(const KnowledgeBaseOptions& options, engine::Embedder& embedder,
                                        const std::function<void(int64_t done, int64_t total)>& on_progress) {
-  if (options.dir.empty()) return make_error(ErrorCode::kInvalidArgument, "the knowledge base needs a directory");
-  if (options.embed_batch < 1) return make_error(ErrorCode::kInvalidArgument, "embed_batch must be >= 1");
+  if (auto st = check_options(options); !st) return st.error();
   const fs::path store_path = fs::path(options.dir) / kStoreFile;
   std::error_code ec;
   if (!fs::exists(store_path, ec)) return make_error(ErrorCode::kNotFound, "no knowledge base in " + options.dir);

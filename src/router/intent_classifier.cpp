@@ -116,6 +116,10 @@ bool IntentClassifier::embeds(const std::string& text) const {
   return impl_->model.embeds(text);
 }
 
+const std::string& IntentClassifier::embedding_scripts() const {
+  return impl_->model.scripts.names();
+}
+
 Result<IntentPrediction> IntentClassifier::classify(const std::string& text) const {
   auto predictions = classify_batch({text});
   if (!predictions) return predictions.error();

@@ -109,6 +109,10 @@ bool QualityGapModel::embeds(const std::string& prompt) const {
   return impl_->model.embeds(prompt);
 }
 
+const std::string& QualityGapModel::embedding_scripts() const {
+  return impl_->model.scripts.names();
+}
+
 Result<float> QualityGapModel::local_good_enough(const std::string& prompt) const {
   auto scores = local_good_enough_batch({prompt});
   if (!scores) return scores.error();

@@ -10,7 +10,9 @@ Result<Understanding> Router::understand(const std::string& text) const {
   Understanding understanding;
   if (empty()) return understanding;
   const bool intent_embeds = intents_ && intents_->embeds(text);
-  const bool quality_embeds = quality_ && quality_->embeds(text);
+  // Both models usually read the same scripts: the text is then segmented once.
+  const bool same_scripts = intents_ && quality_ && intents_->embedding_scripts() == quality_->embedding_scripts();
+  const bool quality_embeds = quality_ && (same_scripts ? intent_embeds : quality_->embeds(text));
   std::vector<float> embedding;
   if (intent_embeds || quality_embeds) {
     auto embedded = embedder_->embed({text});

@@ -99,6 +99,7 @@ class IntentClassifier {
   IntentPrediction classify_embedded(const std::string& text, std::span<const float> embedding) const;
   // Whether the model reads `text`'s embedding (TrainOptions::embedding_scripts).
   bool embeds(const std::string& text) const;
+  const std::string& embedding_scripts() const;  // ScriptSet::names() of those scripts
 
   const std::vector<std::string>& labels() const;
   const std::string& oos_label() const;
@@ -125,6 +126,7 @@ class QualityGapModel {
   Result<std::vector<float>> local_good_enough_batch(const std::vector<std::string>& prompts) const;
   float local_good_enough_embedded(const std::string& prompt, std::span<const float> embedding) const;
   bool embeds(const std::string& prompt) const;  // as IntentClassifier::embeds
+  const std::string& embedding_scripts() const;
 
   // The score below which `share` (0..1) of the held-out training prompts fall: sending prompts
   // that score below it to the cloud keeps the cloud's share of similar traffic near `share`.

@@ -461,6 +461,7 @@ TEST_F(KnowledgeBaseTest, ReembeddingMovesABaseToTheCurrentModelAndAnInterrupted
   auto refused = KnowledgeBase::open({.dir = (dir_.path() / "kb").string()}, *embedder_);
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message.find("re-embed"), std::string::npos) << refused.error().message;
+  ASSERT_TRUE(fs::exists(dir_.path() / "kb" / "vectors.hnsw")) << "the search saved the index with the old vectors";
 
   std::vector<std::pair<int64_t, int64_t>> progress;
   auto embedded = KnowledgeBase::reembed({.dir = (dir_.path() / "kb").string(), .embed_batch = 2}, *embedder_,

@@ -258,6 +258,41 @@ TEST(IntentClassifierTest, DamagedOrForeignModelDirectoriesAreClearErrors) {
   EXPECT_EQ(malformed.error().code, ErrorCode::kDataLoss);
 }
 
+TEST(RouterTest, EachModelGetsTheEmbeddingOnlyForTheScriptsItReads) {
+  auto embedder = shared_embedder();
+  ASSERT_TRUE(embedder);
+  auto intent_options = quick_options();  // Latin
+  auto classifier = IntentClassifier::train(small_intents(), embedder, intent_options);
+  ASSERT_TRUE(classifier) << classifier.error().to_string();
+  auto intents = std::make_shared<const IntentClassifier>(std::move(*classifier));
+  const std::vector<RoutingExample> examples = {{"Prove that there are infinitely many primes.", false, true},
+                                                {"Hello, how are you?", true, true},
+                                                {"证明有无穷多个素数。", false, true},
+                                                {"你好，你好吗？", true, true}};
+  TrainOptions quality_options;
+  quality_options.hash_bits = 12;
+  quality_options.max_iterations = 50;
+  quality_options.holdout_fraction = 0;
+  const std::string chinese = "证明根号二是无理数。";
+  for (const std::string scripts : {"Latin", "all"}) {
+    SCOPED_TRACE(scripts);
+    quality_options.embedding_scripts = scripts;
+    auto trained = QualityGapModel::train(examples, embedder, quality_options);
+    ASSERT_TRUE(trained) << trained.error().to_string();
+    auto quality = std::make_shared<const QualityGapModel>(std::move(*trained));
+    EXPECT_EQ(quality->embedding_scripts(), scripts);
+    EXPECT_EQ(intents->embedding_scripts(), "Latin");
+
+    auto understood = Router(embedder, intents, quality).understand(chinese);
+    ASSERT_TRUE(understood) << understood.error().to_string();
+    EXPECT_FLOAT_EQ(understood->intent->confidence, intents->classify_embedded(chinese, {}).confidence);
+    auto alone = quality->local_good_enough(chinese);  // embeds exactly when the model reads the text
+    ASSERT_TRUE(alone) << alone.error().to_string();
+    EXPECT_NEAR(*understood->local_good_enough, *alone, 1e-4);
+    EXPECT_EQ(quality->embeds(chinese), scripts == "all");
+  }
+}
+
 TEST(QualityGapModelTest, RanksPromptsTheSmallModelFailsBelowOnesItHandles) {
   auto embedder = shared_embedder();
   ASSERT_TRUE(embedder);
