@@ -155,12 +155,14 @@ int run_search(const Config& config, const KbArgs& args) {
     nlohmann::ordered_json hits = nlohmann::ordered_json::array();
     for (const auto& h : found->hits) {
       hits.push_back({{"score", h.score}, {"bm25_rank", h.bm25_rank}, {"dense_rank", h.dense_rank},
-                      {"similarity", h.similarity}, {"document_id", h.chunk.document_id}, {"path", h.chunk.path},
+                      {"similarity", h.similarity}, {"query_likelihood", h.query_likelihood},
+                      {"document_id", h.chunk.document_id}, {"path", h.chunk.path},
                       {"page", h.chunk.page}, {"char_start", h.chunk.char_start}, {"char_end", h.chunk.char_end},
                       {"heading", h.chunk.heading}, {"text", h.chunk.text}});
     }
     std::cout << nlohmann::ordered_json{{"hits", hits}, {"top_similarity", found->top_similarity},
                                         {"bm25_weight", found->bm25_weight}, {"dense_weight", found->dense_weight},
+                                        {"reranked", found->reranked}, {"rerank_ms", found->rerank_ms},
                                         {"search_ms", found->search_ms}}
                      .dump()
               << "\n";

@@ -165,6 +165,8 @@ knowledge::SearchOptions knowledge_search_options(const Config& config) {
   options.fusion = config.knowledge_fusion == "rrf" ? knowledge::Fusion::kReciprocalRank : knowledge::Fusion::kRescaledScores;
   options.bm25_weight = config.knowledge_bm25_weight;
   options.dense_weight = config.knowledge_dense_weight;
+  options.rerank = static_cast<int>(config.knowledge_rerank);
+  options.rerank_margin = config.knowledge_rerank_margin;
   return options;
 }
 
@@ -172,15 +174,35 @@ namespace {
 
 struct KnowledgeBaseParts {
   std::shared_ptr<engine::Embedder> embedder;
+  std::shared_ptr<engine::LikelihoodScorer> reranker;
   knowledge::KnowledgeBaseOptions options;
 };
+
+// The chat model as the knowledge base's re-ranker, when knowledge.rerank asks for one. Without
+// the default model file (setup not run) searches keep the fused order, as the base did before.
+Result<std::shared_ptr<engine::LikelihoodScorer>> load_reranker(const Config& config) {
+  if (config.knowledge_rerank < 2) return std::shared_ptr<engine::LikelihoodScorer>();
+  const std::string path = config.engine_model.empty() ? default_chat_model_path() : config.engine_model;
+  if (config.engine_model.empty() && !std::filesystem::exists(path)) {
+    TANDEM_LOG(kWarn, "knowledge",
+               "no chat model at {} (scripts/setup.sh downloads it): hybrid search is not re-ranked", path);
+    return std::shared_ptr<engine::LikelihoodScorer>();
+  }
+  auto loaded =
+      engine::LikelihoodScorer::load({.model_path = path, .threads = static_cast<int32_t>(config.engine_threads)});
+  if (!loaded) return make_error(loaded.error().code, "knowledge.rerank: " + loaded.error().message);
+  return std::shared_ptr<engine::LikelihoodScorer>(std::move(*loaded));
+}
 
 Result<KnowledgeBaseParts> knowledge_base_parts(const Config& config, const std::string& dir) {
   auto embedder_opts = embedder_options(config);
   if (!embedder_opts) return embedder_opts.error();
   auto loaded = engine::Embedder::load(*embedder_opts);
   if (!loaded) return loaded.error();
-  KnowledgeBaseParts parts{std::move(*loaded), knowledge_base_options(config)};
+  auto reranker = load_reranker(config);
+  if (!reranker) return reranker.error();
+  KnowledgeBaseParts parts{std::move(*loaded), std::move(*reranker), knowledge_base_options(config)};
+  parts.options.reranker = parts.reranker.get();
   if (!dir.empty()) parts.options.dir = dir;
   auto key = data_key(config, kKnowledgeKey);
   if (!key) return key.error();
@@ -195,9 +217,10 @@ Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Conf
   if (!parts) return parts.error();
   auto kb = knowledge::KnowledgeBase::open(parts->options, *parts->embedder);
   if (!kb) return kb.error();
-  // The base borrows the embedder: the deleter keeps it alive as long as the base.
+  // The base borrows the embedder and the reranker: the deleter keeps them alive as long as the base.
   return std::shared_ptr<knowledge::KnowledgeBase>(
-      kb->release(), [embedder = parts->embedder](knowledge::KnowledgeBase* base) { delete base; });
+      kb->release(),
+      [embedder = parts->embedder, reranker = parts->reranker](knowledge::KnowledgeBase* base) { delete base; });
 }
 
 Result<int64_t> reembed_knowledge_base(const Config& config,

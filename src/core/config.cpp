@@ -78,6 +78,8 @@ const std::vector<Setting>& settings() {
       {"knowledge.top_k", &Config::knowledge_top_k, "passages retrieved for a grounded answer", 1, 50},
       {"knowledge.candidates", &Config::knowledge_candidates, "results taken from BM25 and from dense search before fusion", 1, 1000},
       {"knowledge.fusion", &Config::knowledge_fusion, "how hybrid search fuses BM25 and dense: scores (each list adds its weight x its scores rescaled to 0..1) or rrf (weight / (60 + rank))", 0, 0, {"scores", "rrf"}},
+      {"knowledge.rerank", &Config::knowledge_rerank, "hybrid search: of the first N hits, those within knowledge.rerank_margin of the best are re-ordered by the local chat model's log P(query | passage); 0: off", 0, 50},
+      {"knowledge.rerank_margin", &Config::knowledge_rerank_margin, "hybrid search: a hit is re-ranked when its fused score is within this share of the best one's", 0, 1},
       {"knowledge.bm25_weight", &Config::knowledge_bm25_weight, "weight of BM25 in hybrid search", 0, 100},
       {"knowledge.dense_weight", &Config::knowledge_dense_weight, "weight of dense search in hybrid search", 0, 100},
       {"knowledge.min_similarity", &Config::knowledge_min_similarity, "best cosine similarity below which (with no shared word) the answer is 'not found'", 0, 1},

@@ -85,6 +85,8 @@ struct Config {
   int64_t knowledge_top_k = 5;               // passages given to the model
   int64_t knowledge_candidates = 50;         // taken from each of BM25 and dense before fusion
   std::string knowledge_fusion = "scores";    // hybrid search: "scores" (rescaled) or "rrf" (reciprocal ranks)
+  int64_t knowledge_rerank = 2;               // hybrid: close leading hits re-ranked by the chat model
+  double knowledge_rerank_margin = 0.25;      // "close": within this share of the best fused score
   double knowledge_bm25_weight = 1.0;        // hybrid search: weights of the rescaled scores
   double knowledge_dense_weight = 1.0;
   double knowledge_min_similarity = 0.35;    // below (and no shared word): "not found in your documents"

@@ -33,12 +33,6 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-struct ModelDeleter {
-  void operator()(llama_model* m) const { llama_model_free(m); }
-};
-struct ContextDeleter {
-  void operator()(llama_context* c) const { llama_free(c); }
-};
 struct SamplerDeleter {
   void operator()(llama_sampler* s) const { llama_sampler_free(s); }
 };

@@ -17,13 +17,6 @@
 namespace tandem::engine {
 namespace {
 
-struct ModelDeleter {
-  void operator()(llama_model* m) const { llama_model_free(m); }
-};
-struct ContextDeleter {
-  void operator()(llama_context* c) const { llama_free(c); }
-};
-
 void normalize(std::vector<float>& v) {
   double sum = 0;
   for (float x : v) sum += static_cast<double>(x) * x;

@@ -204,6 +204,25 @@ class Embedder {
   virtual int32_t max_input_tokens() const = 0;
 };
 
+struct LikelihoodScorerOptions {
+  std::string model_path;  // a causal (chat) model; the default chat model in practice
+  int32_t threads = 0;     // 0: hardware concurrency
+  int32_t context = 2048;  // the most tokens of prefix + continuation
+};
+
+// How likely a causal model finds a text after a prefix: the sum of the natural-log probabilities
+// of the continuation's tokens. The knowledge base re-ranks close passages by log P(question |
+// passage) with it (query likelihood): a passage that a question could have been written from.
+// Thread-safety: score may be called from any thread; calls run one at a time on one context.
+class LikelihoodScorer {
+ public:
+  static Result<std::unique_ptr<LikelihoodScorer>> load(const LikelihoodScorerOptions& options);
+  virtual ~LikelihoodScorer() = default;
+
+  // Errors: kInvalidArgument (empty continuation), kContextOverflow (more than `context` tokens).
+  virtual Result<double> score(std::string_view prefix, std::string_view continuation) = 0;
+};
+
 // Validates a GGUF file's header and metadata without loading the weights (used for clear errors).
 Status check_gguf_file(const std::string& path);
 

@@ -12,6 +12,7 @@
 
 #include <llama.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,14 @@
 namespace tandem::engine {
 
 void ensure_llama_backend();
+
+// Owning handles for llama.cpp's model and context.
+struct ModelDeleter {
+  void operator()(llama_model* m) const { llama_model_free(m); }
+};
+struct ContextDeleter {
+  void operator()(llama_context* c) const { llama_free(c); }
+};
 
 // llama_model_params for a placement; the arrays `params` points into live as long as this.
 struct ModelParams {

@@ -46,6 +46,9 @@ struct KnowledgeBaseOptions {
   // for a multilingual model.
   std::string embedding_scripts = "Latin";
   std::optional<privacy::Key> encryption_key{};  // the knowledge base's data key; nullopt: stored in clear
+  // Re-ranks close hybrid results (SearchOptions::rerank); not owned, must outlive the base.
+  // nullptr: fused order only.
+  engine::LikelihoodScorer* reranker = nullptr;
 };
 
 struct AddOptions {
@@ -98,7 +101,15 @@ struct SearchOptions {
   double dense_weight = 1.0;
   int rrf_k = 60;
   int candidates = 50;  // taken from each list before fusion
+  // Hybrid only, with a reranker: of the first `rerank` hits, those whose fused score is within
+  // rerank_margin x the best one's are put in the order of log P(query | passage) under the local
+  // chat model (query likelihood). 0 or 1: off.
+  int rerank = 2;
+  double rerank_margin = 0.25;
 };
+
+// What the reranker scores a query after: the passage, then a line that asks for a question about it.
+std::string query_likelihood_prefix(std::string_view passage);
 
 struct SearchHit {
   StoredChunk chunk;
@@ -106,6 +117,7 @@ struct SearchHit {
   int bm25_rank = 0;      // 1-based place in the BM25 list; 0 when absent
   int dense_rank = 0;     // 1-based place in the dense list; 0 when absent
   double similarity = 0;  // cosine similarity to the query, when the dense list holds the chunk
+  double query_likelihood = 0;  // log P(query | passage) when re-ranked (SearchResult::reranked)
 };
 
 struct SearchResult {
@@ -116,7 +128,9 @@ struct SearchResult {
   // scripts the embedding model does not read (KnowledgeBaseOptions::embedding_scripts).
   double bm25_weight = 0;
   double dense_weight = 0;
+  int reranked = 0;  // leading hits put in query-likelihood order (SearchOptions::rerank)
   double embed_ms = 0;
+  double rerank_ms = 0;
   double search_ms = 0;
 };
 
@@ -177,6 +191,7 @@ class KnowledgeBase {
   Status remember_chunks(const std::vector<int64_t>& ids, int64_t collection_id,
                          const std::vector<std::vector<float>>& vectors);
   Result<std::vector<int64_t>> collection_ids(const std::vector<std::string>& names);
+  void rerank(std::string_view query, const SearchOptions& options, SearchResult& result) const;
 
   KnowledgeBaseOptions options_;
   ScriptSet embedding_scripts_;

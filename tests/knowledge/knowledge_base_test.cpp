@@ -157,6 +157,42 @@ TEST_F(KnowledgeBaseTest, HybridScoresAddEachListsScoreRescaledBetweenItsLastAnd
   EXPECT_NE(hybrid->hits.front().chunk.text.find("31 March 2027"), std::string::npos);
 }
 
+TEST_F(KnowledgeBaseTest, CloseHybridHitsAreReorderedByTheChatModelsQueryLikelihood) {
+  auto scorer = engine::LikelihoodScorer::load({.model_path = testing::chat_model_path(), .threads = 2});
+  ASSERT_TRUE(scorer) << scorer.error().message;
+  write_corpus();
+  auto opened = KnowledgeBase::open({.dir = (dir_.path() / "kb").string(), .reranker = scorer->get()}, *embedder_);
+  ASSERT_TRUE(opened) << opened.error().message;
+  KnowledgeBase& kb = **opened;
+  ASSERT_TRUE(kb.add({docs().string()}, {.collection = "home"}));
+  const std::string query = "When does the lease of the flat end?";
+
+  // A margin of 1 makes every hit close: the first `rerank` are in query-likelihood order, each
+  // scored exactly as the scorer scores its passage.
+  auto reranked = kb.search(query, {.k = 10, .rerank = 3, .rerank_margin = 1.0});
+  ASSERT_TRUE(reranked) << reranked.error().message;
+  ASSERT_GE(reranked->hits.size(), 3u);
+  EXPECT_EQ(reranked->reranked, 3);
+  for (int i = 0; i < reranked->reranked; ++i) {
+    const SearchHit& hit = reranked->hits[static_cast<size_t>(i)];
+    EXPECT_DOUBLE_EQ(hit.query_likelihood, *(*scorer)->score(query_likelihood_prefix(hit.chunk.text), query));
+    if (i > 0) EXPECT_GE(reranked->hits[static_cast<size_t>(i) - 1].query_likelihood, hit.query_likelihood);
+  }
+  EXPECT_NE(reranked->hits.front().chunk.text.find("31 March 2027"), std::string::npos);
+
+  // Off, or no hit within the margin, or not hybrid: the fused order, untouched.
+  auto fused = kb.search(query, {.k = 10, .rerank = 0});
+  auto none_close = kb.search(query, {.k = 10, .rerank = 3, .rerank_margin = 0.0});
+  auto bm25 = kb.search(query, {.k = 10, .mode = SearchMode::kBm25, .rerank = 3, .rerank_margin = 1.0});
+  ASSERT_TRUE(fused && none_close && bm25);
+  EXPECT_EQ(fused->reranked, 0);
+  EXPECT_EQ(none_close->reranked, 0);
+  EXPECT_EQ(bm25->reranked, 0);
+  for (size_t i = 1; i < fused->hits.size(); ++i) EXPECT_GE(fused->hits[i - 1].score, fused->hits[i].score);
+  ASSERT_EQ(none_close->hits.size(), fused->hits.size());
+  for (size_t i = 0; i < fused->hits.size(); ++i) EXPECT_EQ(none_close->hits[i].chunk.id, fused->hits[i].chunk.id);
+}
+
 TEST_F(KnowledgeBaseTest, ReciprocalRankFusionAddsEachListsWeightOverRankPlusK) {
   write_corpus();
   auto kb = open_kb();
