@@ -750,6 +750,7 @@ void KnowledgeBase::rerank(std::string_view query, const SearchOptions& options,
     auto likelihood = options_.reranker->score(query_likelihood_prefix(hits[i].chunk.text), query);
     if (!likelihood) {
       TANDEM_LOG(kWarn, "knowledge", "re-ranking skipped: {}", likelihood.error().message);
+      for (size_t j = 0; j < i; ++j) hits[j].query_likelihood = 0;
       return;
     }
     hits[i].query_likelihood = *likelihood;

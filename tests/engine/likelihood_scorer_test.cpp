@@ -60,12 +60,15 @@ TEST_F(LikelihoodScorerTest, ScoresAreRepeatableLogProbabilitiesThatAddUpOverTok
 
 TEST_F(LikelihoodScorerTest, CallsFromSeveralThreadsGiveTheSameScores) {
   const double expected = score(kVolcano + kPrompt, "Where is Mount Etna?");
-  std::vector<double> seen(4, 0);
+  std::vector<Result<double>> seen(4, 0.0);
   std::vector<std::thread> threads;
   for (size_t i = 0; i < seen.size(); ++i)
-    threads.emplace_back([&, i] { seen[i] = *scorer_->score(kVolcano + kPrompt, "Where is Mount Etna?"); });
+    threads.emplace_back([&, i] { seen[i] = scorer_->score(kVolcano + kPrompt, "Where is Mount Etna?"); });
   for (auto& t : threads) t.join();
-  for (double s : seen) EXPECT_DOUBLE_EQ(s, expected);
+  for (const auto& s : seen) {
+    ASSERT_TRUE(s) << s.error().to_string();
+    EXPECT_DOUBLE_EQ(*s, expected);
+  }
 }
 
 TEST_F(LikelihoodScorerTest, EmptyOrOverlongInputsAreRefused) {
