@@ -47,7 +47,7 @@ int fail(std::string_view command, const Error& error, ProgressBar* bar = nullpt
 }
 
 int run_add(const Config& config, const KbArgs& args) {
-  auto base = open_knowledge_base(config);
+  auto base = open_knowledge_base(config, KnowledgeUse::kManage);
   if (!base) return fail("add", base.error());
   ProgressBar bar;
   knowledge::AddOptions options;
@@ -78,7 +78,7 @@ int run_add(const Config& config, const KbArgs& args) {
 }
 
 int run_list(const Config& config, const KbArgs& args) {
-  auto base = open_knowledge_base(config);
+  auto base = open_knowledge_base(config, KnowledgeUse::kManage);
   if (!base) return fail("list", base.error());
   auto documents = (*base)->documents(args.collection);
   if (!documents) return fail("list", documents.error());
@@ -100,7 +100,7 @@ int run_list(const Config& config, const KbArgs& args) {
 }
 
 int run_collections(const Config& config, const KbArgs& args) {
-  auto base = open_knowledge_base(config);
+  auto base = open_knowledge_base(config, KnowledgeUse::kManage);
   if (!base) return fail("collections", base.error());
   auto collections = (*base)->collections();
   if (!collections) return fail("collections", collections.error());
@@ -120,7 +120,7 @@ int run_rm(const Config& config, const KbArgs& args) {
     std::cerr << "tandem kb rm: give document ids (see `tandem kb list`) or --collection NAME, not both\n";
     return 2;
   }
-  auto base = open_knowledge_base(config);
+  auto base = open_knowledge_base(config, KnowledgeUse::kManage);
   if (!base) return fail("rm", base.error());
   if (!args.collection.empty()) {
     if (auto st = (*base)->remove_collection(args.collection); !st) return fail("rm", st.error());
@@ -145,7 +145,7 @@ knowledge::SearchOptions search_options(const Config& config, const KbArgs& args
 int run_search(const Config& config, const KbArgs& args) {
   auto mode = knowledge::parse_search_mode(args.mode);
   if (!mode) return fail("search", mode.error());
-  auto base = open_knowledge_base(config);
+  auto base = open_knowledge_base(config, KnowledgeUse::kSearch);
   if (!base) return fail("search", base.error());
   auto options = search_options(config, args);
   options.mode = *mode;
@@ -204,7 +204,7 @@ int run_eval(const Config& config, const KbArgs& args) {
       std::filesystem::remove_all(dir, ec);
     }
   } cleanup{dir};
-  auto base = open_knowledge_base(config, dir.string());
+  auto base = open_knowledge_base(config, KnowledgeUse::kSearch, dir.string());
   if (!base) return fail("eval", base.error());
   ProgressBar bar;
   auto progress = [&](const std::string& stage, size_t done, size_t total) {

@@ -84,7 +84,7 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
   parts.learned_examples_key = *router_key;
 
   if (create_knowledge_base || std::filesystem::exists(std::filesystem::path(config.knowledge_dir) / "kb.sqlite")) {
-    auto kb = open_knowledge_base(config);
+    auto kb = open_knowledge_base(config, KnowledgeUse::kSearch);
     if (!kb) return kb.error();
     parts.knowledge = std::move(*kb);
     parts.knowledge_search = knowledge_search_options(config);
@@ -194,12 +194,12 @@ Result<std::shared_ptr<engine::LikelihoodScorer>> load_reranker(const Config& co
   return std::shared_ptr<engine::LikelihoodScorer>(std::move(*loaded));
 }
 
-Result<KnowledgeBaseParts> knowledge_base_parts(const Config& config, const std::string& dir) {
+Result<KnowledgeBaseParts> knowledge_base_parts(const Config& config, KnowledgeUse use, const std::string& dir) {
   auto embedder_opts = embedder_options(config);
   if (!embedder_opts) return embedder_opts.error();
   auto loaded = engine::Embedder::load(*embedder_opts);
   if (!loaded) return loaded.error();
-  auto reranker = load_reranker(config);
+  auto reranker = use == KnowledgeUse::kSearch ? load_reranker(config) : std::shared_ptr<engine::LikelihoodScorer>();
   if (!reranker) return reranker.error();
   KnowledgeBaseParts parts{std::move(*loaded), std::move(*reranker), knowledge_base_options(config)};
   parts.options.reranker = parts.reranker.get();
@@ -212,8 +212,9 @@ Result<KnowledgeBaseParts> knowledge_base_parts(const Config& config, const std:
 
 }  // namespace
 
-Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config, const std::string& dir) {
-  auto parts = knowledge_base_parts(config, dir);
+Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config, KnowledgeUse use,
+                                                                      const std::string& dir) {
+  auto parts = knowledge_base_parts(config, use, dir);
   if (!parts) return parts.error();
   auto kb = knowledge::KnowledgeBase::open(parts->options, *parts->embedder);
   if (!kb) return kb.error();
@@ -225,7 +226,7 @@ Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Conf
 
 Result<int64_t> reembed_knowledge_base(const Config& config,
                                        const std::function<void(int64_t done, int64_t total)>& on_progress) {
-  auto parts = knowledge_base_parts(config, "");
+  auto parts = knowledge_base_parts(config, KnowledgeUse::kManage, "");
   if (!parts) return parts.error();
   return knowledge::KnowledgeBase::reembed(parts->options, *parts->embedder, on_progress);
 }

@@ -30,9 +30,12 @@ Result<LoadedRouter> load_router(const Config& config);
 
 // The knowledge base of [knowledge], with its own embedder (full-length inputs, batched) and the
 // keyring's "knowledge" data key; `dir` overrides knowledge.dir. Creates the base when it does not exist.
+// kSearch also loads the chat model as its re-ranker (knowledge.rerank); kManage (adding, listing,
+// removing documents) does without it.
+enum class KnowledgeUse { kSearch, kManage };
 knowledge::KnowledgeBaseOptions knowledge_base_options(const Config& config);
 knowledge::SearchOptions knowledge_search_options(const Config& config);
-Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config,
+Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config, KnowledgeUse use,
                                                                       const std::string& dir = "");
 // The base of [knowledge] embedded again with [engine]'s embedding model, which it then keeps
 // (KnowledgeBase::reembed): the number of chunks.

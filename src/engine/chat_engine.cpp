@@ -289,14 +289,9 @@ class LlamaChatEngine final : public ChatEngine {
     return {};
   }
 
+  // The rendered prompt: its template markers become control tokens.
   Result<std::vector<llama_token>> tokenize(std::string_view text) const {
-    int32_t n = -llama_tokenize(vocab_, text.data(), static_cast<int32_t>(text.size()), nullptr, 0, true, true);
-    if (n < 0) return make_error(ErrorCode::kInvalidArgument, "text could not be tokenized");
-    std::vector<llama_token> tokens(n);
-    if (llama_tokenize(vocab_, text.data(), static_cast<int32_t>(text.size()), tokens.data(), n, true, true) != n) {
-      return make_error(ErrorCode::kInternal, "tokenizer returned an unexpected length");
-    }
-    return tokens;
+    return engine::tokenize(vocab_, text, /*add_special=*/true, /*parse_special=*/true);
   }
 
   // Caller thread: everything that can fail before the request takes a place in the queue.

@@ -144,19 +144,11 @@ class LlamaEmbedder final : public Embedder {
   // control tokens.
   Result<std::vector<llama_token>> tokenize(const std::string& text, size_t index) const {
     if (text.empty()) return make_error(ErrorCode::kInvalidArgument, "input " + std::to_string(index) + " is empty");
-    if (text.size() > static_cast<size_t>(INT32_MAX / 2)) {
-      return make_error(ErrorCode::kInvalidArgument, "input " + std::to_string(index) + " is too long");
-    }
-    const auto length = static_cast<int32_t>(text.size());
-    std::vector<llama_token> tokens(text.size() + 8);
-    int32_t n = llama_tokenize(vocab_, text.data(), length, tokens.data(), static_cast<int32_t>(tokens.size()),
-                               /*add_special=*/true, /*parse_special=*/false);
-    if (n < 0 && n != INT32_MIN) {
-      tokens.resize(static_cast<size_t>(-n));
-      n = llama_tokenize(vocab_, text.data(), length, tokens.data(), static_cast<int32_t>(tokens.size()), true, false);
-    }
-    if (n < 0) return make_error(ErrorCode::kInvalidArgument, "input " + std::to_string(index) + " cannot be tokenized");
-    tokens.resize(static_cast<size_t>(n));
+    auto tokenized = engine::tokenize(vocab_, text, /*add_special=*/true, /*parse_special=*/false);
+    if (!tokenized)
+      return make_error(tokenized.error().code, "input " + std::to_string(index) + ": " + tokenized.error().message);
+    std::vector<llama_token> tokens = std::move(*tokenized);
+    const auto n = static_cast<int32_t>(tokens.size());
     const int32_t limit = options_.truncate_to > 0 ? std::min(options_.truncate_to, max_input_tokens_) : 0;
     if (limit > 0 && n > limit) {
       tokens[static_cast<size_t>(limit - 1)] = tokens.back();

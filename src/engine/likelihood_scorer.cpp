@@ -61,8 +61,8 @@ class LlamaLikelihoodScorer final : public LikelihoodScorer {
 
   Result<double> score(std::string_view prefix, std::string_view continuation) override {
     if (continuation.empty()) return make_error(ErrorCode::kInvalidArgument, "nothing to score: empty continuation");
-    auto prefix_tokens = tokenize(prefix, true);
-    auto continuation_tokens = tokenize(continuation, false);
+    auto prefix_tokens = tokenize(vocab_, prefix, /*add_special=*/true, /*parse_special=*/false);
+    auto continuation_tokens = tokenize(vocab_, continuation, /*add_special=*/false, /*parse_special=*/false);
     if (!prefix_tokens) return prefix_tokens.error();
     if (!continuation_tokens) return continuation_tokens.error();
     const auto& head = *prefix_tokens;
@@ -97,20 +97,6 @@ class LlamaLikelihoodScorer final : public LikelihoodScorer {
 
  private:
   LlamaLikelihoodScorer() = default;
-
-  Result<std::vector<llama_token>> tokenize(std::string_view text, bool add_special) const {
-    std::vector<llama_token> tokens(text.size() + 2);
-    int32_t n = llama_tokenize(vocab_, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                               static_cast<int32_t>(tokens.size()), add_special, /*parse_special=*/false);
-    if (n < 0) {
-      tokens.resize(static_cast<size_t>(-n));
-      n = llama_tokenize(vocab_, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                         static_cast<int32_t>(tokens.size()), add_special, false);
-    }
-    if (n < 0) return make_error(ErrorCode::kInvalidArgument, "the text to score could not be tokenized");
-    tokens.resize(static_cast<size_t>(n));
-    return tokens;
-  }
 
   std::unique_ptr<llama_model, ModelDeleter> model_;
   std::unique_ptr<llama_context, ContextDeleter> context_;

@@ -32,6 +32,25 @@ void ensure_llama_backend() {
   });
 }
 
+Result<std::vector<llama_token>> tokenize(const llama_vocab* vocab, std::string_view text, bool add_special,
+                                          bool parse_special) {
+  if (text.size() > static_cast<size_t>(INT32_MAX / 2))
+    return make_error(ErrorCode::kInvalidArgument, "text is too long");
+  const auto length = static_cast<int32_t>(text.size());
+  // A buffer too small makes llama_tokenize return minus the count it needs.
+  std::vector<llama_token> tokens(text.size() + 8);
+  int32_t n = llama_tokenize(vocab, text.data(), length, tokens.data(), static_cast<int32_t>(tokens.size()),
+                             add_special, parse_special);
+  if (n < 0 && n != INT32_MIN) {
+    tokens.resize(static_cast<size_t>(-n));
+    n = llama_tokenize(vocab, text.data(), length, tokens.data(), static_cast<int32_t>(tokens.size()), add_special,
+                       parse_special);
+  }
+  if (n < 0) return make_error(ErrorCode::kInvalidArgument, "text cannot be tokenized");
+  tokens.resize(static_cast<size_t>(n));
+  return tokens;
+}
+
 Result<ModelParams> model_params(const DevicePlacement& placement) {
   if (!placement.tensor_split.empty() && placement.tensor_split.size() != placement.devices.size()) {
     return make_error(ErrorCode::kInvalidArgument, "a tensor split needs one ratio per device");

@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/engine.h"
@@ -36,6 +37,12 @@ struct ModelParams {
   std::vector<ggml_backend_dev_t> devices;  // null-terminated
   std::vector<float> tensor_split;          // llama_max_devices() entries
 };
+
+// The tokens of `text`. add_special: the model's own BOS / [CLS] ... [SEP]; parse_special: text
+// such as "<start_of_turn>" becomes control tokens (for rendered templates, never for user text).
+// kInvalidArgument when the text is over INT32_MAX / 2 bytes or llama.cpp cannot tokenize it.
+Result<std::vector<llama_token>> tokenize(const llama_vocab* vocab, std::string_view text, bool add_special,
+                                          bool parse_special);
 
 // kInvalidArgument when a device is unknown to ggml (e.g. an RPC server that was not added).
 Result<ModelParams> model_params(const DevicePlacement& placement);

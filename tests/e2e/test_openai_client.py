@@ -2,6 +2,7 @@
 fixture of conftest.py).
 """
 
+import os
 import urllib.request
 
 import numpy as np
@@ -99,7 +100,10 @@ def test_auto_routing_reports_its_decision(client):
         model="tandem/auto", messages=[{"role": "user", "content": "What is the capital of France?"}],
         temperature=0, max_tokens=8, stream=True))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text == completion.choices[0].message.content
+    # A separate request after a cached prompt prefix: the same greedy answer up to a late near-tie
+    # (tests/support/test_support.h, agree_for_the_first_half).
+    answer = completion.choices[0].message.content
+    assert 2 * len(os.path.commonprefix([text, answer])) >= max(len(text), len(answer)), (text, answer)
     last = [c for c in chunks if c.choices and c.choices[0].finish_reason][-1]
     assert last.model_extra["tandem"]["route"] == "local"
 

@@ -176,7 +176,9 @@ TEST_F(KnowledgeBaseTest, CloseHybridHitsAreReorderedByTheChatModelsQueryLikelih
   for (int i = 0; i < reranked->reranked; ++i) {
     const SearchHit& hit = reranked->hits[static_cast<size_t>(i)];
     EXPECT_DOUBLE_EQ(hit.query_likelihood, *(*scorer)->score(query_likelihood_prefix(hit.chunk.text), query));
-    if (i > 0) EXPECT_GE(reranked->hits[static_cast<size_t>(i) - 1].query_likelihood, hit.query_likelihood);
+    if (i > 0) {
+      EXPECT_GE(reranked->hits[static_cast<size_t>(i) - 1].query_likelihood, hit.query_likelihood);
+    }
   }
   EXPECT_NE(reranked->hits.front().chunk.text.find("31 March 2027"), std::string::npos);
 
@@ -317,7 +319,9 @@ TEST_F(KnowledgeBaseTest, TheVectorIndexIsRebuiltWhenMissingOrDamaged) {
     auto kb = open_kb();
     ASSERT_TRUE(kb);
     ASSERT_EQ(kb->documents()->size(), 3u);
-    if (round == 0) EXPECT_FALSE(fs::exists(index)) << "listing documents does not load the vector index";
+    if (round == 0) {
+      EXPECT_FALSE(fs::exists(index)) << "listing documents does not load the vector index";
+    }
     auto found = kb->search("When does the lease end?", {.k = 1, .mode = SearchMode::kDense});
     ASSERT_TRUE(found);
     ASSERT_EQ(found->hits.size(), 1u) << "round " << round;
