@@ -512,12 +512,7 @@ class LlamaChatEngine final : public ChatEngine {
 
   // log softmax(logits)[token], from the model's raw distribution.
   double token_logprob(int32_t batch_index, llama_token token) const {
-    const float* logits = llama_get_logits_ith(context_.get(), batch_index);
-    const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
-    const float max = *std::max_element(logits, logits + n_vocab);
-    double sum = 0;
-    for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - max));
-    return static_cast<double>(logits[token] - max) - std::log(sum);
+    return token_log_probability(llama_get_logits_ith(context_.get(), batch_index), llama_vocab_n_tokens(vocab_), token);
   }
 
   void sample(Slot& slot) {

@@ -6,7 +6,6 @@
 #include <llama.h>
 
 #include <algorithm>
-#include <cmath>
 #include <mutex>
 #include <thread>
 
@@ -16,14 +15,6 @@
 
 namespace tandem::engine {
 namespace {
-
-// log-softmax of one vocabulary row at `token`.
-double log_probability(const float* logits, int32_t vocabulary, llama_token token) {
-  const float max_logit = *std::max_element(logits, logits + vocabulary);
-  double sum = 0;
-  for (int32_t t = 0; t < vocabulary; ++t) sum += std::exp(static_cast<double>(logits[t] - max_logit));
-  return static_cast<double>(logits[token] - max_logit) - std::log(sum);
-}
 
 class LlamaLikelihoodScorer final : public LikelihoodScorer {
  public:
@@ -91,7 +82,7 @@ class LlamaLikelihoodScorer final : public LikelihoodScorer {
     const int32_t vocabulary = llama_vocab_n_tokens(vocab_);
     double sum = 0;
     for (size_t i = 0; i < tail.size(); ++i)
-      sum += log_probability(llama_get_logits_ith(ctx, static_cast<int32_t>(first_scored + i)), vocabulary, tail[i]);
+      sum += token_log_probability(llama_get_logits_ith(ctx, static_cast<int32_t>(first_scored + i)), vocabulary, tail[i]);
     return sum;
   }
 

@@ -3,6 +3,7 @@
 #include <llama.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <mutex>
 #include <string_view>
@@ -49,6 +50,13 @@ Result<std::vector<llama_token>> tokenize(const llama_vocab* vocab, std::string_
   if (n < 0) return make_error(ErrorCode::kInvalidArgument, "text cannot be tokenized");
   tokens.resize(static_cast<size_t>(n));
   return tokens;
+}
+
+double token_log_probability(const float* logits, int32_t vocabulary, llama_token token) {
+  const float max_logit = *std::max_element(logits, logits + vocabulary);
+  double sum = 0;
+  for (int32_t t = 0; t < vocabulary; ++t) sum += std::exp(static_cast<double>(logits[t] - max_logit));
+  return static_cast<double>(logits[token] - max_logit) - std::log(sum);
 }
 
 Result<ModelParams> model_params(const DevicePlacement& placement) {

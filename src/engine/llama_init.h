@@ -44,6 +44,10 @@ struct ModelParams {
 Result<std::vector<llama_token>> tokenize(const llama_vocab* vocab, std::string_view text, bool add_special,
                                           bool parse_special);
 
+// log softmax(logits)[token] over one row of `vocabulary` logits: the model's own probability of a
+// token, before any sampler.
+double token_log_probability(const float* logits, int32_t vocabulary, llama_token token);
+
 // kInvalidArgument when a device is unknown to ggml (e.g. an RPC server that was not added).
 Result<ModelParams> model_params(const DevicePlacement& placement);
 
