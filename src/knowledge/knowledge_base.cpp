@@ -728,7 +728,12 @@ Result<SearchResult> KnowledgeBase::search(std::string_view query, const SearchO
   return result;
 }
 
-std::string query_likelihood_prefix(std::string_view passage) {
+// The line after the passage is in the question's language: asked in Chinese, Gemma finds the
+// right paragraph for 5 more of XQuAD zh's 603 tuning-half questions than asked in English
+// (recall@1 0.947 -> 0.955; docs/benchmarks.md, 5).
+std::string query_likelihood_prefix(std::string_view passage, std::string_view query) {
+  static const ScriptSet han = *ScriptSet::parse("Han");
+  if (han.mostly_in(query)) return "文章：" + std::string(passage) + "\n根据这篇文章提出的问题：";
   return "Passage: " + std::string(passage) + "\nA question about this passage: ";
 }
 
@@ -747,7 +752,7 @@ void KnowledgeBase::rerank(std::string_view query, const SearchOptions& options,
   if (close < 2) return;
   const auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < close; ++i) {
-    auto likelihood = options_.reranker->score(query_likelihood_prefix(hits[i].chunk.text), query);
+    auto likelihood = options_.reranker->score(query_likelihood_prefix(hits[i].chunk.text, query), query);
     if (!likelihood) {
       TANDEM_LOG(kWarn, "knowledge", "re-ranking skipped: {}", likelihood.error().message);
       for (size_t j = 0; j < i; ++j) hits[j].query_likelihood = 0;

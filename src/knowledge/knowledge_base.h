@@ -108,8 +108,9 @@ struct SearchOptions {
   double rerank_margin = 0.25;
 };
 
-// What the reranker scores a query after: the passage, then a line that asks for a question about it.
-std::string query_likelihood_prefix(std::string_view passage);
+// What the reranker scores a query after: the passage, then a line that asks for a question about
+// it, in Chinese when the query is mostly Chinese (Han) words, else in English.
+std::string query_likelihood_prefix(std::string_view passage, std::string_view query);
 
 struct SearchHit {
   StoredChunk chunk;

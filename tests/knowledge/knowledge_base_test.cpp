@@ -175,7 +175,7 @@ TEST_F(KnowledgeBaseTest, CloseHybridHitsAreReorderedByTheChatModelsQueryLikelih
   EXPECT_EQ(reranked->reranked, 3);
   for (int i = 0; i < reranked->reranked; ++i) {
     const SearchHit& hit = reranked->hits[static_cast<size_t>(i)];
-    EXPECT_DOUBLE_EQ(hit.query_likelihood, *(*scorer)->score(query_likelihood_prefix(hit.chunk.text), query));
+    EXPECT_DOUBLE_EQ(hit.query_likelihood, *(*scorer)->score(query_likelihood_prefix(hit.chunk.text, query), query));
     if (i > 0) {
       EXPECT_GE(reranked->hits[static_cast<size_t>(i) - 1].query_likelihood, hit.query_likelihood);
     }
@@ -193,6 +193,16 @@ TEST_F(KnowledgeBaseTest, CloseHybridHitsAreReorderedByTheChatModelsQueryLikelih
   for (size_t i = 1; i < fused->hits.size(); ++i) EXPECT_GE(fused->hits[i - 1].score, fused->hits[i].score);
   ASSERT_EQ(none_close->hits.size(), fused->hits.size());
   for (size_t i = 0; i < fused->hits.size(); ++i) EXPECT_EQ(none_close->hits[i].chunk.id, fused->hits[i].chunk.id);
+}
+
+TEST(QueryLikelihoodPrefix, AsksForTheQuestionInTheQuerysLanguage) {
+  EXPECT_EQ(query_likelihood_prefix("The lease ends on 31 March 2027.", "When does the lease end?"),
+            "Passage: The lease ends on 31 March 2027.\nA question about this passage: ");
+  EXPECT_EQ(query_likelihood_prefix("租约于2027年3月31日结束。", "租约什么时候结束？"),
+            "文章：租约于2027年3月31日结束。\n根据这篇文章提出的问题：");
+  // By the share of the query's words: five of six Han words is Chinese, one of four is not.
+  EXPECT_EQ(query_likelihood_prefix("P", "Tesla 的租约什么时候结束？"), "文章：P\n根据这篇文章提出的问题：");
+  EXPECT_EQ(query_likelihood_prefix("P", "What does 租约 mean?"), "Passage: P\nA question about this passage: ");
 }
 
 TEST_F(KnowledgeBaseTest, ReciprocalRankFusionAddsEachListsWeightOverRankPlusK) {
