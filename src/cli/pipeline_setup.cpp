@@ -79,6 +79,7 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
   parts.policy.ask_cloud_below = static_cast<float>(config.router_ask_cloud_below);
   parts.policy.cascade_min_mean_logprob = config.router_cascade_min_mean_logprob;
   parts.learned_examples_path = config.router_learned_examples;
+  parts.cascade_outcomes_path = config.router_cascade_outcomes;
   auto router_key = data_key(config, kRouterKey);
   if (!router_key) return router_key.error();
   parts.learned_examples_key = *router_key;

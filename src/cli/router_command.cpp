@@ -231,7 +231,10 @@ void add_train_routing(CLI::App& router_cmd, GlobalOptions& global, int& exit_co
       "train-routing", "Train the quality-gap model on {\"prompt\", \"weak_correct\", \"strong_correct\"} lines");
   add_training_options(cmd, *args);
   cmd->callback([&global, &exit_code, args] {
-    auto examples = read_all<router::RoutingExample>(args->data_files, &router::read_routing_examples);
+    auto key = sealed_examples_key(global, args->data_files);
+    if (!report(key, "train-routing", exit_code)) return;
+    auto examples = read_all<router::RoutingExample>(
+        args->data_files, [&](const std::string& file) { return router::read_routing_examples(file, *key); });
     if (!report(examples, "train-routing", exit_code)) return;
     auto config = global.load();
     if (!config) {

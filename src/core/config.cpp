@@ -61,6 +61,7 @@ const std::vector<Setting>& settings() {
       {"router.cloud_share", &Config::router_cloud_share, "share of tandem/auto traffic the cloud may take (0..1; with a quality model)", 0, 1},
       {"router.ask_cloud_below", &Config::router_ask_cloud_below, "intent confidence below which the large model is asked to classify (0 = never, 1 = always)", 0, 1},
       {"router.learned_examples", &Config::router_learned_examples, "JSON Lines file keeping the large model's intent answers (empty: <data>/router/learned.jsonl)"},
+      {"router.cascade_outcomes", &Config::router_cascade_outcomes, "JSON Lines file keeping tandem/cascade's verdicts as routing examples (empty: <data>/router/cascade_outcomes.jsonl)"},
       {"router.cascade_min_mean_logprob", &Config::router_cascade_min_mean_logprob, "tandem/cascade keeps the local answer when its mean token log-probability reaches this", -100, 0},
       {"cloud.base_url", &Config::cloud_base_url, "OpenAI-compatible endpoint of the cloud model, up to /v1 (empty: no cloud)"},
       {"cloud.model", &Config::cloud_model, "the cloud model's id"},
@@ -295,6 +296,8 @@ Result<Config> load_config(const std::string& path, const std::map<std::string, 
   if (config.engine_embedding_model.empty()) config.engine_embedding_model = default_embedding_model_path();
   if (config.router_intent_model.empty()) config.router_intent_model = default_intent_model_dir();
   if (config.router_learned_examples.empty()) config.router_learned_examples = default_data_dir() + "/router/learned.jsonl";
+  if (config.router_cascade_outcomes.empty())
+    config.router_cascade_outcomes = default_data_dir() + "/router/cascade_outcomes.jsonl";
   if (config.knowledge_dir.empty()) config.knowledge_dir = default_data_dir() + "/kb";
   if (config.privacy_gazetteer.empty()) config.privacy_gazetteer = default_gazetteer_path();
   if (config.privacy_tagger.empty()) config.privacy_tagger = default_pii_tagger_path();

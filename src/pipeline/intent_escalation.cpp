@@ -1,5 +1,7 @@
 #include "pipeline/intent_escalation.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 namespace tandem::pipeline {
@@ -38,18 +40,6 @@ std::optional<std::string> parse_classification(const std::string& answer, const
   const auto label = json["label"].get<std::string>();
   if (std::find(labels.begin(), labels.end(), label) == labels.end()) return std::nullopt;
   return label;
-}
-
-Status LearnedExamples::append(const std::string& text, const std::string& label) {
-  const std::string record =
-      nlohmann::json{{"text", text}, {"label", label}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  std::lock_guard lock(mutex_);
-  if (!log_) {
-    auto opened = privacy::RecordLog::open(path_, key_);
-    if (!opened) return make_error(opened.error().code, "cannot append to " + path_ + ": " + opened.error().message);
-    log_ = std::move(*opened);
-  }
-  return log_->append(record);
 }
 
 }  // namespace tandem::pipeline

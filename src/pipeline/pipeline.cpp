@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/log.h"
+#include "pipeline/intent_escalation.h"
 #include "privacy/vault.h"
 
 namespace tandem::pipeline {
@@ -45,6 +46,8 @@ void Egress::add(const Egress& other) {
 Pipeline::Pipeline(PipelineParts parts) : parts_(std::move(parts)) {
   if (!parts_.learned_examples_path.empty())
     learned_ = std::make_unique<LearnedExamples>(parts_.learned_examples_path, parts_.learned_examples_key);
+  if (!parts_.cascade_outcomes_path.empty())
+    cascade_outcomes_ = std::make_unique<LearnedExamples>(parts_.cascade_outcomes_path, parts_.learned_examples_key);
 }
 
 bool Pipeline::ask_cloud_for_intent(const std::string& text, router::IntentPrediction& intent, Route& route,
@@ -67,7 +70,7 @@ bool Pipeline::ask_cloud_for_intent(const std::string& text, router::IntentPredi
   intent.label = *label;
   intent.out_of_scope = *label == parts_.router->intents()->oos_label();
   if (learned_) {
-    if (auto st = learned_->append(text, *label); !st) {
+    if (auto st = learned_->append(intent_example(text, *label)); !st) {
       TANDEM_LOG(kWarn, "pipeline", "{}", st.error().message);
       notes.push_back("the learned example was not kept: " + st.error().message);
     }
@@ -200,6 +203,13 @@ Result<Answer> Pipeline::cascade(const providers::ChatRequest& request, const Ro
   }
   answer.attempts.push_back(first);
   const bool cancelled = request.cancel && request.cancel->load();
+  if (cascade_outcomes_ && first.confidence && !cancelled) {
+    const auto example = routing_example(routed_text(request), first.accepted, first.confidence->mean_logprob);
+    if (auto st = cascade_outcomes_->append(example); !st) {
+      TANDEM_LOG(kWarn, "pipeline", "{}", st.error().message);
+      answer.route.decision.reasons.push_back("the cascade's verdict was not kept: " + st.error().message);
+    }
+  }
   if (!first.accepted && !cancelled) {
     Attempt second;
     second.target = router::RouteTarget::kCloud;

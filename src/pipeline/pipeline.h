@@ -23,7 +23,7 @@
 #include "core/status.h"
 #include "knowledge/grounding.h"
 #include "knowledge/knowledge_base.h"
-#include "pipeline/intent_escalation.h"
+#include "pipeline/learned_examples.h"
 #include "privacy/audit_log.h"
 #include "privacy/pii_scanner.h"
 #include "privacy/policy.h"
@@ -44,7 +44,9 @@ struct PipelineParts {
   std::shared_ptr<router::CloudShareController> cloud_share{};
   // Where the large model's intent answers are kept as training examples; empty: not kept.
   std::string learned_examples_path{};
-  std::optional<privacy::Key> learned_examples_key{};  // the keyring's "router" data key; nullopt: in clear
+  // Where tandem/cascade's verdicts on its local attempts are kept as routing examples; empty: not kept.
+  std::string cascade_outcomes_path{};
+  std::optional<privacy::Key> learned_examples_key{};  // both files: the keyring's "router" data key; nullopt: in clear
   // The user's documents; null: no knowledge base. Grounded answers are generated locally, so
   // the documents never leave this device.
   std::shared_ptr<knowledge::KnowledgeBase> knowledge{};
@@ -151,7 +153,7 @@ class Pipeline {
   Result<Answer> answer_grounded(const providers::ChatRequest& request, const Route& route,
                                  const providers::DeltaCallback* on_delta) const;
   // Local first, scored; the cloud when the score is too low. The local answer is held back (not
-  // streamed) until it is accepted.
+  // streamed) until it is accepted. The verdict is kept as a routing example.
   Result<Answer> cascade(const providers::ChatRequest& request, const Route& route,
                          const providers::DeltaCallback* on_delta) const;
   // The privacy stage: the request pseudonymized from `scanned` (one per message, from inspect()),
@@ -164,7 +166,8 @@ class Pipeline {
   std::vector<ScannedMessage> inspect(const providers::ChatRequest& request) const;
 
   PipelineParts parts_;
-  std::unique_ptr<LearnedExamples> learned_;
+  std::unique_ptr<LearnedExamples> learned_;           // intent examples
+  std::unique_ptr<LearnedExamples> cascade_outcomes_;  // routing examples
 };
 
 }  // namespace tandem::pipeline

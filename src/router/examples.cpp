@@ -96,9 +96,10 @@ Result<std::vector<IntentExample>> read_intent_examples(const std::string& path,
   return examples;
 }
 
-Result<std::vector<RoutingExample>> read_routing_examples(const std::string& path) {
+Result<std::vector<RoutingExample>> read_routing_examples(const std::string& path,
+                                                          const std::optional<privacy::Key>& key) {
   std::vector<RoutingExample> examples;
-  auto st = read_json_lines(path, std::nullopt, [&](const nlohmann::json& json) -> Status {
+  auto st = read_json_lines(path, key, [&](const nlohmann::json& json) -> Status {
     auto prompt = non_empty_string(json, "prompt");
     if (!prompt) return prompt.error();
     auto weak = boolean(json, "weak_correct");

@@ -43,10 +43,12 @@ struct RoutingExample {
 
 // JSON Lines readers; errors name the file and line. Empty files, blank texts, missing fields
 // and lines over 1 MiB are refused.
-// `key`: the keyring's "router" data key, for the sealed learned examples (router.learned_examples).
+// `key`: the keyring's "router" data key, for the sealed learned examples (router.learned_examples,
+// router.cascade_outcomes).
 Result<std::vector<IntentExample>> read_intent_examples(const std::string& path,
                                                         const std::optional<privacy::Key>& key = std::nullopt);
-Result<std::vector<RoutingExample>> read_routing_examples(const std::string& path);
+Result<std::vector<RoutingExample>> read_routing_examples(const std::string& path,
+                                                          const std::optional<privacy::Key>& key = std::nullopt);
 
 // Called with a stage ("embedding", "training", ...) and its progress.
 using ProgressCallback = std::function<void(std::string_view stage, size_t done, size_t total)>;

@@ -18,6 +18,13 @@ using nlohmann::json;
 
 constexpr const char* kSecretKey = "sk-tandem-test-5f3a9c";
 
+// The "router" data key of a server's local-mode keyring: what its learned examples are sealed with.
+Result<privacy::Key> router_key_of(const std::string& keyring_path) {
+  auto keyring = privacy::Keyring::open({.path = keyring_path, .mode = "local"});
+  if (!keyring) return keyring.error();
+  return (*keyring)->data_key("router");
+}
+
 json chat(const std::string& model, const std::string& prompt, bool stream = false) {
   json body = {{"model", model},
                {"messages", {{{"role", "user"}, {"content", prompt}}}},
@@ -276,12 +283,16 @@ TEST_F(RoutedServeTest, ACloudStreamCutAfterItsFirstWordsEndsWithAnErrorEvent) {
   EXPECT_EQ(post(chat("tandem/cloud", "Hi"))["tandem"]["route"], "cloud");
 }
 
-TEST_F(RoutedServeTest, CascadeReportsBothAttempts) {
+TEST_F(RoutedServeTest, CascadeReportsBothAttemptsAndKeepsItsVerdict) {
+  TempDir dir;
+  const auto outcomes = dir.file("cascade_outcomes.jsonl");
+  const auto keyring_path = dir.file("keyring.json");
   // A server whose threshold no local answer reaches: every cascade escalates.
-  auto tandem = ServerProcess::start({"--model", chat_model_path(), "--set", "router.intent_model=" + intent_model_dir(),
-                                      "--set", "cloud.base_url=" + proxy_->base_url(), "--set", "cloud.model=big",
-                                      "--set", "router.ask_cloud_below=0", "--set",
-                                      "router.cascade_min_mean_logprob=0"});
+  auto tandem = ServerProcess::start(
+      {"--model", chat_model_path(), "--set", "router.intent_model=" + intent_model_dir(), "--set",
+       "cloud.base_url=" + proxy_->base_url(), "--set", "cloud.model=big", "--set", "router.ask_cloud_below=0", "--set",
+       "router.cascade_min_mean_logprob=0", "--set", "router.cascade_outcomes=" + outcomes, "--set",
+       "security.keyring=" + keyring_path, "--set", "security.encryption=local"});
   ASSERT_TRUE(tandem) << tandem.error().message;
   auto client = loopback_client((*tandem)->port());
   auto res = post_json(client, "/v1/chat/completions", chat("tandem/cascade", "Name a colour."));
@@ -300,6 +311,23 @@ TEST_F(RoutedServeTest, CascadeReportsBothAttempts) {
   // The cloud's answer is the one tandem/cloud gives.
   const auto direct = post(chat("tandem/cloud", "Name a colour."));
   EXPECT_EQ(body["choices"][0]["message"]["content"], direct["choices"][0]["message"]["content"]);
+
+  // The verdict is kept, sealed with the router key, as a routing example...
+  const auto router_key = router_key_of(keyring_path);
+  ASSERT_TRUE(router_key) << router_key.error().message;
+  auto kept = router::read_routing_examples(outcomes, *router_key);
+  ASSERT_TRUE(kept) << kept.error().message;
+  ASSERT_EQ(kept->size(), 1U);
+  EXPECT_EQ((*kept)[0].prompt, "Name a colour.");
+  EXPECT_FALSE((*kept)[0].weak_correct);
+  // ...that train-routing opens with the same keyring: one escalated prompt alone teaches nothing,
+  // and it says so rather than that the file is unreadable.
+  auto trained = run_tandem({"--set", "security.keyring=" + keyring_path, "--set", "security.encryption=local", "--set",
+                             "engine.embedding_model=" + embedding_model_path(), "router", "train-routing", "--data",
+                             outcomes, "--out", dir.file("routing-model")});
+  EXPECT_EQ(trained.exit_code, 2) << trained.stderr_text;
+  EXPECT_NE(trained.stderr_text.find("training needs prompts where only the strong model is right"), std::string::npos)
+      << trained.stderr_text;
 }
 
 TEST_F(RoutedServeTest, ModelsListTheRoutedIds) {
@@ -337,9 +365,7 @@ TEST(RoutedServeAskingTheCloudTest, AnUnsureRouterAsksTheLargeModelAndKeepsTheEx
   const auto t = json::parse(res->body)["tandem"];
   EXPECT_EQ(t["intent"]["source"], "cloud") << t.dump();
   EXPECT_NE(t["reasons"][0].get<std::string>().find("the large model says"), std::string::npos) << t.dump();
-  auto keyring = privacy::Keyring::open({.path = keyring_path, .mode = "local"});
-  ASSERT_TRUE(keyring) << keyring.error().message;
-  const auto router_key = (*keyring)->data_key("router");
+  const auto router_key = router_key_of(keyring_path);
   ASSERT_TRUE(router_key) << router_key.error().message;
   auto kept = router::read_intent_examples(learned, *router_key);
   ASSERT_TRUE(kept) << kept.error().message;

@@ -149,8 +149,11 @@ TEST_F(PipelineTest, AnOpenCircuitKeepsAutoLocalAndSaysWhy) {
 }
 
 TEST_F(PipelineTest, CascadeKeepsAConfidentLocalAnswerAndEscalatesAnUnsureOne) {
+  tandem::testing::TempDir dir;
+  const auto outcomes = dir.file("router/cascade_outcomes.jsonl");
   auto lenient = parts(dead_cloud());
   lenient.policy.cascade_min_mean_logprob = -100;  // any local answer stands
+  lenient.cascade_outcomes_path = outcomes;
   Pipeline keep(lenient);
   auto route = keep.route(ask("What is the capital of France?"), RouteMode::kCascade);
   ASSERT_TRUE(route);
@@ -164,6 +167,7 @@ TEST_F(PipelineTest, CascadeKeepsAConfidentLocalAnswerAndEscalatesAnUnsureOne) {
 
   auto strict = parts(dead_cloud());
   strict.policy.cascade_min_mean_logprob = 0;  // no answer is that sure: always escalate
+  strict.cascade_outcomes_path = outcomes;
   Pipeline escalate(strict);
   std::string streamed;
   const providers::DeltaCallback collect = [&](std::string_view delta) {
@@ -181,6 +185,16 @@ TEST_F(PipelineTest, CascadeKeepsAConfidentLocalAnswerAndEscalatesAnUnsureOne) {
   EXPECT_TRUE(tandem::testing::agree_for_the_first_half(escalated->result.text, kept->result.text))
       << escalated->result.text << "\n"
       << kept->result.text;
+
+  // Each verdict is a routing example: kept, then escalated (the cloud that failed does not change
+  // what the cascade thought of the local answer).
+  auto learned = router::read_routing_examples(outcomes);
+  ASSERT_TRUE(learned) << learned.error().message;
+  ASSERT_EQ(learned->size(), 2U);
+  EXPECT_EQ((*learned)[0].prompt, "What is the capital of France?");
+  EXPECT_TRUE((*learned)[0].weak_correct);
+  EXPECT_FALSE((*learned)[1].weak_correct);
+  EXPECT_TRUE((*learned)[1].strong_correct);
 }
 
 }  // namespace

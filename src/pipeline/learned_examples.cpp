@@ -1,0 +1,28 @@
+#include "pipeline/learned_examples.h"
+
+namespace tandem::pipeline {
+
+nlohmann::json intent_example(const std::string& text, const std::string& label) {
+  return {{"text", text}, {"label", label}};
+}
+
+nlohmann::json routing_example(const std::string& prompt, bool local_answer_accepted, double mean_logprob) {
+  return {{"prompt", prompt},
+          {"weak_correct", local_answer_accepted},
+          {"strong_correct", true},
+          {"source", "cascade"},
+          {"mean_logprob", mean_logprob}};
+}
+
+Status LearnedExamples::append(const nlohmann::json& record) {
+  const std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::lock_guard lock(mutex_);
+  if (!log_) {
+    auto opened = privacy::RecordLog::open(path_, key_);
+    if (!opened) return make_error(opened.error().code, "cannot append to " + path_ + ": " + opened.error().message);
+    log_ = std::move(*opened);
+  }
+  return log_->append(line);
+}
+
+}  // namespace tandem::pipeline
