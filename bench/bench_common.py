@@ -6,9 +6,14 @@ measurement round first waits, up to a limit, until the rest of the machine is q
 how busy it was.
 """
 
+import http.client
+import json
 import pathlib
+import socket
 import statistics
+import subprocess
 import sys
+import threading
 import time
 
 
@@ -125,3 +130,69 @@ class OthersMeter:
         busy = total - (idle1 - self.t0[1]) / clk
         ours = sum(process_cpu_seconds(p) for p in self.pids) - self.c0
         return 0.0 if total <= 0 else min(1.0, max(0.0, (busy - ours) / total))
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_json(port, method, path, body=None, timeout=30):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def wait_ready(proc, port, name, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode} before it was ready")
+        try:
+            status, _ = http_json(port, "GET", "/health", timeout=5)
+            if status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{name} not ready on port {port} after {timeout}s")
+
+
+def start_tandem_serve(cmd, env, log):
+    """Starts `cmd` (a `tandem ... serve --host 127.0.0.1 --port 0 ...` line) and returns (process,
+    port) once it answers /health; its stderr goes to the open file `log`."""
+    print("  $ " + " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
+    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+    # The one stdout line "tandem: listening on http://HOST:PORT" gives the port.
+    found = {}
+
+    def read_port():
+        for line in proc.stdout:
+            if line.startswith("tandem: listening on http://"):
+                found["port"] = int(line.strip().rsplit(":", 1)[1])
+                return
+
+    reader = threading.Thread(target=read_port, daemon=True)
+    reader.start()
+    reader.join(timeout=120)
+    if "port" not in found:
+        stop(proc)
+        raise RuntimeError("tandem serve did not print its port (see %s)" % log.name)
+    wait_ready(proc, found["port"], "tandem serve")
+    return proc, found["port"]
+
+
+def stop(proc):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()

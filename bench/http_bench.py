@@ -29,15 +29,14 @@ import json
 import os
 import pathlib
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
-from bench_common import OthersMeter, first_existing, median, wait_for_quiet
+from bench_common import (OthersMeter, first_existing, free_port, http_json, median, start_tandem_serve, stop,
+                          wait_for_quiet, wait_ready)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = pathlib.Path.home() / ".cache/tandem/models/gemma-3-270m-q4_k_m.gguf"
@@ -45,59 +44,11 @@ DEFAULT_PROMPT = ("Write a long, detailed essay of at least 1500 words about the
                   "from its founding to its fall.")
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_json(port, method, path, body=None, timeout=30):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                     headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-def wait_ready(proc, port, name, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with {proc.returncode} before it was ready")
-        try:
-            status, _ = http_json(port, "GET", "/health", timeout=5)
-            if status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"{name} not ready on port {port} after {timeout}s")
-
-
 def start_tandem(args, log):
     env = dict(os.environ, TANDEM_ENGINE_THREADS=str(args.threads), TANDEM_LOG_LEVEL="warn")
-    cmd = [args.tandem, "serve", "--host", "127.0.0.1", "--port", "0", "--model", args.model]
-    print("  $ TANDEM_ENGINE_THREADS=%d %s" % (args.threads, " ".join(cmd)), file=sys.stderr, flush=True)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
-    # The one stdout line "tandem: listening on http://HOST:PORT" gives the port.
-    found = {}
-
-    def read_port():
-        for line in proc.stdout:
-            if line.startswith("tandem: listening on http://"):
-                found["port"] = int(line.strip().rsplit(":", 1)[1])
-                return
-
-    reader = threading.Thread(target=read_port, daemon=True)
-    reader.start()
-    reader.join(timeout=120)
-    if "port" not in found:
-        raise RuntimeError("tandem serve did not print its port (see %s)" % log.name)
-    wait_ready(proc, found["port"], "tandem serve")
-    return proc, found["port"]
+    print("  TANDEM_ENGINE_THREADS=%d" % args.threads, file=sys.stderr, flush=True)
+    cmd = [args.tandem, "serve", "--host", "127.0.0.1", "--port", "0", "--single-user", "--model", args.model]
+    return start_tandem_serve(cmd, env, log)
 
 
 def start_llama_server(args, log):
@@ -108,17 +59,6 @@ def start_llama_server(args, log):
     proc = subprocess.Popen(cmd, stdout=log, stderr=log, text=True)
     wait_ready(proc, port, "llama-server")
     return proc, port
-
-
-def stop(proc):
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def stream_chat(port, model, prompt, max_tokens, timeout=600):

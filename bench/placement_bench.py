@@ -28,16 +28,10 @@ import sys
 import time
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
-from bench_common import first_existing, median, process_cpu_seconds, run_measured, wait_for_quiet
+from bench_common import first_existing, free_port, median, process_cpu_seconds, run_measured, wait_for_quiet
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = pathlib.Path.home() / ".cache/tandem/models/gemma-3-270m-q4_k_m.gguf"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_listening(port, seconds=30):
