@@ -59,6 +59,27 @@ def cascade_verdicts(args, prompts, outcomes, data_dir, log):
         stop(proc)
 
 
+def learn_at(args, threshold, kept):
+    """The verdicts a cascade at `threshold` would have given, written per split; train-routing on
+    the training split's, eval-routing on the others' at the training escalation rate."""
+    scores = {}
+    for name, verdicts in kept.items():
+        relabelled = [dict(v, weak_correct=v["mean_logprob"] >= threshold) for v in verdicts]
+        with open(args.work / f"cascade-{name}-at{threshold}.jsonl", "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(v, ensure_ascii=False) + "\n" for v in relabelled)
+        scores[name] = {"escalated": sum(not v["weak_correct"] for v in relabelled) / len(relabelled)}
+    model = args.work / f"routing-model-at{threshold}"
+    subprocess.run([str(c) for c in [args.tandem, "router", "train-routing", "--data",
+                                     args.work / f"cascade-train-at{threshold}.jsonl", "--out", model,
+                                     "--threads", args.threads]], check=True)
+    for name in ("val", "test_mmlu"):
+        evaluation = run_json([args.tandem, "router", "eval-routing", "--model", model, "--data",
+                               args.work / f"cascade-{name}-at{threshold}.jsonl", "--threads", 1,
+                               "--cloud-share", round(scores["train"]["escalated"], 3), "--json"])
+        scores[name].update({k: v for k, v in evaluation.items() if k != "curve"})
+    return scores
+
+
 def run_json(cmd):
     print("$ " + " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
     return json.loads(subprocess.run([str(c) for c in cmd], stdout=subprocess.PIPE, check=True, text=True).stdout)
@@ -76,6 +97,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reuse-verdicts", action="store_true",
                     help="train and evaluate on the verdicts an earlier run left in --work, without requests")
+    ap.add_argument("--thresholds", default="-1.0",
+                    help="comma-separated cascade thresholds to learn (the verdicts keep each local answer's mean "
+                         "log-probability, so any threshold's verdicts follow without new requests; -1.0 is the "
+                         "server's default, the one the requests ran at)")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     routing_data = args.work / "routing-data"
@@ -95,34 +120,29 @@ def main():
                 outcomes = args.work / f"cascade-{name}.jsonl"
                 outcomes.unlink(missing_ok=True)
                 cascade_verdicts(args, texts, outcomes, data_dir, log)
-    for name, texts in splits.items():
-        verdicts = [json.loads(line) for line in open(args.work / f"cascade-{name}.jsonl", encoding="utf-8")]
-        results["splits"][name] = {"requests": len(texts), "n": len(verdicts),
-                                   "escalated": sum(not v["weak_correct"] for v in verdicts) / len(verdicts)}
-    model = args.work / "routing-model"
-    subprocess.run([str(c) for c in [args.tandem, "router", "train-routing", "--data", args.work / "cascade-train.jsonl",
-                                     "--out", model, "--threads", args.threads]], check=True)
-    for name in ("val", "test_mmlu"):
-        share = results["splits"]["train"]["escalated"]
-        evaluation = run_json([args.tandem, "router", "eval-routing", "--model", model, "--data",
-                               args.work / f"cascade-{name}.jsonl", "--threads", 1, "--cloud-share", round(share, 3),
-                               "--json"])
-        results["splits"][name].update({k: v for k, v in evaluation.items() if k != "curve"})
-
+    kept = {name: [json.loads(line) for line in open(args.work / f"cascade-{name}.jsonl", encoding="utf-8")]
+            for name in splits}
+    results["splits"] = {name: {"requests": len(texts), "n": len(kept[name])} for name, texts in splits.items()}
+    results["thresholds"] = {}
+    for threshold in [float(t) for t in args.thresholds.split(",")]:
+        results["thresholds"][str(threshold)] = learn_at(args, threshold, kept)
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "cascade_learning.json").write_text(json.dumps(results, indent=1) + "\n")
     # Routing by chance at the same cloud share gains the escalated share of what it sends.
-    lines = ["| verdicts of | requests | cascaded | escalated | APGR | CPT(50%) | CPT(80%) | cloud share at the "
-             "training escalation rate | accepted in one attempt there | random router there | all local |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, r in results["splits"].items():
-        if "apgr" not in r:
-            lines.append(f"| {name} (trained on) | {r['requests']} | {r['n']} | {r['escalated']:.1%} | | | | | | | |")
-            continue
-        weak, share = r["weak_accuracy"], r["achieved_cloud_share"]
-        lines.append(f"| {name} | {r['requests']} | {r['n']} | {r['escalated']:.1%} | {r['apgr']:.3f} | "
-                     f"{r['cpt50']:.1f}% | {r['cpt80']:.1f}% | {share:.1%} | {r['accuracy_at_target']:.1%} | "
-                     f"{weak + share * (1 - weak):.1%} | {weak:.1%} |")
+    lines = ["| threshold | verdicts of | requests | cascaded | escalated | APGR | CPT(50%) | CPT(80%) | cloud share "
+             "at the training escalation rate | accepted in one attempt there | random router there | all local |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for threshold, scores in results["thresholds"].items():
+        for name, r in scores.items():
+            counts = results["splits"][name]
+            head = f"| {threshold} | {name} | {counts['requests']} | {counts['n']} | {r['escalated']:.1%} |"
+            if "apgr" not in r:
+                lines.append(head[:head.index(name) + len(name)] + " (trained on)" + head[head.index(name) + len(name):]
+                             + " | | | | | | |")
+                continue
+            weak, share = r["weak_accuracy"], r["achieved_cloud_share"]
+            lines.append(f"{head} {r['apgr']:.3f} | {r['cpt50']:.1f}% | {r['cpt80']:.1f}% | {share:.1%} | "
+                         f"{r['accuracy_at_target']:.1%} | {weak + share * (1 - weak):.1%} | {weak:.1%} |")
     (args.results / "cascade_learning.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
