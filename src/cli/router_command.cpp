@@ -177,7 +177,9 @@ void add_eval_intents(CLI::App& router_cmd, GlobalOptions& global, int& exit_cod
   cmd->add_option("--threads", args->threads, "embedding threads (default: router.threads)");
   cmd->add_flag("--json", args->json, "print one JSON object");
   cmd->callback([&global, &exit_code, args] {
-    auto examples = router::read_intent_examples(args->data);
+    auto key = sealed_examples_key(global, {args->data});
+    if (!report(key, "eval-intents", exit_code)) return;
+    auto examples = router::read_intent_examples(args->data, *key);
     if (!report(examples, "eval-intents", exit_code)) return;
     auto embedder = load_embedder(global, args->threads, Workload::kOneByOne);
     if (!report(embedder, "eval-intents", exit_code)) return;
@@ -263,7 +265,9 @@ void add_eval_routing(CLI::App& router_cmd, GlobalOptions& global, int& exit_cod
   cmd->add_option("--cloud-share", args->cloud_share, "also route with the threshold calibrated for this share (0..1)")
       ->check(CLI::Range(0.0, 1.0));
   cmd->callback([&global, &exit_code, args] {
-    auto examples = router::read_routing_examples(args->data);
+    auto key = sealed_examples_key(global, {args->data});
+    if (!report(key, "eval-routing", exit_code)) return;
+    auto examples = router::read_routing_examples(args->data, *key);
     if (!report(examples, "eval-routing", exit_code)) return;
     auto embedder = load_embedder(global, args->threads, Workload::kOneByOne);
     if (!report(embedder, "eval-routing", exit_code)) return;

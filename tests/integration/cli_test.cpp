@@ -6,6 +6,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "privacy/keyring.h"
+#include "privacy/sealed_file.h"
 #include "support/server_process.h"
 #include "support/test_support.h"
 
@@ -59,6 +61,51 @@ TEST(RouterCliTest, TrainEvaluateAndClassify) {
   auto classified = tandem({"router", "classify", "--model", dir.file("model"), "--", "play something relaxing"});
   ASSERT_EQ(classified.exit_code, 0) << classified.stderr_text;
   EXPECT_EQ(json::parse(classified.stdout_text)["ranked"][0]["label"], "music") << classified.stdout_text;
+}
+
+// What the server learns is sealed with the keyring's router key (router.learned_examples,
+// router.cascade_outcomes); the router commands open such files with the same keyring.
+TEST(RouterCliTest, SealedRoutingExamplesTrainAndEvaluateWithTheKeyring) {
+  TempDir dir;
+  const auto keyring_path = dir.file("keyring.json");
+  auto keyring = privacy::Keyring::open({.path = keyring_path, .mode = "local"});
+  ASSERT_TRUE(keyring) << keyring.error().message;
+  auto key = (*keyring)->data_key("router");
+  ASSERT_TRUE(key) << key.error().message;
+  const auto seal = [&](const std::string& path, const std::vector<json>& lines) {
+    auto log = privacy::RecordLog::open(path, *key);
+    ASSERT_TRUE(log) << log.error().message;
+    for (const auto& line : lines) ASSERT_TRUE((*log)->append(line.dump()));
+  };
+  std::vector<json> examples;
+  for (const char* p : {"prove the Riemann hypothesis", "derive the Navier-Stokes equations", "solve this integral"})
+    examples.push_back({{"prompt", p}, {"weak_correct", false}, {"strong_correct", true}});
+  for (const char* p : {"say hello", "what colour is the sky", "name a fruit"})
+    examples.push_back({{"prompt", p}, {"weak_correct", true}, {"strong_correct", true}});
+  seal(dir.file("train.sealed"), examples);
+  seal(dir.file("test.sealed"), {examples.front(), examples.back()});
+  const std::vector<std::string> with_keyring = {"--set", "security.keyring=" + keyring_path, "--set",
+                                                 "security.encryption=local"};
+  const auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), with_keyring.begin(), with_keyring.end());
+    return tandem(args);
+  };
+
+  auto trained = with({"router", "train-routing", "--data", dir.file("train.sealed"), "--out", dir.file("model")});
+  ASSERT_EQ(trained.exit_code, 0) << trained.stderr_text;
+  EXPECT_NE(trained.stderr_text.find("from 6 prompts"), std::string::npos) << trained.stderr_text;
+  auto evaluated =
+      with({"router", "eval-routing", "--model", dir.file("model"), "--data", dir.file("test.sealed"), "--json"});
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.stderr_text;
+  EXPECT_EQ(json::parse(evaluated.stdout_text)["n"], 2) << evaluated.stdout_text;
+
+  // Without the keyring that sealed them, the files are refused, not misread.
+  auto stranger =
+      tandem({"--set", "security.keyring=" + dir.file("other-keyring.json"), "--set", "security.encryption=local",
+              "router", "eval-routing", "--model", dir.file("model"), "--data", dir.file("test.sealed")});
+  EXPECT_NE(stranger.exit_code, 0);
+  EXPECT_EQ(stranger.stdout_text, "");
+  EXPECT_NE(stranger.stderr_text.find("not with the keyring's key"), std::string::npos) << stranger.stderr_text;
 }
 
 TEST(AskCliTest, AnswersAndSaysWhereItRan) {
