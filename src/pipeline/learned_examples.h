@@ -25,7 +25,7 @@ nlohmann::json intent_example(const std::string& text, const std::string& label)
 nlohmann::json routing_example(const std::string& prompt, bool local_answer_accepted, double mean_logprob);
 
 // One file of examples: JSON Lines, or with `key` (the keyring's "router" data key) a sealed
-// record log (privacy/sealed_file.h) that `tandem router train-*` reads with the same key.
+// record log (privacy/sealed_file.h) that the `tandem router` commands read with the same key.
 class LearnedExamples {
  public:
   explicit LearnedExamples(std::string path, std::optional<privacy::Key> key = std::nullopt)
