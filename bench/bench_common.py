@@ -196,3 +196,14 @@ def stop(proc):
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def run(cmd):
+    print("$ " + " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
+    subprocess.run([str(c) for c in cmd], check=True)
+
+
+def run_json(cmd):
+    """The command's standard output, parsed as one JSON value."""
+    print("$ " + " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
+    return json.loads(subprocess.run([str(c) for c in cmd], stdout=subprocess.PIPE, check=True, text=True).stdout)

@@ -30,7 +30,7 @@ import sys
 import tempfile
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
-from bench_common import free_port, http_json, start_tandem_serve, stop
+from bench_common import free_port, http_json, run, run_json, start_tandem_serve, stop
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -69,20 +69,14 @@ def learn_at(args, threshold, kept):
             f.writelines(json.dumps(v, ensure_ascii=False) + "\n" for v in relabelled)
         scores[name] = {"escalated": sum(not v["weak_correct"] for v in relabelled) / len(relabelled)}
     model = args.work / f"routing-model-at{threshold}"
-    subprocess.run([str(c) for c in [args.tandem, "router", "train-routing", "--data",
-                                     args.work / f"cascade-train-at{threshold}.jsonl", "--out", model,
-                                     "--threads", args.threads]], check=True)
+    run([args.tandem, "router", "train-routing", "--data", args.work / f"cascade-train-at{threshold}.jsonl",
+         "--out", model, "--threads", args.threads])
     for name in ("val", "test_mmlu"):
         evaluation = run_json([args.tandem, "router", "eval-routing", "--model", model, "--data",
                                args.work / f"cascade-{name}-at{threshold}.jsonl", "--threads", 1,
                                "--cloud-share", round(scores["train"]["escalated"], 3), "--json"])
         scores[name].update({k: v for k, v in evaluation.items() if k != "curve"})
     return scores
-
-
-def run_json(cmd):
-    print("$ " + " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
-    return json.loads(subprocess.run([str(c) for c in cmd], stdout=subprocess.PIPE, check=True, text=True).stdout)
 
 
 def main():

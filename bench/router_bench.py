@@ -21,8 +21,10 @@ import csv
 import hashlib
 import json
 import pathlib
-import subprocess
 import sys
+
+sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
+from bench_common import run, run_json
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -55,17 +57,6 @@ def prepare_intent_sets(out):
         "banking77": (out / "banking77_train.jsonl", out / "banking77_val.jsonl"),
         "tandem-taxonomy": (ROOT / "data/router/intents.train.jsonl", ROOT / "data/router/intents.test.jsonl"),
     }
-
-
-def run_json(cmd):
-    print("$ " + " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
-    done = subprocess.run([str(c) for c in cmd], stdout=subprocess.PIPE, check=True, text=True)
-    return json.loads(done.stdout)
-
-
-def run(cmd):
-    print("$ " + " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
-    subprocess.run([str(c) for c in cmd], check=True)
 
 
 def main():
