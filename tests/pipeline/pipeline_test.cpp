@@ -197,5 +197,22 @@ TEST_F(PipelineTest, CascadeKeepsAConfidentLocalAnswerAndEscalatesAnUnsureOne) {
   EXPECT_TRUE((*learned)[1].strong_correct);
 }
 
+TEST_F(PipelineTest, AVerdictThatCannotBeKeptStillAnswersAndSaysSo) {
+  auto unwritable = parts(dead_cloud());
+  unwritable.policy.cascade_min_mean_logprob = -100;
+  unwritable.cascade_outcomes_path = "/proc/tandem-cannot-write/cascade_outcomes.jsonl";
+  Pipeline pipeline(unwritable);
+  auto route = pipeline.route(ask("Name a colour."), RouteMode::kCascade);
+  ASSERT_TRUE(route);
+  auto answer = pipeline.answer(ask("Name a colour."), *route, nullptr);
+  ASSERT_TRUE(answer) << answer.error().to_string();
+  EXPECT_EQ(answer->answered_by, RouteTarget::kLocal);
+  EXPECT_FALSE(answer->result.text.empty());
+  ASSERT_FALSE(answer->route.decision.reasons.empty());
+  EXPECT_NE(answer->route.decision.reasons.back().find("the cascade's verdict was not kept: cannot append"),
+            std::string::npos)
+      << answer->route.decision.reasons.back();
+}
+
 }  // namespace
 }  // namespace tandem::pipeline
