@@ -59,8 +59,47 @@ Result<LoadedRouter> load_router(const Config& config) {
   return loaded;
 }
 
+namespace {
+
+// What a server retrains the intent classifier on (router.relearn_every): the files its model.json
+// records, less the learned examples, and what was learned before this start. Relearning needs all
+// of them, so one that cannot be read turns it off, with a warning that says why.
+std::optional<pipeline::RelearningOptions> relearning_options(const Config& config,
+                                                              const router::IntentClassifier& intents,
+                                                              const std::optional<privacy::Key>& key) {
+  namespace fs = std::filesystem;
+  auto off = [](const std::string& why) {
+    TANDEM_LOG(kWarn, "router", "the intent classifier will not relearn from the large model: {}", why);
+    return std::nullopt;
+  };
+  pipeline::RelearningOptions options;
+  options.every = static_cast<size_t>(config.router_relearn_every);
+  options.train = intents.training_options();
+  if (options.train.data_files.empty()) {
+    return off(config.router_intent_model +
+               " does not record what it was trained on (trained by an earlier "
+               "version): train it again with `tandem router train-intents`");
+  }
+  std::error_code ec;
+  const auto learned_path = fs::weakly_canonical(config.router_learned_examples, ec);
+  for (const auto& file : options.train.data_files) {
+    if (fs::weakly_canonical(file, ec) == learned_path) continue;  // read below, as what was learned
+    auto examples = router::read_intent_examples(file, key);
+    if (!examples) return off(examples.error().message);
+    options.base.insert(options.base.end(), examples->begin(), examples->end());
+  }
+  if (fs::exists(config.router_learned_examples) && fs::file_size(config.router_learned_examples, ec) > 0) {
+    auto learned = router::read_intent_examples(config.router_learned_examples, key);
+    if (!learned) return off(learned.error().message);
+    options.learned = std::move(*learned);
+  }
+  return options;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config, engine::ChatEngine& chat,
-                                                           bool create_knowledge_base) {
+                                                           PipelineUse use) {
   pipeline::PipelineParts parts;
   parts.local = std::make_shared<providers::LocalProvider>(chat);
 
@@ -83,7 +122,14 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
   auto router_key = data_key(config, kRouterKey);
   if (!router_key) return router_key.error();
   parts.learned_examples_key = *router_key;
+  // A cloud to learn from, a classifier to retrain, and a process that lives long enough to use it.
+  if (use == PipelineUse::kServer && config.router_relearn_every > 0 && parts.cloud && router->intents) {
+    if (auto relearning = relearning_options(config, *router->intents, *router_key)) {
+      parts.relearning = std::move(*relearning);
+    }
+  }
 
+  const bool create_knowledge_base = use == PipelineUse::kServer;
   if (create_knowledge_base || std::filesystem::exists(std::filesystem::path(config.knowledge_dir) / "kb.sqlite")) {
     auto kb = open_knowledge_base(config, KnowledgeUse::kSearch);
     if (!kb) return kb.error();

@@ -50,11 +50,14 @@ Result<std::shared_ptr<const privacy::PiiScanner>> make_pii_scanner(const Config
 // privacy.block / privacy.allow; kInvalidArgument for an unknown type name.
 Result<privacy::PrivacyPolicy> privacy_policy(const Config& config);
 
-// `chat` must outlive the pipeline. The knowledge base joins when knowledge.dir holds one, or is
-// created there with `create_knowledge_base` (a server accepts uploads from the start). A missing
-// default intent model is a warning (tandem/auto then routes without intents); a configured path
-// that cannot be loaded is an error.
+// kServer: the knowledge base is created when missing (a server accepts uploads from the start),
+// and the intent classifier relearns from the large model (router.relearn_every).
+enum class PipelineUse { kOneAnswer, kServer };
+
+// `chat` must outlive the pipeline. The knowledge base joins when knowledge.dir holds one. A
+// missing default intent model is a warning (tandem/auto then routes without intents); a
+// configured path that cannot be loaded is an error.
 Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config, engine::ChatEngine& chat,
-                                                           bool create_knowledge_base = false);
+                                                           PipelineUse use = PipelineUse::kOneAnswer);
 
 }  // namespace tandem::cli

@@ -1,6 +1,7 @@
 // `tandem router train-intents | eval-intents | classify | train-routing | eval-routing`:
 // training and evaluating the router's models on the user's own JSON Lines data.
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -158,6 +159,9 @@ void add_train_intents(CLI::App& router_cmd, GlobalOptions& global, int& exit_co
     if (!report(embedder, "train-intents", exit_code)) return;
     ProgressBar bar;
     prepare_training(*args, bar, *config);
+    // Absolute, so that a server started elsewhere finds them to retrain on.
+    for (const auto& file : args->data_files)
+      args->train.data_files.push_back(std::filesystem::absolute(file).string());
     auto classifier = router::IntentClassifier::train(*examples, *embedder, args->train);
     if (!report(classifier, "train-intents", exit_code, &bar)) return;
     if (!report(classifier->save(args->out), "train-intents", exit_code)) return;

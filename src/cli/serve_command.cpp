@@ -64,7 +64,7 @@ int serve(const Config& config) {
                config.engine_embedding_model);
   }
 
-  auto pipeline = build_pipeline(config, **chat, /*create_knowledge_base=*/true);
+  auto pipeline = build_pipeline(config, **chat, PipelineUse::kServer);
   if (!pipeline) {
     std::cerr << "tandem serve: " << pipeline.error().message << "\n";
     return 1;

@@ -61,6 +61,7 @@ const std::vector<Setting>& settings() {
       {"router.cloud_share", &Config::router_cloud_share, "share of tandem/auto traffic the cloud may take (0..1; with a quality model)", 0, 1},
       {"router.ask_cloud_below", &Config::router_ask_cloud_below, "intent confidence below which the large model is asked to classify (0 = never, 1 = always)", 0, 1},
       {"router.learned_examples", &Config::router_learned_examples, "JSON Lines file keeping the large model's intent answers (empty: <data>/router/learned.jsonl)"},
+      {"router.relearn_every", &Config::router_relearn_every, "tandem serve retrains the intent classifier in the background after this many of the large model's intent answers, on its own data plus all it learned (0: never)", 0, 1000000},
       {"router.cascade_outcomes", &Config::router_cascade_outcomes, "JSON Lines file keeping tandem/cascade's verdicts as routing examples (empty: <data>/router/cascade_outcomes.jsonl)"},
       {"router.cascade_min_mean_logprob", &Config::router_cascade_min_mean_logprob, "tandem/cascade keeps the local answer when its mean token log-probability reaches this", -100, 0},
       {"cloud.base_url", &Config::cloud_base_url, "OpenAI-compatible endpoint of the cloud model, up to /v1 (empty: no cloud)"},

@@ -65,6 +65,7 @@ struct Config {
   double router_ask_cloud_below = 0.5;       // intent confidence below which the large model classifies
   double router_cascade_min_mean_logprob = -1.0;  // tandem/cascade keeps the local answer at or above this
   std::string router_learned_examples = "";  // the large model's intent answers; empty = <data>/router/learned.jsonl
+  int64_t router_relearn_every = 25;         // tandem serve retrains the intent head after this many (0: never)
   std::string router_cascade_outcomes = "";  // tandem/cascade's verdicts; empty = <data>/router/cascade_outcomes.jsonl
 
   // [cloud]: one OpenAI-compatible provider for the large model; the key comes from the environment

@@ -43,16 +43,38 @@ void Egress::add(const Egress& other) {
   for (size_t i = 0; i < pseudonymized.size(); ++i) pseudonymized[i] += other.pseudonymized[i];
 }
 
-Pipeline::Pipeline(PipelineParts parts) : parts_(std::move(parts)) {
+Pipeline::Pipeline(PipelineParts parts) : parts_(std::move(parts)), router_(std::move(parts_.router)) {
   if (!parts_.learned_examples_path.empty())
     learned_ = std::make_unique<LearnedExamples>(parts_.learned_examples_path, parts_.learned_examples_key);
   if (!parts_.cascade_outcomes_path.empty())
     cascade_outcomes_ = std::make_unique<LearnedExamples>(parts_.cascade_outcomes_path, parts_.learned_examples_key);
+  if (parts_.relearning.every > 0 && router_ && router_->intents()) {
+    relearner_ = std::make_unique<IntentRelearner>(std::move(parts_.relearning), router_->embedder(),
+                                                   [this](std::shared_ptr<const router::IntentClassifier> intents) {
+                                                     std::lock_guard lock(router_mutex_);
+                                                     router_ = router_->with_intents(std::move(intents));
+                                                   });
+  }
 }
 
-bool Pipeline::ask_cloud_for_intent(const std::string& text, router::IntentPrediction& intent, Route& route,
+std::shared_ptr<const router::Router> Pipeline::current_router() const {
+  std::lock_guard lock(router_mutex_);
+  return router_;
+}
+
+std::optional<RelearningStatus> Pipeline::relearning() const {
+  if (!relearner_) return std::nullopt;
+  return relearner_->status();
+}
+
+void Pipeline::wait_for_relearning() const {
+  if (relearner_) relearner_->wait_until_idle();
+}
+
+bool Pipeline::ask_cloud_for_intent(const router::IntentClassifier& intents, const std::string& text,
+                                    router::IntentPrediction& intent, Route& route,
                                     std::vector<std::string>& notes) const {
-  const auto& labels = parts_.router->intents()->labels();
+  const auto& labels = intents.labels();
   const auto request = classification_request(text, labels);
   auto answer = ask_cloud(request, inspect(request), route.tenant, nullptr, route.intent_egress);
   if (!answer) {
@@ -68,13 +90,15 @@ bool Pipeline::ask_cloud_for_intent(const std::string& text, router::IntentPredi
   notes.push_back(fmt::format("the small model was unsure ('{}', p={:.2f}); the large model says '{}'", intent.label,
                               intent.confidence, *label));
   intent.label = *label;
-  intent.out_of_scope = *label == parts_.router->intents()->oos_label();
+  intent.out_of_scope = *label == intents.oos_label();
   if (learned_) {
     if (auto st = learned_->append(intent_example(text, *label)); !st) {
       TANDEM_LOG(kWarn, "pipeline", "{}", st.error().message);
       notes.push_back("the learned example was not kept: " + st.error().message);
     }
   }
+  // Learned in memory even when the file could not take it: it is a good example all the same.
+  if (relearner_) relearner_->add({text, *label});
   return true;
 }
 
@@ -145,15 +169,15 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
   if (!route.blocked.empty()) signals.cloud_available = false;
   bool intent_from_cloud = false;
   if (mode == router::RouteMode::kAuto || mode == router::RouteMode::kCascade) {
-    if (parts_.router) {
+    if (const auto router = current_router()) {
       const std::string text = routed_text(request);
-      if (auto understood = parts_.router->understand(text)) {
+      if (auto understood = router->understand(text)) {
         signals.intent = std::move(understood->intent);
         signals.local_good_enough = understood->local_good_enough;
         const float ask_below = parts_.policy.ask_cloud_below;
         const bool unsure = signals.intent && (ask_below >= 1.0F || signals.intent->confidence < ask_below);
         if (unsure && signals.cloud_available && router::may_leave_device(*signals.intent, parts_.policy)) {
-          intent_from_cloud = ask_cloud_for_intent(text, *signals.intent, route, notes);
+          intent_from_cloud = ask_cloud_for_intent(*router->intents(), text, *signals.intent, route, notes);
         }
       } else {
         TANDEM_LOG(kWarn, "pipeline", "the router failed: {}", understood.error().message);

@@ -13,16 +13,20 @@
 //   auto answer = pipeline.answer(request, *route, &on_delta);
 //   // answer->route.decision.target, answer->fallback, answer->result.text ...
 //
-// Thread-safety: any number of threads at once (the parts are thread-safe and never change).
+// Thread-safety: any number of threads at once (the parts are thread-safe and never change, but
+// for the intent classifier, which relearning replaces whole: a request keeps the one it began with).
 #pragma once
 
 #include <array>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "core/status.h"
 #include "knowledge/grounding.h"
 #include "knowledge/knowledge_base.h"
+#include "pipeline/intent_relearning.h"
 #include "pipeline/learned_examples.h"
 #include "privacy/audit_log.h"
 #include "privacy/pii_scanner.h"
@@ -47,6 +51,9 @@ struct PipelineParts {
   // Where tandem/cascade's verdicts on its local attempts are kept as routing examples; empty: not kept.
   std::string cascade_outcomes_path{};
   std::optional<privacy::Key> learned_examples_key{};  // both files: the keyring's "router" data key; nullopt: in clear
+  // Retraining the intent classifier on what the large model taught it (every == 0: never; needs
+  // a router with an intent classifier).
+  RelearningOptions relearning{};
   // The user's documents; null: no knowledge base. Grounded answers are generated locally, so
   // the documents never leave this device.
   std::shared_ptr<knowledge::KnowledgeBase> knowledge{};
@@ -141,12 +148,17 @@ class Pipeline {
 
   bool has_cloud() const { return parts_.cloud != nullptr; }
   knowledge::KnowledgeBase* knowledge() const { return parts_.knowledge.get(); }
+  // Where relearning stands; nullopt when it is off.
+  std::optional<RelearningStatus> relearning() const;
+  // Blocks until relearning has nothing due or running (tests and benchmarks); returns at once when off.
+  void wait_for_relearning() const;
 
  private:
-  // Asks the cloud to classify `text`; when its answer names a label, rewrites `intent`, keeps the
-  // example and returns true. Notes go to `notes`.
-  bool ask_cloud_for_intent(const std::string& text, router::IntentPrediction& intent, Route& route,
-                            std::vector<std::string>& notes) const;
+  std::shared_ptr<const router::Router> current_router() const;
+  // Asks the cloud to classify `text`; when its answer names one of `intents`' labels, rewrites
+  // `intent`, keeps the example (and hands it to relearning) and returns true. Notes go to `notes`.
+  bool ask_cloud_for_intent(const router::IntentClassifier& intents, const std::string& text,
+                            router::IntentPrediction& intent, Route& route, std::vector<std::string>& notes) const;
   // Retrieves for the latest user turn and decides whether the documents hold an answer.
   Status ground(const providers::ChatRequest& request, router::RouteMode mode, const RouteOptions& options,
                 Route& route) const;
@@ -165,9 +177,12 @@ class Pipeline {
   // What the scanner finds in each message and what the privacy policy does with it.
   std::vector<ScannedMessage> inspect(const providers::ChatRequest& request) const;
 
-  PipelineParts parts_;
+  PipelineParts parts_;                                // parts_.router is moved into router_
   std::unique_ptr<LearnedExamples> learned_;           // intent examples
   std::unique_ptr<LearnedExamples> cascade_outcomes_;  // routing examples
+  mutable std::mutex router_mutex_;
+  std::shared_ptr<const router::Router> router_;  // replaced whole when relearning installs a classifier
+  std::unique_ptr<IntentRelearner> relearner_;    // last: its thread stops before the rest goes
 };
 
 }  // namespace tandem::pipeline

@@ -13,6 +13,7 @@ struct IntentClassifier::Impl {
   std::string oos_label;
   float threshold = 0;
   std::optional<size_t> oos_index;  // set when the oos label was trained as a class
+  IntentTrainOptions trained_with;
 
   IntentPrediction predict(const std::vector<float>& probabilities) const {
     std::vector<size_t> order(probabilities.size());
@@ -73,6 +74,9 @@ Result<IntentClassifier> IntentClassifier::train(const std::vector<IntentExample
   impl->threshold = choose_oos_threshold(std::move(correct_confidences), in_scope, options.max_in_scope_loss);
   impl->model.training["max_in_scope_loss"] = options.max_in_scope_loss;
   impl->model.training["oos_label"] = options.oos_label;
+  if (!options.data_files.empty()) impl->model.training["data"] = options.data_files;
+  impl->trained_with = options;
+  impl->trained_with.progress = nullptr;
   return IntentClassifier(std::move(impl));
 }
 
@@ -88,6 +92,19 @@ Result<IntentClassifier> IntentClassifier::load(const std::string& dir, std::sha
   }
   impl->oos_label = extra["oos_label"].get<std::string>();
   impl->threshold = extra["oos_threshold"].get<float>();
+  auto& with = impl->trained_with;
+  static_cast<TrainOptions&>(with) = impl->model.trained_with;
+  with.oos_label = impl->oos_label;
+  const auto& training = impl->model.training;
+  const auto data = training.find("data");
+  const auto loss = training.find("max_in_scope_loss");
+  if ((data != training.end() &&
+       !(data->is_array() && std::all_of(data->begin(), data->end(), [](const auto& f) { return f.is_string(); }))) ||
+      (loss != training.end() && !loss->is_number())) {
+    return make_error(ErrorCode::kDataLoss, dir + "/model.json has malformed training settings");
+  }
+  if (data != training.end()) with.data_files = data->get<std::vector<std::string>>();
+  if (loss != training.end()) with.max_in_scope_loss = loss->get<double>();
   const auto& labels = impl->model.labels;
   if (auto it = std::find(labels.begin(), labels.end(), impl->oos_label); it != labels.end()) {
     impl->oos_index = static_cast<size_t>(it - labels.begin());
@@ -130,5 +147,8 @@ const std::vector<std::string>& IntentClassifier::labels() const { return impl_-
 const std::string& IntentClassifier::oos_label() const { return impl_->oos_label; }
 float IntentClassifier::oos_threshold() const { return impl_->threshold; }
 float IntentClassifier::temperature() const { return impl_->model.temperature; }
+const IntentTrainOptions& IntentClassifier::training_options() const {
+  return impl_->trained_with;
+}
 
 }  // namespace tandem::router

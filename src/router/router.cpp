@@ -6,6 +6,10 @@ Router::Router(std::shared_ptr<engine::Embedder> embedder, std::shared_ptr<const
                std::shared_ptr<const QualityGapModel> quality)
     : embedder_(std::move(embedder)), intents_(std::move(intents)), quality_(std::move(quality)) {}
 
+std::shared_ptr<const Router> Router::with_intents(std::shared_ptr<const IntentClassifier> intents) const {
+  return std::make_shared<const Router>(embedder_, std::move(intents), quality_);
+}
+
 Result<Understanding> Router::understand(const std::string& text) const {
   Understanding understanding;
   if (empty()) return understanding;

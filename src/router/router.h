@@ -69,6 +69,10 @@ struct TrainOptions {
   // (0: the linear head alone), and its L2 regularisation.
   int32_t hidden_units = 0;
   float hidden_l2 = 1e-4F;
+  // Texts per call to the embedder. The embedder decodes one call at a time, so a model retrained
+  // while requests are served uses small batches: a request's own embedding then waits for one
+  // small batch at most, never for the whole training set.
+  int32_t embed_batch = 64;
   ProgressCallback progress;
 };
 
@@ -77,6 +81,9 @@ struct IntentTrainOptions : TrainOptions {
   // How many of the held-out in-scope answers the out-of-scope threshold may reject (0.001 =
   // 0.1%). Higher catches more out-of-scope requests and loses more in-scope ones.
   double max_in_scope_loss = 0.001;
+  // The files the examples came from, recorded in model.json: what a running server retrains on,
+  // with what it has learned since (pipeline/intent_relearning.h).
+  std::vector<std::string> data_files;
 };
 
 struct IntentPrediction {
@@ -107,6 +114,9 @@ class IntentClassifier {
   const std::string& oos_label() const;
   float oos_threshold() const;
   float temperature() const;
+  // The options it was trained with (data_files included), as far as its model.json records them;
+  // the defaults for the rest. Training again with them and the same examples gives the same model.
+  const IntentTrainOptions& training_options() const;
 
   struct Impl;
 
@@ -157,6 +167,9 @@ class Router {
   Result<Understanding> understand(const std::string& text) const;
   bool empty() const { return !intents_ && !quality_; }
   const IntentClassifier* intents() const { return intents_.get(); }
+  const std::shared_ptr<engine::Embedder>& embedder() const { return embedder_; }
+  // The same router with another intent classifier (loaded or trained with embedder()).
+  std::shared_ptr<const Router> with_intents(std::shared_ptr<const IntentClassifier> intents) const;
 
  private:
   std::shared_ptr<engine::Embedder> embedder_;

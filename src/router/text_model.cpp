@@ -17,20 +17,19 @@ namespace fs = std::filesystem;
 constexpr const char* kFormat = "tandem-router/1";
 constexpr char kWeightsMagic[8] = {'T', 'N', 'D', 'M', 'R', 'W', '0', '1'};
 constexpr char kNetworkMagic[8] = {'T', 'N', 'D', 'M', 'R', 'N', '0', '1'};
-constexpr size_t kEmbedBatch = 64;
 constexpr size_t kScriptCheckBytes = 4096;
 
 // The embeddings of the texts `model` embeds, in batches; a zero vector for each of the others.
 Result<std::vector<std::vector<float>>> embed_all(const TextModel& model, const std::vector<std::string>& texts,
-                                                  const ProgressCallback& progress) {
+                                                  size_t batch_size, const ProgressCallback& progress) {
   std::vector<std::vector<float>> vectors(texts.size(),
                                           std::vector<float>(static_cast<size_t>(model.embedder->dimensions()), 0.0F));
   std::vector<size_t> embedded;
   for (size_t i = 0; i < texts.size(); ++i) {
     if (model.embeds(texts[i])) embedded.push_back(i);
   }
-  for (size_t first = 0; first < embedded.size(); first += kEmbedBatch) {
-    const size_t end = std::min(embedded.size(), first + kEmbedBatch);
+  for (size_t first = 0; first < embedded.size(); first += batch_size) {
+    const size_t end = std::min(embedded.size(), first + batch_size);
     std::vector<std::string> batch;
     for (size_t k = first; k < end; ++k) batch.push_back(texts[embedded[k]]);
     auto result = model.embedder->embed(batch);
@@ -117,13 +116,14 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
   if (!(options.holdout_fraction >= 0 && options.holdout_fraction < 0.5)) {
     return make_error(ErrorCode::kInvalidArgument, "the held-out fraction must be in [0, 0.5)");
   }
+  if (options.embed_batch < 1) return make_error(ErrorCode::kInvalidArgument, "the embedding batch must be >= 1");
   auto scripts = ScriptSet::parse(options.embedding_scripts);
   if (!scripts) return make_error(scripts.error().code, "embedding scripts: " + scripts.error().message);
 
   TextModel model;
   model.embedder = std::move(embedder);
   model.scripts = std::move(*scripts);
-  auto embeddings = embed_all(model, texts, options.progress);
+  auto embeddings = embed_all(model, texts, static_cast<size_t>(options.embed_batch), options.progress);
   if (!embeddings) return embeddings.error();
   model.embedding_model = model.embedder->info().name;
   model.features = FeatureSpace(model.embedder->dimensions(), options.hash_bits, options.embedding_weight);
@@ -199,8 +199,12 @@ Result<TextModel> TextModel::train(const std::vector<std::string>& texts, const 
                     {"optimiser", "L-BFGS"},
                     {"iterations", {{"calibration", calibration_iterations}, {"final", final_iterations}}},
                     {"l2", options.l2},
+                    {"max_iterations", options.max_iterations},
+                    {"holdout_fraction", options.holdout_fraction},
                     {"seed", options.seed}};
   if (with_network) model.training["hidden_l2"] = options.hidden_l2;
+  model.trained_with = options;
+  model.trained_with.progress = nullptr;
   return model;
 }
 
@@ -209,7 +213,7 @@ bool TextModel::embeds(std::string_view text) const {
 }
 
 Result<std::vector<std::vector<float>>> TextModel::probabilities(const std::vector<std::string>& texts) const {
-  auto embeddings = embed_all(*this, texts, {});
+  auto embeddings = embed_all(*this, texts, static_cast<size_t>(TrainOptions{}.embed_batch), {});
   if (!embeddings) return embeddings.error();
   std::vector<std::vector<float>> out;
   out.reserve(texts.size());
@@ -343,6 +347,17 @@ Result<std::pair<TextModel, nlohmann::json>> TextModel::load(const std::string& 
       if (!network) return network.error();
       model.network = std::move(*network);
     }
+    // What training recorded; models from before a setting was recorded were trained at its default.
+    auto& with = model.trained_with;
+    with.max_iterations = model.training.value("max_iterations", with.max_iterations);
+    with.l2 = model.training.value("l2", with.l2);
+    with.hash_bits = hash_bits;
+    with.embedding_weight = embedding_weight;
+    with.embedding_scripts = model.scripts.names();
+    with.holdout_fraction = model.training.value("holdout_fraction", with.holdout_fraction);
+    with.seed = model.training.value("seed", with.seed);
+    with.hidden_units = hidden;
+    with.hidden_l2 = model.training.value("hidden_l2", with.hidden_l2);
     model.embedder = std::move(embedder);
     return std::make_pair(std::move(model), meta.value("extra", nlohmann::json::object()));
   } catch (const nlohmann::json::exception& e) {

@@ -35,6 +35,7 @@ struct TextModel {
   ScriptSet scripts;
   float temperature = 1.0F;
   nlohmann::json training;  // what it was trained on, for model.json
+  TrainOptions trained_with;  // the options behind `training` (no progress callback)
 
   // `label_ids[i]` indexes `labels`. Fills `held_out` with the calibration slice's results.
   static Result<TextModel> train(const std::vector<std::string>& texts, const std::vector<int32_t>& label_ids,

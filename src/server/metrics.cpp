@@ -64,4 +64,20 @@ std::string Metrics::prometheus_text() const {
   return out;
 }
 
+std::string relearning_prometheus_text(const pipeline::RelearningStatus& status) {
+  std::string out;
+  auto sample = [&](std::string_view name, std::string_view type, std::string_view help, size_t value) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
+  };
+  sample("tandem_router_learned_examples", "gauge", "Intent examples learned from the large model, in all.",
+         status.learned);
+  sample("tandem_router_learned_examples_in_use", "gauge",
+         "Learned intent examples the intent classifier in service was retrained on.", status.learned_in_use);
+  sample("tandem_router_retrainings_total", "counter", "Retrainings of the intent classifier that went into service.",
+         status.retrainings);
+  sample("tandem_router_retraining_failures_total", "counter", "Retrainings of the intent classifier that failed.",
+         status.failures);
+  return out;
+}
+
 }  // namespace tandem::server

@@ -18,6 +18,8 @@
 #include <mutex>
 #include <string>
 
+#include "pipeline/intent_relearning.h"
+
 namespace tandem::server {
 
 struct AnsweredRequest {
@@ -50,5 +52,8 @@ class Metrics {
   mutable std::mutex mutex_;
   std::map<std::string, PerRoute> routes_;
 };
+
+// The intent classifier's relearning (router.relearn_every), for /metrics when it is on.
+std::string relearning_prometheus_text(const pipeline::RelearningStatus& status);
 
 }  // namespace tandem::server

@@ -308,7 +308,10 @@ class HttpServer final : public Server {
       if (caller->scope != KeyScope::kAdmin) {
         return reply_error(res, api_error(make_error(ErrorCode::kPermissionDenied, "/metrics needs an admin key")));
       }
-      res.set_content(metrics_.prometheus_text(), "text/plain; version=0.0.4; charset=utf-8");
+      auto text = metrics_.prometheus_text();
+      if (auto relearning = pipeline_ ? pipeline_->relearning() : std::nullopt)
+        text += relearning_prometheus_text(*relearning);
+      res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
     });
     http_->Post("/v1/embeddings", [this](const Request& req, Response& res) { handle_embeddings(req, res); });
     add_knowledge_routes(*http_, pipeline_ ? pipeline_->knowledge() : nullptr, auth_);

@@ -4,6 +4,9 @@
 // refuses the key or answers garbage falls back to the local model, marked, without leaking the key.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "privacy/keyring.h"
 #include "providers/llama_server.h"
 #include "router/router.h"
@@ -342,7 +345,13 @@ TEST_F(RoutedServeTest, ModelsListTheRoutedIds) {
   EXPECT_NE(std::find(ids.begin(), ids.end(), "tandem/cascade"), ids.end());
 }
 
-TEST(RoutedServeAskingTheCloudTest, AnUnsureRouterAsksTheLargeModelAndKeepsTheExample) {
+// The value of an unlabelled Prometheus sample in `text`, or -1 when it is not there.
+double metric(const std::string& text, const std::string& name) {
+  const auto at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+}
+
+TEST(RoutedServeAskingTheCloudTest, AnUnsureRouterAsksTheLargeModelKeepsTheExampleAndRelearns) {
   if (!llama_server_available()) GTEST_SKIP() << "no llama-server in this build (TANDEM_BUILD_BENCH=OFF)";
   auto cloud = LlamaServer::start();
   ASSERT_TRUE(cloud) << cloud.error().message;
@@ -351,11 +360,11 @@ TEST(RoutedServeAskingTheCloudTest, AnUnsureRouterAsksTheLargeModelAndKeepsTheEx
   const auto keyring_path = dir.file("keyring.json");  // the test reads the sealed examples with its key
   // Every non-private request counts as unsure, so each one is classified by the cloud (which
   // llama-server constrains to the label set with the JSON schema).
-  auto tandem =
-      ServerProcess::start({"--model", chat_model_path(), "--set", "router.intent_model=" + intent_model_dir(), "--set",
-                            "cloud.base_url=" + (*cloud)->base_url(), "--set", "cloud.model=big", "--set",
-                            "router.ask_cloud_below=1", "--set", "router.learned_examples=" + learned, "--set",
-                            "security.keyring=" + keyring_path, "--set", "security.encryption=local"});
+  auto tandem = ServerProcess::start(
+      {"--model", chat_model_path(), "--set", "router.intent_model=" + intent_model_dir(), "--set",
+       "cloud.base_url=" + (*cloud)->base_url(), "--set", "cloud.model=big", "--set", "router.ask_cloud_below=1",
+       "--set", "router.learned_examples=" + learned, "--set", "router.relearn_every=1", "--set",
+       "security.keyring=" + keyring_path, "--set", "security.encryption=local"});
   ASSERT_TRUE(tandem) << tandem.error().message;
   auto client = loopback_client((*tandem)->port());
   const std::string prompt = "Write a short poem about autumn leaves.";
@@ -372,6 +381,23 @@ TEST(RoutedServeAskingTheCloudTest, AnUnsureRouterAsksTheLargeModelAndKeepsTheEx
   ASSERT_EQ(kept->size(), 1U);
   EXPECT_EQ((*kept)[0].text, prompt);
   EXPECT_EQ((*kept)[0].label, t["intent"]["label"]);
+
+  // One learned example is enough here (router.relearn_every=1): the server retrains the intent
+  // classifier in the background, on the default taxonomy's data (its model.json names the file)
+  // plus that example, and puts it in service.
+  double retrainings = -1;
+  std::string text;
+  for (int i = 0; i < 600 && retrainings < 1; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto metrics = client.Get("/metrics");
+    ASSERT_TRUE(metrics);
+    text = metrics->body;
+    retrainings = metric(text, "tandem_router_retrainings_total");
+  }
+  EXPECT_EQ(retrainings, 1) << text;
+  EXPECT_EQ(metric(text, "tandem_router_learned_examples"), 1) << text;
+  EXPECT_EQ(metric(text, "tandem_router_learned_examples_in_use"), 1) << text;
+  EXPECT_EQ(metric(text, "tandem_router_retraining_failures_total"), 0) << text;
 
   // A sensitive request is never sent out, not even to be classified.
   auto sensitive = post_json(client, "/v1/chat/completions",

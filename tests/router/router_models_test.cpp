@@ -121,6 +121,56 @@ TEST(IntentClassifierTest, LearnsSavesAndLoadsTheSameModel) {
   EXPECT_NE(unknown.error().message.find("\"restaurant\" is not one the model was trained on"), std::string::npos);
 }
 
+// What a server retrains with (pipeline/intent_relearning.h): the options and data files survive
+// a save and load, and training again with them and the same examples gives the same model.
+TEST(IntentClassifierTest, ItsTrainingOptionsSurviveASaveAndLoadAndTrainTheSameModelAgain) {
+  auto embedder = shared_embedder();
+  ASSERT_TRUE(embedder);
+  auto options = quick_options();
+  options.l2 = 1e-4F;
+  options.embedding_weight = 3.0F;
+  options.max_in_scope_loss = 0.05;
+  options.data_files = {"/data/intents.jsonl", "/data/more.jsonl"};
+  auto classifier = IntentClassifier::train(small_intents(), embedder, options);
+  ASSERT_TRUE(classifier) << classifier.error().to_string();
+  TempDir dir;
+  ASSERT_TRUE(classifier->save(dir.file("m")));
+  auto loaded = IntentClassifier::load(dir.file("m"), embedder);
+  ASSERT_TRUE(loaded) << loaded.error().to_string();
+  const auto& with = loaded->training_options();
+  EXPECT_EQ(with.data_files, options.data_files);
+  EXPECT_EQ(with.hash_bits, 12);
+  EXPECT_EQ(with.max_iterations, 100);
+  EXPECT_DOUBLE_EQ(with.holdout_fraction, 0.2);
+  EXPECT_FLOAT_EQ(with.l2, 1e-4F);
+  EXPECT_FLOAT_EQ(with.embedding_weight, 3.0F);
+  EXPECT_DOUBLE_EQ(with.max_in_scope_loss, 0.05);
+  EXPECT_EQ(with.oos_label, "oos");
+  EXPECT_EQ(with.embedding_scripts, classifier->embedding_scripts());
+  EXPECT_EQ(with.hidden_units, 0);
+
+  auto small_batches = with;
+  small_batches.embed_batch = 3;  // as a server retrains: the same model, whatever the batch
+  auto again = IntentClassifier::train(small_intents(), embedder, small_batches);
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_NEAR(again->oos_threshold(), classifier->oos_threshold(), 1e-3);
+  EXPECT_NEAR(again->temperature(), classifier->temperature(), 1e-3);
+  for (const auto& text : {"is it windy in London right now", "translate goodbye into Portuguese", "hey hello"}) {
+    EXPECT_EQ(again->classify(text)->label, classifier->classify(text)->label) << text;
+    EXPECT_NEAR(again->classify(text)->confidence, classifier->classify(text)->confidence, 1e-3) << text;
+  }
+
+  // model.json says where the data was; one whose record is not a list of files is damaged.
+  std::ifstream meta_file(dir.file("m") + "/model.json");
+  auto meta = nlohmann::json::parse(meta_file);
+  EXPECT_EQ(meta["training"]["data"], nlohmann::json(options.data_files));
+  meta["training"]["data"] = "/data/intents.jsonl";
+  std::ofstream(dir.file("m") + "/model.json") << meta.dump();
+  auto damaged = IntentClassifier::load(dir.file("m"), embedder);
+  ASSERT_FALSE(damaged);
+  EXPECT_EQ(damaged.error().code, ErrorCode::kDataLoss);
+}
+
 // A text mostly in scripts the embedding model does not read (Chinese, for the English MiniLM) is
 // classified by its n-grams alone and never embedded; the scripts are saved with the model.
 TEST(IntentClassifierTest, TextsOutsideTheEmbeddingScriptsAreClassifiedByTheirNgramsAlone) {
