@@ -1,5 +1,6 @@
 #include "cli/pipeline_setup.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "cli/engine_options.h"
@@ -91,7 +92,17 @@ std::optional<pipeline::RelearningOptions> relearning_options(const Config& conf
   if (fs::exists(config.router_learned_examples) && fs::file_size(config.router_learned_examples, ec) > 0) {
     auto learned = router::read_intent_examples(config.router_learned_examples, key);
     if (!learned) return off(learned.error().message);
-    options.learned = std::move(*learned);
+    // Examples learned for another intent model's labels (router.intent_model was changed) stay out.
+    const auto& labels = intents.labels();
+    for (auto& example : *learned) {
+      if (std::find(labels.begin(), labels.end(), example.label) != labels.end()) {
+        options.learned.push_back(std::move(example));
+      }
+    }
+    if (const size_t left_out = learned->size() - options.learned.size(); left_out > 0) {
+      TANDEM_LOG(kWarn, "router", "{} of the examples in {} have labels {} does not know; relearning leaves them out",
+                 left_out, config.router_learned_examples, config.router_intent_model);
+    }
   }
   return options;
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "privacy/keyring.h"
@@ -351,6 +352,18 @@ double metric(const std::string& text, const std::string& name) {
   return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
 }
 
+// /metrics once the intent classifier has been retrained (or after two minutes).
+std::string metrics_after_a_retraining(httplib::Client& client) {
+  std::string text;
+  for (int i = 0; i < 600 && metric(text, "tandem_router_retrainings_total") < 1; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto metrics = client.Get("/metrics");
+    if (!metrics) break;
+    text = metrics->body;
+  }
+  return text;
+}
+
 TEST(RoutedServeAskingTheCloudTest, AnUnsureRouterAsksTheLargeModelKeepsTheExampleAndRelearns) {
   if (!llama_server_available()) GTEST_SKIP() << "no llama-server in this build (TANDEM_BUILD_BENCH=OFF)";
   auto cloud = LlamaServer::start();
@@ -385,16 +398,8 @@ TEST(RoutedServeAskingTheCloudTest, AnUnsureRouterAsksTheLargeModelKeepsTheExamp
   // One learned example is enough here (router.relearn_every=1): the server retrains the intent
   // classifier in the background, on the default taxonomy's data (its model.json names the file)
   // plus that example, and puts it in service.
-  double retrainings = -1;
-  std::string text;
-  for (int i = 0; i < 600 && retrainings < 1; ++i) {
-    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    auto metrics = client.Get("/metrics");
-    ASSERT_TRUE(metrics);
-    text = metrics->body;
-    retrainings = metric(text, "tandem_router_retrainings_total");
-  }
-  EXPECT_EQ(retrainings, 1) << text;
+  const auto text = metrics_after_a_retraining(client);
+  EXPECT_EQ(metric(text, "tandem_router_retrainings_total"), 1) << text;
   EXPECT_EQ(metric(text, "tandem_router_learned_examples"), 1) << text;
   EXPECT_EQ(metric(text, "tandem_router_learned_examples_in_use"), 1) << text;
   EXPECT_EQ(metric(text, "tandem_router_retraining_failures_total"), 0) << text;
@@ -405,6 +410,26 @@ TEST(RoutedServeAskingTheCloudTest, AnUnsureRouterAsksTheLargeModelKeepsTheExamp
   ASSERT_TRUE(sensitive);
   EXPECT_EQ(json::parse(sensitive->body)["tandem"]["route"], "local");
   EXPECT_EQ(router::read_intent_examples(learned, *router_key)->size(), 1U);
+}
+
+// What a server learned before it stopped is retrained on when it starts again; examples whose
+// labels the intent model does not know (learned for another one) stay out.
+TEST(RoutedServeAskingTheCloudTest, AStartingServerRetrainsOnWhatItLearnedBefore) {
+  TempDir dir;
+  const auto learned = dir.file("learned.jsonl");
+  std::ofstream(learned) << "{\"text\": \"how do you say hello in Haskell\", \"label\": \"code\"}\n"
+                            "{\"text\": \"book me a table for two\", \"label\": \"restaurant_booking\"}\n";
+  // Relearning needs a cloud to learn from; this one is never asked.
+  auto tandem = ServerProcess::start(
+      {"--model", chat_model_path(), "--set", "router.intent_model=" + intent_model_dir(), "--set",
+       "cloud.base_url=http://127.0.0.1:" + std::to_string(unused_loopback_port()) + "/v1", "--set", "cloud.model=big",
+       "--set", "router.learned_examples=" + learned, "--set", "router.relearn_every=25"});
+  ASSERT_TRUE(tandem) << tandem.error().message;
+  auto client = loopback_client((*tandem)->port());
+  const auto text = metrics_after_a_retraining(client);
+  EXPECT_EQ(metric(text, "tandem_router_retrainings_total"), 1) << text;
+  EXPECT_EQ(metric(text, "tandem_router_learned_examples"), 1) << text;
+  EXPECT_EQ(metric(text, "tandem_router_learned_examples_in_use"), 1) << text;
 }
 
 TEST(RoutedServeWithoutCloudTest, ForcedCloudIsAnUnknownModel) {

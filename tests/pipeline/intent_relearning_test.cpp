@@ -8,6 +8,7 @@
 #include "pipeline/local_models.h"
 #include "pipeline/pipeline.h"
 #include "providers/local_provider.h"
+#include "support/test_embedder.h"
 #include "support/test_support.h"
 
 namespace tandem::pipeline {
@@ -15,18 +16,7 @@ namespace {
 
 using router::IntentClassifier;
 using router::IntentExample;
-
-std::shared_ptr<engine::Embedder> shared_embedder() {
-  static std::shared_ptr<engine::Embedder> embedder = [] {
-    engine::EmbedderOptions options;
-    options.model_path = tandem::testing::embedding_model_path();
-    options.truncate_to = 64;
-    auto loaded = engine::Embedder::load(options);
-    EXPECT_TRUE(loaded) << loaded.error().to_string() << " (run scripts/setup.sh)";
-    return loaded ? std::shared_ptr<engine::Embedder>(std::move(*loaded)) : nullptr;
-  }();
-  return embedder;
-}
+using tandem::testing::shared_test_embedder;
 
 std::vector<IntentExample> base_examples() {
   std::vector<IntentExample> examples;
@@ -73,7 +63,7 @@ struct Installed {
 };
 
 TEST(IntentRelearnerTest, RetrainsAfterEveryNLearnedExamplesOnItsOwnDataPlusWhatItLearned) {
-  auto embedder = shared_embedder();
+  auto embedder = shared_test_embedder();
   ASSERT_TRUE(embedder);
   auto first = IntentClassifier::train(base_examples(), embedder, quick_options());
   ASSERT_TRUE(first) << first.error().to_string();
@@ -104,7 +94,7 @@ TEST(IntentRelearnerTest, RetrainsAfterEveryNLearnedExamplesOnItsOwnDataPlusWhat
 }
 
 TEST(IntentRelearnerTest, WhatWasLearnedBeforeAStartIsRetrainedOnAtOnce) {
-  auto embedder = shared_embedder();
+  auto embedder = shared_test_embedder();
   ASSERT_TRUE(embedder);
   Installed installed;
   IntentRelearner relearner({.every = 25, .base = base_examples(), .learned = kTaught, .train = quick_options()},
@@ -117,7 +107,7 @@ TEST(IntentRelearnerTest, WhatWasLearnedBeforeAStartIsRetrainedOnAtOnce) {
 }
 
 TEST(IntentRelearnerTest, AFailedRetrainingKeepsTheClassifierInServiceAndSaysWhy) {
-  auto embedder = shared_embedder();
+  auto embedder = shared_test_embedder();
   ASSERT_TRUE(embedder);
   Installed installed;
   auto options = quick_options();
@@ -134,7 +124,7 @@ TEST(IntentRelearnerTest, AFailedRetrainingKeepsTheClassifierInServiceAndSaysWhy
 }
 
 TEST(IntentRelearnerTest, EveryZeroNeverRetrains) {
-  auto embedder = shared_embedder();
+  auto embedder = shared_test_embedder();
   ASSERT_TRUE(embedder);
   Installed installed;
   IntentRelearner relearner({.every = 0, .base = base_examples(), .learned = kTaught, .train = quick_options()},

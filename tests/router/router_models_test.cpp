@@ -7,25 +7,15 @@
 #include <nlohmann/json.hpp>
 
 #include "router/router.h"
+#include "support/test_embedder.h"
 #include "support/test_support.h"
 
 namespace tandem::router {
 namespace {
 
 namespace fs = std::filesystem;
+using tandem::testing::shared_test_embedder;
 using tandem::testing::TempDir;
-
-std::shared_ptr<engine::Embedder> shared_embedder() {
-  static std::shared_ptr<engine::Embedder> embedder = [] {
-    engine::EmbedderOptions options;
-    options.model_path = tandem::testing::embedding_model_path();
-    options.truncate_to = 128;
-    auto loaded = engine::Embedder::load(options);
-    EXPECT_TRUE(loaded) << loaded.error().to_string() << " (run scripts/setup.sh)";
-    return loaded ? std::shared_ptr<engine::Embedder>(std::move(*loaded)) : nullptr;
-  }();
-  return embedder;
-}
 
 std::vector<IntentExample> small_intents() {
   std::vector<IntentExample> examples;
@@ -54,7 +44,7 @@ IntentTrainOptions quick_options() {
 }
 
 TEST(IntentClassifierTest, LearnsSavesAndLoadsTheSameModel) {
-  auto embedder = shared_embedder();
+  auto embedder = shared_test_embedder();
   ASSERT_TRUE(embedder);
   std::vector<std::string> stages;
   auto options = quick_options();
@@ -124,7 +114,7 @@ TEST(IntentClassifierTest, LearnsSavesAndLoadsTheSameModel) {
 // What a server retrains with (pipeline/intent_relearning.h): the options and data files survive
 // a save and load, and training again with them and the same examples gives the same model.
 TEST(IntentClassifierTest, ItsTrainingOptionsSurviveASaveAndLoadAndTrainTheSameModelAgain) {
-  auto embedder = shared_embedder();
+  auto embedder = shared_test_embedder();
   ASSERT_TRUE(embedder);
   auto options = quick_options();
   options.l2 = 1e-4F;
@@ -174,7 +164,7 @@ TEST(IntentClassifierTest, ItsTrainingOptionsSurviveASaveAndLoadAndTrainTheSameM
 // A text mostly in scripts the embedding model does not read (Chinese, for the English MiniLM) is
 // classified by its n-grams alone and never embedded; the scripts are saved with the model.
 TEST(IntentClassifierTest, TextsOutsideTheEmbeddingScriptsAreClassifiedByTheirNgramsAlone) {
-  auto embedder = shared_embedder();
+  auto embedder = shared_test_embedder();
   ASSERT_TRUE(embedder);
   auto options = quick_options();
   ASSERT_EQ(options.embedding_scripts, "Latin");
@@ -219,7 +209,7 @@ TEST(IntentClassifierTest, TextsOutsideTheEmbeddingScriptsAreClassifiedByTheirNg
 }
 
 TEST(IntentClassifierTest, WithAHiddenLayerItLearnsSavesAndLoadsTheSameModel) {
-  auto embedder = shared_embedder();
+  auto embedder = shared_test_embedder();
   ASSERT_TRUE(embedder);
   auto options = quick_options();
   options.hidden_units = 32;
@@ -265,7 +255,7 @@ TEST(IntentClassifierTest, WithAHiddenLayerItLearnsSavesAndLoadsTheSameModel) {
 }
 
 TEST(IntentClassifierTest, RefusesDataItCannotLearnFrom) {
-  auto embedder = shared_embedder();
+  auto embedder = shared_test_embedder();
   ASSERT_TRUE(embedder);
   auto one_label = IntentClassifier::train({{"hi", "greeting"}, {"hello", "greeting"}, {"zzz", "oos"}}, embedder,
                                            quick_options());
@@ -280,7 +270,7 @@ TEST(IntentClassifierTest, RefusesDataItCannotLearnFrom) {
 }
 
 TEST(IntentClassifierTest, DamagedOrForeignModelDirectoriesAreClearErrors) {
-  auto embedder = shared_embedder();
+  auto embedder = shared_test_embedder();
   ASSERT_TRUE(embedder);
   TempDir dir;
   auto missing = IntentClassifier::load(dir.file("none"), embedder);
@@ -309,7 +299,7 @@ TEST(IntentClassifierTest, DamagedOrForeignModelDirectoriesAreClearErrors) {
 }
 
 TEST(RouterTest, EachModelGetsTheEmbeddingOnlyForTheScriptsItReads) {
-  auto embedder = shared_embedder();
+  auto embedder = shared_test_embedder();
   ASSERT_TRUE(embedder);
   auto intent_options = quick_options();  // Latin
   auto classifier = IntentClassifier::train(small_intents(), embedder, intent_options);
@@ -344,7 +334,7 @@ TEST(RouterTest, EachModelGetsTheEmbeddingOnlyForTheScriptsItReads) {
 }
 
 TEST(QualityGapModelTest, RanksPromptsTheSmallModelFailsBelowOnesItHandles) {
-  auto embedder = shared_embedder();
+  auto embedder = shared_test_embedder();
   ASSERT_TRUE(embedder);
   // Proofs and multi-step problems: only the strong model is right. Small talk and lookups: both.
   const std::vector<std::string> hard = {
