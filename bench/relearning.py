@@ -2,7 +2,8 @@
 """What relearning (router.relearn_every) is worth: the intent classifier's accuracy and the share
 of requests it has to ask the large model about, as it learns from the large model's answers.
 
-    python3 bench/relearning.py      # ~25 min on 2 cores; bench/results/relearning.{json,md,svg}
+    python3 bench/relearning.py      # ~50 min on 2 cores; bench/results/relearning.{json,md,svg}
+    python3 bench/relearning.py --ask-below 0.8 --windows 4 --name relearning-ask-0.8
 
 The loop is the server's, step by step: a classifier trained on a seed set serves a stream of
 requests; a request whose confidence is below router.ask_cloud_below (0.5) is classified by the
@@ -20,6 +21,7 @@ large model had labelled them all ("all labelled").
 
 import argparse
 import json
+import math
 import pathlib
 import random
 import subprocess
@@ -56,6 +58,7 @@ def svg_plot(rounds, path):
     full = [100 * r["all_labelled"]["in_scope_accuracy"] for r in rounds]
     asked = [100 * r["asked_share_next"] for r in rounds if r["asked_share_next"] is not None]
     lo, hi = min(acc + full) - 1, max(acc + full) + 1
+    asked_hi = 10 * math.ceil(max(asked) / 5)  # twice the largest share, in steps of 10
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
              f'font-size="12"><rect width="{w}" height="{h}" fill="white"/>']
 
@@ -65,13 +68,14 @@ def svg_plot(rounds, path):
 
     line(acc, "#1f77b4", lambda v: py(v, lo, hi))
     line(full, "#1f77b4", lambda v: py(v, lo, hi), 'stroke-dasharray="5,4"')
-    line(asked, "#d62728", lambda v: py(v, 0, 100))
+    line(asked, "#d62728", lambda v: py(v, 0, asked_hi))
     parts.append(f'<line x1="{left}" y1="{h - bottom}" x2="{w - right}" y2="{h - bottom}" stroke="black"/>')
     parts.append(f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle">requests seen</text>')
     parts.append(f'<text x="10" y="{top + 10}" fill="#1f77b4">in-scope accuracy {lo:.0f}-{hi:.0f}%</text>')
-    parts.append(f'<text x="{w - 10}" y="{top + 10}" fill="#d62728" text-anchor="end">asked the large model, %</text>')
-    parts.append(f'<text x="{left + 10}" y="{h - bottom - 10}">solid: relearned from the asked; dashed: all '
-                 f'labelled</text>')
+    parts.append(f'<text x="{w - 10}" y="{top + 10}" fill="#d62728" text-anchor="end">asked the large model '
+                 f'0-{asked_hi}%</text>')
+    parts.append(f'<text x="{left + 10}" y="{top + 28}">solid blue: relearned from the asked; dashed: all '
+                 f'labelled; red: asked in the next window</text>')
     for x in xs:
         parts.append(f'<text x="{px(x):.1f}" y="{h - bottom + 15}" text-anchor="middle">{x}</text>')
     parts.append("</svg>")
@@ -88,6 +92,7 @@ def main():
     ap.add_argument("--windows", type=int, default=6)
     ap.add_argument("--ask-below", type=float, default=0.5, help="router.ask_cloud_below")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--name", default="relearning", help="of the results files")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     args.results.mkdir(parents=True, exist_ok=True)
@@ -133,7 +138,7 @@ def main():
 
     summary = {"seed_examples": len(seed), "window": args.window, "ask_below": args.ask_below, "rounds": rounds,
                "command": "python3 bench/relearning.py " + " ".join(sys.argv[1:])}
-    (args.results / "relearning.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (args.results / f"{args.name}.json").write_text(json.dumps(summary, indent=2) + "\n")
     lines = [f"Seed: {len(seed)} CLINC150 training examples ({args.seed_per_intent} per intent and out-of-scope); "
              f"a retraining every {args.window} requests; asked below confidence {args.ask_below}.", "",
              "| requests seen | learned (asked) | in-scope accuracy | OOS recall | asked in the next window | "
@@ -144,8 +149,8 @@ def main():
                      f"{100 * r['relearned']['oos_recall']:.1f}% | {asked} | "
                      f"{100 * r['all_labelled']['in_scope_accuracy']:.2f}% | "
                      f"{100 * r['all_labelled']['oos_recall']:.1f}% |")
-    (args.results / "relearning.md").write_text("\n".join(lines) + "\n")
-    svg_plot(rounds, args.results / "relearning.svg")
+    (args.results / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    svg_plot(rounds, args.results / f"{args.name}.svg")
     print("\n".join(lines))
 
 
