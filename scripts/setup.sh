@@ -164,8 +164,11 @@ train_default_router() {
     return
   fi
   step "training the default intent router on data/router/intents.train.jsonl"
-  rm -rf "$out.partial"
-  "$BUILD_DIR/bin/tandem" router train-intents --data "$ROOT/data/router/intents.train.jsonl" --out "$out.partial" \
+  rm -rf "$out.partial" && mkdir -p "$out.partial"
+  # The data goes with the model (model.json records it relative to it): tandem serve retrains on
+  # it, with what it learns, wherever this checkout is later.
+  cp "$ROOT/data/router/intents.train.jsonl" "$out.partial/train.jsonl"
+  "$BUILD_DIR/bin/tandem" router train-intents --data "$out.partial/train.jsonl" --out "$out.partial" \
     --threads "$JOBS"
   echo "$stamp" > "$out.partial/stamp"
   rm -rf "$out" && mv "$out.partial" "$out"

@@ -159,9 +159,15 @@ void add_train_intents(CLI::App& router_cmd, GlobalOptions& global, int& exit_co
     if (!report(embedder, "train-intents", exit_code)) return;
     ProgressBar bar;
     prepare_training(*args, bar, *config);
-    // Absolute, so that a server started elsewhere finds them to retrain on.
-    for (const auto& file : args->data_files)
-      args->train.data_files.push_back(std::filesystem::absolute(file).string());
+    // Where a server finds them to retrain on: relative to the model for a file inside its
+    // directory (they move together, as scripts/setup.sh's default head does), else absolute.
+    const auto out_dir = std::filesystem::absolute(args->out).lexically_normal();
+    for (const auto& file : args->data_files) {
+      const auto path = std::filesystem::absolute(file).lexically_normal();
+      const auto inside = path.lexically_relative(out_dir);
+      const bool is_inside = !inside.empty() && *inside.begin() != "..";
+      args->train.data_files.push_back(is_inside ? inside.string() : path.string());
+    }
     auto classifier = router::IntentClassifier::train(*examples, *embedder, args->train);
     if (!report(classifier, "train-intents", exit_code, &bar)) return;
     if (!report(classifier->save(args->out), "train-intents", exit_code)) return;

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <filesystem>
 #include <optional>
 #include <set>
 
@@ -103,7 +104,12 @@ Result<IntentClassifier> IntentClassifier::load(const std::string& dir, std::sha
       (loss != training.end() && !loss->is_number())) {
     return make_error(ErrorCode::kDataLoss, dir + "/model.json has malformed training settings");
   }
-  if (data != training.end()) with.data_files = data->get<std::vector<std::string>>();
+  if (data != training.end()) {
+    for (const auto& file : data->get<std::vector<std::string>>()) {
+      const std::filesystem::path path(file);
+      with.data_files.push_back(path.is_relative() ? (std::filesystem::absolute(dir) / path).string() : file);
+    }
+  }
   if (loss != training.end()) with.max_in_scope_loss = loss->get<double>();
   const auto& labels = impl->model.labels;
   if (auto it = std::find(labels.begin(), labels.end(), impl->oos_label); it != labels.end()) {

@@ -82,7 +82,8 @@ struct IntentTrainOptions : TrainOptions {
   // 0.1%). Higher catches more out-of-scope requests and loses more in-scope ones.
   double max_in_scope_loss = 0.001;
   // The files the examples came from, recorded in model.json: what a running server retrains on,
-  // with what it has learned since (pipeline/intent_relearning.h).
+  // with what it has learned since (pipeline/intent_relearning.h). A relative path is relative to
+  // the model's directory; training_options() returns it resolved.
   std::vector<std::string> data_files;
 };
 

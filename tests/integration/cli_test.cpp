@@ -3,6 +3,7 @@
 // `tandem devices`, `tandem energy meter` and `tandem pii train` / `scan` with the token tagger.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -47,6 +48,17 @@ TEST(RouterCliTest, TrainEvaluateAndClassify) {
                          "--oos-label", "none", "--iterations", "100"});
   ASSERT_EQ(trained.exit_code, 0) << trained.stderr_text;
   EXPECT_NE(trained.stderr_text.find("3 labels from 15 examples"), std::string::npos) << trained.stderr_text;
+  // model.json says what to retrain on: an absolute path, or one relative to the model for data
+  // inside its directory (which moves with it).
+  std::filesystem::create_directories(dir.file("model2"));
+  std::filesystem::copy_file(dir.file("train.jsonl"), dir.file("model2/own.jsonl"));
+  auto inside =
+      tandem({"router", "train-intents", "--data", dir.file("model2/own.jsonl"), "--data", dir.file("train.jsonl"),
+              "--out", dir.file("model2"), "--oos-label", "none", "--iterations", "20"});
+  ASSERT_EQ(inside.exit_code, 0) << inside.stderr_text;
+  std::ifstream meta_file(dir.file("model2/model.json"));
+  EXPECT_EQ(json::parse(meta_file)["training"]["data"],
+            json::array({"own.jsonl", std::filesystem::absolute(dir.file("train.jsonl")).lexically_normal().string()}));
 
   auto eval = tandem({"router", "eval-intents", "--model", dir.file("model"), "--data", dir.file("test.jsonl"),
                       "--oos-label", "none", "--json"});

@@ -120,7 +120,7 @@ TEST(IntentClassifierTest, ItsTrainingOptionsSurviveASaveAndLoadAndTrainTheSameM
   options.l2 = 1e-4F;
   options.embedding_weight = 3.0F;
   options.max_in_scope_loss = 0.05;
-  options.data_files = {"/data/intents.jsonl", "/data/more.jsonl"};
+  options.data_files = {"/data/intents.jsonl", "own.jsonl"};  // relative: inside the model's directory
   auto classifier = IntentClassifier::train(small_intents(), embedder, options);
   ASSERT_TRUE(classifier) << classifier.error().to_string();
   TempDir dir;
@@ -128,7 +128,8 @@ TEST(IntentClassifierTest, ItsTrainingOptionsSurviveASaveAndLoadAndTrainTheSameM
   auto loaded = IntentClassifier::load(dir.file("m"), embedder);
   ASSERT_TRUE(loaded) << loaded.error().to_string();
   const auto& with = loaded->training_options();
-  EXPECT_EQ(with.data_files, options.data_files);
+  EXPECT_EQ(with.data_files,
+            (std::vector<std::string>{"/data/intents.jsonl", (fs::absolute(dir.file("m")) / "own.jsonl").string()}));
   EXPECT_EQ(with.hash_bits, 12);
   EXPECT_EQ(with.max_iterations, 100);
   EXPECT_DOUBLE_EQ(with.holdout_fraction, 0.2);
