@@ -42,6 +42,13 @@ UScriptCode script_of_word(std::string_view word) {
 
 }  // namespace
 
+std::string cut_utf8(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  size_t end = max_bytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return std::string(text.substr(0, end));
+}
+
 void for_each_word(std::string_view text, const std::function<bool(std::string_view word)>& on_word) {
   UErrorCode status = U_ZERO_ERROR;
   const icu::Normalizer2* normalizer = icu::Normalizer2::getNFKCCasefoldInstance(status);

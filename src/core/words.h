@@ -26,6 +26,9 @@ namespace tandem {
 // UTF-8 expected; invalid sequences are replaced). Stops early when on_word returns false.
 void for_each_word(std::string_view text, const std::function<bool(std::string_view word)>& on_word);
 
+// The longest head of `text` of at most `max_bytes` that does not end inside a UTF-8 sequence.
+std::string cut_utf8(std::string_view text, size_t max_bytes);
+
 class ScriptSet {
  public:
   ScriptSet() = default;  // every script

@@ -98,13 +98,6 @@ void collect_files(const fs::path& root, const AddOptions& options, std::vector<
   }
 }
 
-std::string cut_utf8(const std::string& text, size_t max_bytes) {
-  if (text.size() <= max_bytes) return text;
-  size_t end = max_bytes;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  return text.substr(0, end);
-}
-
 // The text embedded for a chunk: the heading (or the document's title) tells the model what a
 // passage is about when the passage does not.
 std::string embedding_input(const std::string& title, const std::string& heading, const std::string& text) {
@@ -658,8 +651,7 @@ Result<SearchResult> KnowledgeBase::search(std::string_view query, const SearchO
     if (auto st = ensure_index(); !st) return st.error();
     const auto embed_start = std::chrono::steady_clock::now();
     // Over-long queries are cut to what the model reads rather than refused.
-    auto embedded =
-        embedder_.embed({cut_utf8(std::string(query), 4 * static_cast<size_t>(embedder_.max_input_tokens()))});
+    auto embedded = embedder_.embed({cut_utf8(query, 4 * static_cast<size_t>(embedder_.max_input_tokens()))});
     if (!embedded) return embedded.error();
     result.embed_ms = ms_since(embed_start);
     std::shared_lock lock(index_mutex_);

@@ -1,13 +1,15 @@
 #include "pipeline/learned_examples.h"
 
+#include "core/words.h"
+
 namespace tandem::pipeline {
 
 nlohmann::json intent_example(const std::string& text, const std::string& label) {
-  return {{"text", text}, {"label", label}};
+  return {{"text", cut_utf8(text, kMaxExampleTextBytes)}, {"label", label}};
 }
 
 nlohmann::json routing_example(const std::string& prompt, bool local_answer_accepted, double mean_logprob) {
-  return {{"prompt", prompt},
+  return {{"prompt", cut_utf8(prompt, kMaxExampleTextBytes)},
           {"weak_correct", local_answer_accepted},
           {"strong_correct", true},
           {"source", "cascade"},

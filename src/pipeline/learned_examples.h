@@ -19,6 +19,10 @@
 
 namespace tandem::pipeline {
 
+// Examples keep the head of a request's text: more tells the router's models nothing they need,
+// and the JSON Lines readers refuse lines over 1 MiB.
+inline constexpr size_t kMaxExampleTextBytes = 16 * 1024;
+
 nlohmann::json intent_example(const std::string& text, const std::string& label);
 // The cascade judges only the local answer; the cloud's is taken to be right, the premise on
 // which it escalates. The quality-gap model learns "needs the cloud" from weak_correct = false.

@@ -91,14 +91,15 @@ bool Pipeline::ask_cloud_for_intent(const router::IntentClassifier& intents, con
                               intent.confidence, *label));
   intent.label = *label;
   intent.out_of_scope = *label == intents.oos_label();
+  const auto example = intent_example(text, *label);
   if (learned_) {
-    if (auto st = learned_->append(intent_example(text, *label)); !st) {
+    if (auto st = learned_->append(example); !st) {
       TANDEM_LOG(kWarn, "pipeline", "{}", st.error().message);
       notes.push_back("the learned example was not kept: " + st.error().message);
     }
   }
   // Learned in memory even when the file could not take it: it is a good example all the same.
-  if (relearner_) relearner_->add({text, *label});
+  if (relearner_) relearner_->add({example["text"].get<std::string>(), *label});
   return true;
 }
 

@@ -54,5 +54,13 @@ TEST(WordsTest, SplitsChineseIntoDictionaryWordsAndFoldsCase) {
   EXPECT_EQ(seen, 2U) << "stops when the callback says so";
 }
 
+TEST(CutUtf8Test, CutsBetweenCharactersNeverInsideOne) {
+  EXPECT_EQ(cut_utf8("short", 10), "short");
+  EXPECT_EQ(cut_utf8("abcdef", 3), "abc");
+  EXPECT_EQ(cut_utf8("北京", 4), "北");  // 3 + 3 bytes: the second character does not fit
+  EXPECT_EQ(cut_utf8("北京", 6), "北京");
+  EXPECT_EQ(cut_utf8("北京", 2), "");
+}
+
 }  // namespace
 }  // namespace tandem

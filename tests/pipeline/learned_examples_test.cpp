@@ -23,6 +23,18 @@ TEST(LearnedExamplesTest, IntentExamplesAreTrainingDataForTheSmallModel) {
   EXPECT_EQ((*examples)[0].text, "sort a list in \"Python\"\nplease");
   EXPECT_EQ((*examples)[1].label, "factual");
 
+  // A huge request keeps its head, cut between characters, so the file stays readable training data.
+  std::string huge;
+  while (huge.size() < (size_t{2} << 20)) huge += "翻译这句话 ";
+  ASSERT_TRUE(learned.append(intent_example(huge, "translation")));
+  auto with_huge = router::read_intent_examples(learned.path());
+  ASSERT_TRUE(with_huge) << with_huge.error().message;
+  const auto& head = (*with_huge)[2].text;
+  EXPECT_LE(head.size(), kMaxExampleTextBytes);
+  EXPECT_GT(head.size(), kMaxExampleTextBytes - 4);
+  EXPECT_EQ(huge.compare(0, head.size(), head), 0);
+  EXPECT_NE(static_cast<unsigned char>(huge[head.size()]) & 0xC0, 0x80);  // the cut is at a character
+
   LearnedExamples unwritable("/proc/tandem-cannot-write/learned.jsonl");
   auto st = unwritable.append(intent_example("x", "code"));
   ASSERT_FALSE(st);
