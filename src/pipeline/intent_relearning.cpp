@@ -17,9 +17,7 @@ IntentRelearner::IntentRelearner(RelearningOptions options, std::shared_ptr<engi
   options_.train.embed_batch = kRelearningEmbedBatch;
   options_.train.threads = 1;  // the other cores serve requests
   options_.train.progress = nullptr;
-  status_.learned = options_.learned.size();
   due_ = options_.every > 0 && !options_.learned.empty();
-  status_.busy = due_;
   thread_ = std::thread([this] { train_when_due(); });
 }
 
@@ -35,18 +33,19 @@ IntentRelearner::~IntentRelearner() {
 void IntentRelearner::add(router::IntentExample example) {
   std::lock_guard lock(mutex_);
   options_.learned.push_back(std::move(example));
-  status_.learned = options_.learned.size();
   if (options_.every > 0 && ++since_last_ >= options_.every) {
     since_last_ = 0;
     due_ = true;
-    status_.busy = true;
     wake_.notify_one();
   }
 }
 
 RelearningStatus IntentRelearner::status() const {
   std::lock_guard lock(mutex_);
-  return status_;
+  auto status = status_;
+  status.learned = options_.learned.size();
+  status.busy = due_ || training_;
+  return status;
 }
 
 void IntentRelearner::wait_until_idle() const {
@@ -89,7 +88,6 @@ void IntentRelearner::train_when_due() {
       ++status_.failures;
       status_.last_error = trained.error().message;
     }
-    status_.busy = due_;
     idle_.notify_all();
   }
 }

@@ -69,7 +69,7 @@ class IntentRelearner {
   bool due_ = false;
   bool training_ = false;
   bool stop_ = false;
-  RelearningStatus status_;
+  RelearningStatus status_;  // retrainings, failures, the last error; status() adds the rest
   std::thread thread_;  // last: started once everything above is set
 };
 

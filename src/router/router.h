@@ -53,6 +53,9 @@ Result<std::vector<RoutingExample>> read_routing_examples(const std::string& pat
 // Called with a stage ("embedding", "training", ...) and its progress.
 using ProgressCallback = std::function<void(std::string_view stage, size_t done, size_t total)>;
 
+// Texts per call to the embedder when a model embeds a list (training, classify_batch).
+inline constexpr int32_t kDefaultEmbedBatch = 64;
+
 struct TrainOptions {
   int32_t max_iterations = 300;   // L-BFGS iterations; training stops earlier once converged
   float l2 = 2e-5F;               // L2 regularisation of the mean cross-entropy
@@ -72,7 +75,7 @@ struct TrainOptions {
   // Texts per call to the embedder. The embedder decodes one call at a time, so a model retrained
   // while requests are served uses small batches: a request's own embedding then waits for one
   // small batch at most, never for the whole training set.
-  int32_t embed_batch = 64;
+  int32_t embed_batch = kDefaultEmbedBatch;
   ProgressCallback progress;
 };
 

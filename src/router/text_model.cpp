@@ -213,7 +213,7 @@ bool TextModel::embeds(std::string_view text) const {
 }
 
 Result<std::vector<std::vector<float>>> TextModel::probabilities(const std::vector<std::string>& texts) const {
-  auto embeddings = embed_all(*this, texts, static_cast<size_t>(TrainOptions{}.embed_batch), {});
+  auto embeddings = embed_all(*this, texts, static_cast<size_t>(kDefaultEmbedBatch), {});
   if (!embeddings) return embeddings.error();
   std::vector<std::vector<float>> out;
   out.reserve(texts.size());
