@@ -89,7 +89,8 @@ int run_scan(const Config& config, const PiiArgs& args) {
   const auto entities = (*scanner)->scan(*text);
   const auto inspection = policy->inspect(entities);
   privacy::Vault vault;
-  const std::string sent = vault.pseudonymize(*text, inspection.pseudonymize);
+  vault.reserve_placeholders_in(*text);
+  const std::string sent = vault.replace_known(vault.pseudonymize(*text, inspection.pseudonymize));
   if (args.json) {
     nlohmann::ordered_json found = nlohmann::ordered_json::array();
     for (const auto& e : entities) {

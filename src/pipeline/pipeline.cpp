@@ -167,7 +167,10 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
                                   "public model; ask tandem/local or tandem/auto",
                                   type_list(route.blocked)));
   }
-  if (!route.blocked.empty()) signals.cloud_available = false;
+  if (!route.blocked.empty()) {
+    signals.held_on_device =
+        fmt::format("the request holds {}, which the privacy policy keeps on this device", type_list(route.blocked));
+  }
   bool intent_from_cloud = false;
   if (mode == router::RouteMode::kAuto || mode == router::RouteMode::kCascade) {
     if (const auto router = current_router()) {
@@ -177,7 +180,8 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
         signals.local_good_enough = understood->local_good_enough;
         const float ask_below = parts_.policy.ask_cloud_below;
         const bool unsure = signals.intent && (ask_below >= 1.0F || signals.intent->confidence < ask_below);
-        if (unsure && signals.cloud_available && router::may_leave_device(*signals.intent, parts_.policy)) {
+        if (unsure && signals.cloud_available && signals.held_on_device.empty() &&
+            router::may_leave_device(*signals.intent, parts_.policy)) {
           intent_from_cloud = ask_cloud_for_intent(*router->intents(), text, *signals.intent, route, notes);
         }
       } else {
@@ -193,12 +197,6 @@ Result<Route> Pipeline::route(const providers::ChatRequest& request, router::Rou
   route.decision = router::decide(mode, signals, policy);
   route.decision.intent_from_cloud = intent_from_cloud;
   route.decision.reasons.insert(route.decision.reasons.begin(), notes.begin(), notes.end());
-  if (!route.blocked.empty()) {
-    route.decision.target = router::RouteTarget::kLocal;
-    route.decision.cascade = false;
-    route.decision.reasons.push_back(
-        fmt::format("the request holds {}, which the privacy policy keeps on this device", type_list(route.blocked)));
-  }
   if (auto st = ground(request, mode, options, route); !st) return st.error();
   route.estimated_prompt_tokens = engine::approximate_tokens(request.messages);
   if (parts_.cloud) {
@@ -285,6 +283,7 @@ Result<providers::ChatResult> Pipeline::ask_cloud(const providers::ChatRequest& 
   // One vault for the whole conversation: a value gets the same placeholder in every turn.
   privacy::Vault vault;
   providers::ChatRequest outgoing = request;
+  for (const auto& message : outgoing.messages) vault.reserve_placeholders_in(message.content);
   for (size_t i = 0; i < outgoing.messages.size(); ++i) {
     const privacy::Inspection& inspection = scanned[i].inspection;
     if (!inspection.blocked.empty()) {  // route() keeps such requests local; this guards any other path
@@ -294,6 +293,10 @@ Result<providers::ChatResult> Pipeline::ask_cloud(const providers::ChatRequest& 
     }
     outgoing.messages[i].content = vault.pseudonymize(outgoing.messages[i].content, inspection.pseudonymize);
   }
+  // A value found anywhere in the conversation leaves nowhere in clear: not where the detectors
+  // missed a repetition of it, nor in a stop string.
+  for (auto& message : outgoing.messages) message.content = vault.replace_known(message.content);
+  for (auto& stop : outgoing.sampling.stop) stop = vault.replace_known(stop);
   if (parts_.audit) {
     privacy::AuditEntry entry;
     entry.tenant = tenant;

@@ -69,7 +69,11 @@ std::string Vault::pseudonymize(std::string_view text, const std::vector<Entity>
     auto [it, inserted] = placeholders_.try_emplace(normalized(entity.type, value));
     if (inserted) {
       const int number = ++counts_[static_cast<size_t>(entity.type)];
-      it->second = upper(entity_type_name(entity.type)) + "_" + std::to_string(number);
+      const std::string prefix = upper(entity_type_name(entity.type)) + "_";
+      it->second = prefix + std::to_string(number + skipped_[static_cast<size_t>(entity.type)]);
+      while (reserved_.contains(it->second)) {
+        it->second = prefix + std::to_string(number + ++skipped_[static_cast<size_t>(entity.type)]);
+      }
       values_.emplace(it->second, std::string(value));
       longest_placeholder_ = std::max(longest_placeholder_, it->second.size() + 2);
     }
@@ -79,6 +83,57 @@ std::string Vault::pseudonymize(std::string_view text, const std::vector<Entity>
     at = entity.end;
   }
   out.append(text.substr(at));
+  return out;
+}
+
+void Vault::reserve_placeholders_in(std::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const size_t end = placeholder_end(text, i);
+    if (end == std::string_view::npos) continue;
+    reserved_.emplace(text.substr(i, end - i));
+    i = end;
+  }
+}
+
+std::string Vault::replace_known(std::string_view text) const {
+  if (values_.empty()) return std::string(text);
+  std::vector<std::pair<std::string_view, std::string_view>> known;  // value, placeholder
+  known.reserve(values_.size());
+  for (const auto& [placeholder, value] : values_) known.emplace_back(value, placeholder);
+  // The longest first, so that "John Smith" is one placeholder and not "John <PERSON_1>".
+  std::sort(known.begin(), known.end(), [](const auto& a, const auto& b) {
+    return a.first.size() != b.first.size() ? a.first.size() > b.first.size() : a.first < b.first;
+  });
+  auto is_alnum = [](char c) { return is_word_char(c) && c != '_'; };
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] == '<') {  // a placeholder already in place stays whole
+      const size_t end = placeholder_end(text, i + 1);
+      if (end != std::string_view::npos && end < text.size() && text[end] == '>') {
+        out.append(text.substr(i, end + 1 - i));
+        i = end + 1;
+        continue;
+      }
+    }
+    const auto match = std::find_if(known.begin(), known.end(), [&](const auto& entry) {
+      const std::string_view value = entry.first;
+      if (value.empty() || text.compare(i, value.size(), value) != 0) return false;
+      const size_t end = i + value.size();
+      const bool starts_word = !is_alnum(value.front()) || i == 0 || !is_alnum(text[i - 1]);
+      const bool ends_word = !is_alnum(value.back()) || end == text.size() || !is_alnum(text[end]);
+      return starts_word && ends_word;
+    });
+    if (match == known.end()) {
+      out += text[i++];
+      continue;
+    }
+    out += '<';
+    out += match->second;
+    out += '>';
+    i += match->first.size();
+  }
   return out;
 }
 

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "privacy/pii.h"
@@ -30,6 +31,15 @@ class Vault {
   // `text` with each entity replaced by its placeholder. Entities must be sorted by begin and
   // must not overlap (as the detectors return them).
   std::string pseudonymize(std::string_view text, const std::vector<Entity>& entities);
+  // `text` with every further occurrence of a value the vault already holds replaced too (exact
+  // matches, whole words for Latin letters and digits): a detector may find a name once and miss
+  // its repetitions, or find it in one turn only, and the stop strings carry no entities at all.
+  // Call once pseudonymize() has seen every message.
+  std::string replace_known(std::string_view text) const;
+  // Takes the placeholder-shaped words already in `text` ("<PERSON_1>" in a user's own template)
+  // out of the numbering, so that no value gets one of them and restore() leaves them as written.
+  // Call on every message before pseudonymize().
+  void reserve_placeholders_in(std::string_view text);
   // `text` with every known placeholder replaced by its original value; unknown ones stay.
   std::string restore(std::string_view text) const;
 
@@ -42,7 +52,9 @@ class Vault {
  private:
   std::unordered_map<std::string, std::string> placeholders_;  // normalized value -> "PERSON_1"
   std::unordered_map<std::string, std::string> values_;        // "PERSON_1" -> the value as first seen
+  std::unordered_set<std::string> reserved_;                   // placeholders the input itself holds
   std::array<int, kEntityTypeCount> counts_{};
+  std::array<int, kEntityTypeCount> skipped_{};  // numbers passed over because the input holds them
   size_t longest_placeholder_ = 0;
 };
 

@@ -95,6 +95,9 @@ TEST_F(PrivacyStageTest, PersonalDataReachesTheCloudOnlyAsPlaceholdersAndIsAudit
   // An earlier turn with the same e-mail: one placeholder for the whole conversation.
   request.messages.insert(request.messages.begin(),
                           {{"user", std::string("Remember ") + kEmail}, {"assistant", "OK."}});
+  // A stop string carries no entities of its own: a value found in the messages leaves as its
+  // placeholder there too (asserted with the messages below).
+  request.sampling.stop = {std::string("Bye ") + kEmail};
   auto route = pipeline.route(request, RouteMode::kCloud);
   ASSERT_TRUE(route) << route.error().message;
   std::string streamed;
@@ -113,6 +116,7 @@ TEST_F(PrivacyStageTest, PersonalDataReachesTheCloudOnlyAsPlaceholdersAndIsAudit
   EXPECT_NE(sent.find("<CN_RESIDENT_ID_1>"), std::string::npos) << sent;
   EXPECT_NE(sent.find("Remember <EMAIL_1>"), std::string::npos) << sent;
   EXPECT_NE(sent.find("mail <EMAIL_1>"), std::string::npos) << sent;
+  EXPECT_NE(sent.find("Bye <EMAIL_1>"), std::string::npos) << sent;
   // Whatever the model echoed comes back with the real values.
   EXPECT_EQ(answer->result.text.find("EMAIL_1"), std::string::npos) << answer->result.text;
   EXPECT_TRUE(answer->egress.sent);
@@ -142,6 +146,9 @@ TEST_F(PrivacyStageTest, BlockedTypesKeepTheRequestOnThisDevice) {
   EXPECT_EQ(cascade->decision.target, RouteTarget::kLocal);
   EXPECT_FALSE(cascade->decision.cascade);
   EXPECT_NE(cascade->decision.reasons.back().find("bank_card"), std::string::npos);
+  // The privacy policy is the reason, not the healthy cloud's availability.
+  for (const auto& reason : cascade->decision.reasons)
+    EXPECT_EQ(reason.find("unavailable"), std::string::npos) << reason;
   auto answer = pipeline.answer(request, *cascade, nullptr);
   ASSERT_TRUE(answer) << answer.error().message;
   EXPECT_EQ(answer->answered_by, RouteTarget::kLocal);

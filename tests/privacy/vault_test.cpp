@@ -34,6 +34,36 @@ TEST(VaultTest, TheSameValueInALaterTurnGetsTheSamePlaceholder) {
   EXPECT_EQ(vault.restore("<PERSON_1> and <PERSON_2>"), "Zhang Wei and Li Na");
 }
 
+// A detector that finds a name once and misses its repetitions (or finds it in one turn only)
+// must not leave the others in clear: the cloud would learn who <PERSON_1> is.
+TEST(VaultTest, RepetitionsOfAFoundValueAreReplacedEverywhere) {
+  Vault vault;
+  const std::string first = "李娜是我的同事。李娜住在上海。Smith called.";
+  const std::string second = "我和李娜明天见。Later John Smith wrote; Smith is nice, Smithson is not. Mail a@b.cn";
+  const std::string sent_first =
+      vault.pseudonymize(first, {at(first, "李娜", EntityType::kPerson), at(first, "Smith", EntityType::kPerson)});
+  const std::string sent_second = vault.pseudonymize(second, {at(second, "John Smith", EntityType::kPerson)});
+  EXPECT_EQ(vault.replace_known(sent_first), "<PERSON_1>是我的同事。<PERSON_1>住在上海。<PERSON_2> called.");
+  EXPECT_EQ(vault.replace_known(sent_second),
+            "我和<PERSON_1>明天见。Later <PERSON_3> wrote; <PERSON_2> is nice, Smithson is not. Mail a@b.cn");
+  // Stop strings carry no entities of their own; a found value in one goes out as its placeholder.
+  EXPECT_EQ(vault.replace_known("John Smith:"), "<PERSON_3>:");
+  EXPECT_EQ(vault.restore(vault.replace_known(second)), second);
+}
+
+// A user's own text about placeholders ("<PERSON_1>" in a template) keeps its meaning: values get
+// other numbers, and restoring the answer leaves the user's placeholders as written.
+TEST(VaultTest, PlaceholdersAlreadyInTheInputAreNotHandedOutOrRestored) {
+  Vault vault;
+  const std::string text = "In templates, <PERSON_1> and <EMAIL_1> are placeholders. I am John Smith, mail j@x.org.";
+  vault.reserve_placeholders_in(text);
+  const std::string sent =
+      vault.pseudonymize(text, {at(text, "John Smith", EntityType::kPerson), at(text, "j@x.org", EntityType::kEmail)});
+  EXPECT_EQ(sent, "In templates, <PERSON_1> and <EMAIL_1> are placeholders. I am <PERSON_2>, mail <EMAIL_2>.");
+  EXPECT_EQ(vault.restore(sent), text);
+  EXPECT_EQ(vault.counts()[static_cast<size_t>(EntityType::kPerson)], 1);
+}
+
 TEST(VaultTest, RestoresLooselyEchoedPlaceholdersAndLeavesOtherTextAlone) {
   Vault vault;
   const std::string text = "张伟的电话是13812345678";
