@@ -65,6 +65,7 @@ Decision decide(RouteMode mode, const RouteSignals& signals, const PolicyOptions
 
   if (mode == RouteMode::kLocal) return local("tandem/local requested");
   if (mode == RouteMode::kCloud) return cloud("tandem/cloud requested");
+  if (!signals.held_on_device.empty()) return local(signals.held_on_device);
 
   if (signals.intent) {
     if (auto sensitive = private_intent(*signals.intent, policy)) {

@@ -47,6 +47,9 @@ struct RouteSignals {
   std::optional<float> local_good_enough;  // absent: no quality-gap model
   bool cloud_configured = false;
   bool cloud_available = false;  // its circuit breaker lets calls through
+  // Non-empty: why the privacy policy keeps this request on the device. It decides before
+  // anything else, and is the reason given (not the cloud's health).
+  std::string held_on_device;
 };
 
 struct Decision {

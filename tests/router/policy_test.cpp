@@ -40,6 +40,22 @@ TEST(PolicyTest, SensitiveRequestsStayLocalEvenWhenTheSmallModelWouldFail) {
   EXPECT_EQ(decide(RouteMode::kAuto, s, {}).target, RouteTarget::kCloud);
 }
 
+// A request the privacy policy holds (a secret in it) stays local for that reason alone: not
+// "the cloud is unavailable" while it is healthy, and no cascade.
+TEST(PolicyTest, ARequestHeldOnTheDeviceSaysWhyAndNeverCascades) {
+  auto s = healthy_cloud();
+  s.intent = intent("reasoning", 0.95F);
+  s.local_good_enough = 0.01F;
+  s.held_on_device = "the request holds a secret, which the privacy policy keeps on this device";
+  for (auto mode : {RouteMode::kAuto, RouteMode::kCascade}) {
+    const auto d = decide(mode, s, {});
+    EXPECT_EQ(d.target, RouteTarget::kLocal);
+    EXPECT_FALSE(d.cascade);
+    ASSERT_EQ(d.reasons.size(), 1U);
+    EXPECT_EQ(d.reasons[0], s.held_on_device);
+  }
+}
+
 TEST(PolicyTest, QualityGapDecidesAgainstTheThreshold) {
   auto s = healthy_cloud();
   s.intent = intent("factual", 0.8F);

@@ -206,6 +206,21 @@ TEST_F(ServerTest, OversizedBodyIs413WithAnOpenAIError) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 413);
   EXPECT_EQ(error_of(res)["code"], "request_too_large");
+  EXPECT_NE(error_of(res)["message"].get<std::string>().find("server.max_body_bytes"), std::string::npos);
+}
+
+// curl --data without a Content-Type: the HTTP library's own 8 KiB limit for form bodies, named as
+// such, since the configured limit is far from reached.
+TEST_F(ServerTest, AFormEncodedBodyOver8KiBIs413NamingThatLimit) {
+  config_.server_max_body_bytes = 1 << 20;
+  start();
+  auto c = client();
+  auto form = c.Post("/v1/chat/completions", std::string(9000, ' '), "application/x-www-form-urlencoded");
+  ASSERT_TRUE(form);
+  EXPECT_EQ(form->status, 413);
+  const std::string message = error_of(form)["message"];
+  EXPECT_NE(message.find("8192 bytes"), std::string::npos) << message;
+  EXPECT_NE(message.find("application/json"), std::string::npos) << message;
 }
 
 TEST_F(ServerTest, RequestDeadlineCancelsAndAnswers504) {
