@@ -457,6 +457,7 @@ class HttpServer final : public Server {
     auto generated = generate(nullptr);
     if (deadline.expired()) return reply_error(res, timeout_error());
     if (!generated) return reply_error(res, api_error(generated.error()));
+    set_answered_headers(res, generated->route);
     reply_json(res, chat_completion_json(meta, generated->result, generated->route));
   }
 
@@ -560,6 +561,16 @@ class HttpServer final : public Server {
     }
     if (d.local_good_enough) res.set_header("X-Tandem-Local-Quality", fmt::format("{:.3f}", *d.local_good_enough));
     if (!d.reasons.empty()) res.set_header("X-Tandem-Reason", header_safe(d.reasons.back()));
+  }
+
+  // A whole answer's headers say where it was answered in the end, as its body does: a cloud
+  // that failed over to the local model, a cascade that escalated. (A stream's headers leave with
+  // the decision, before either is known; its body's `tandem` object has the outcome.)
+  static void set_answered_headers(Response& res, const nlohmann::json& answered) {
+    if (!answered.contains("route") || res.get_header_value("X-Tandem-Route") == "knowledge") return;
+    res.headers.erase("X-Tandem-Route");
+    res.set_header("X-Tandem-Route", answered["route"].get<std::string>());
+    if (answered.value("fallback", false)) res.set_header("X-Tandem-Fallback", "true");
   }
 
   // Generation runs inside httplib's content provider, on this request's HTTP thread, after the

@@ -257,6 +257,11 @@ TEST_F(RoutedServeTest, ACloudThatRefusesTheKeyAnswersGarbageOrHangsFallsBackToL
       EXPECT_EQ(t["route"], "local") << t.dump();
       EXPECT_EQ(t["fallback"], true);
       EXPECT_NE(t["reasons"].back().get<std::string>().find("the cloud failed"), std::string::npos) << t.dump();
+      if (!stream) {  // a whole answer's headers agree with its body; a stream's left with the decision
+        EXPECT_EQ(res->get_header_value("X-Tandem-Route"), "local");
+        EXPECT_EQ(res->get_header_value("X-Tandem-Fallback"), "true");
+        EXPECT_EQ(res->get_header_value_count("X-Tandem-Route"), 1U);
+      }
     }
   }
 }
