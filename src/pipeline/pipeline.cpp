@@ -385,7 +385,14 @@ Result<Answer> Pipeline::answer(const providers::ChatRequest& request, const Rou
     answer.fallback_reason = fmt::format("the cloud failed ({}), so the local model answered", result.error().message);
     TANDEM_LOG(kWarn, "pipeline", "{}", answer.fallback_reason);
     answer.answered_by = router::RouteTarget::kLocal;
-    result = generate_locally();
+    auto local = generate_locally();
+    // The cloud's failure is what the client must hear (a retryable 502/503), not why the smaller
+    // local model could not stand in (a prompt over its context would read as the client's fault).
+    if (!local) {
+      return make_error(result.error().code, fmt::format("{}; the local model could not answer instead: {}",
+                                                         result.error().message, local.error().message));
+    }
+    result = std::move(local);
   }
   if (!result) return result.error();
   answer.result = std::move(*result);

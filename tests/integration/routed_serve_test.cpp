@@ -266,6 +266,21 @@ TEST_F(RoutedServeTest, ACloudThatRefusesTheKeyAnswersGarbageOrHangsFallsBackToL
   }
 }
 
+// When the cloud fails on a prompt the local model cannot hold either, the client hears of the
+// cloud's failure (retryable), not of a context it never asked for.
+TEST_F(RoutedServeTest, ACloudFailureOnAPromptTooLongForTheLocalModelIsReportedAsTheCloudsFailure) {
+  proxy_->set_fault({.kind = FaultKind::kStatus, .status = 500});
+  std::string prompt;
+  for (int i = 0; i < 3000; ++i) prompt += "word ";
+  auto client = loopback_client(tandem_->port());
+  auto res = post_json(client, "/v1/chat/completions", chat("tandem/cloud", prompt));
+  ASSERT_TRUE(res);
+  EXPECT_GE(res->status, 500) << res->body;
+  const std::string message = json::parse(res->body)["error"]["message"];
+  EXPECT_NE(message.find("the local model could not answer instead"), std::string::npos) << message;
+  EXPECT_EQ(message.find(kSecretKey), std::string::npos) << message;
+}
+
 TEST_F(RoutedServeTest, ACloudStreamCutAfterItsFirstWordsEndsWithAnErrorEvent) {
   // Part of the cloud's answer already reached the client, so the local model cannot take over.
   proxy_->set_fault({.kind = FaultKind::kResetMidStream, .after_events = 3});
