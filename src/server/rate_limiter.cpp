@@ -66,7 +66,7 @@ std::optional<RateLimiter::Refusal> RateLimiter::admit(const std::string& key_id
                        " tokens (prompt + max_tokens), more than the limit of " +
                        std::to_string(limits_.tokens_per_minute) +
                        " tokens per minute, so it can never be admitted: lower max_tokens or shorten the prompt",
-                   60};
+                   0};
   }
 
   const Clock::time_point now = now_();

@@ -56,7 +56,8 @@ class RateLimiter {
 
   // Why a request was refused: the message names the limit(s) reached, never the key, and
   // retry_after_s (>= 1, rounded up) is for the Retry-After header. Callers answer it as
-  // kResourceExhausted (HTTP 429).
+  // kResourceExhausted (HTTP 429), or, when waiting cannot help (retry_after_s 0: the request is
+  // larger than a minute's tokens), as kInvalidArgument (HTTP 400), which clients do not retry.
   struct Refusal {
     std::string message;
     int64_t retry_after_s = 0;

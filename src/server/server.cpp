@@ -332,7 +332,9 @@ class HttpServer final : public Server {
     auto refusal = limiter_.admit(caller.key_id, tokens);
     if (!refusal && tokens > 0) refusal = budgets_.check(caller.key_id);
     if (!refusal) return true;
-    ApiError error = api_error(make_error(ErrorCode::kResourceExhausted, refusal->message));
+    const bool waiting_helps = refusal->retry_after_s > 0;
+    ApiError error = api_error(
+        make_error(waiting_helps ? ErrorCode::kResourceExhausted : ErrorCode::kInvalidArgument, refusal->message));
     error.retry_after_s = refusal->retry_after_s;
     reply_error(res, error);
     return false;

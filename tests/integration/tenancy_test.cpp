@@ -195,6 +195,18 @@ TEST_F(TenancyTest, TokensAReplyDidNotUseGoBackToTheKeysMinute) {
   auto second = post_json(acme, "/v1/chat/completions", chat);
   ASSERT_TRUE(second);
   EXPECT_EQ(second->status, 200) << second->body;
+
+  // A request larger than a whole minute's tokens can never fit: 400 (clients do not retry it),
+  // not a 429 whose Retry-After would only make them wait.
+  json too_large = chat;
+  too_large["max_tokens"] = 300;
+  auto never = post_json(acme, "/v1/chat/completions", too_large);
+  ASSERT_TRUE(never);
+  EXPECT_EQ(never->status, 400) << never->body;
+  EXPECT_FALSE(never->has_header("Retry-After"));
+  EXPECT_NE(json::parse(never->body)["error"]["message"].get<std::string>().find("can never be admitted"),
+            std::string::npos)
+      << never->body;
 }
 
 TEST_F(TenancyTest, AKeyOverItsDailyEnergyBudgetWaitsForMidnightUtc) {
