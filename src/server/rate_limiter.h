@@ -18,8 +18,8 @@
 // real use is known only at the end; refund() gives back what was not used.
 //
 // A request asking for more tokens than a whole minute allows could never be admitted: it is refused
-// at once with a message that says so, and retry_after_s = 60, so a client that retries blindly
-// retries slowly. It is not charged.
+// at once with a message that says so and retry_after_s = 0 (the server answers 400, which clients
+// do not retry). It is not charged.
 //
 // Memory: a full bucket pair is exactly what an unknown key gets, so dropping it loses nothing.
 // When a new key would grow the map to kPruneAtKeys entries or more, every full (idle for long
