@@ -1,11 +1,37 @@
 #include "cli/keyring_setup.h"
 
 #include <charconv>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
+
+#include "knowledge/encrypted_vfs.h"
+#include "knowledge/knowledge_base.h"
+#include "privacy/sealed_file.h"
 
 namespace tandem::cli {
+namespace {
+
+// The files that data keys of `purpose` seal, as this configuration names them.
+std::vector<std::string> files_sealed_for(const Config& config, std::string_view purpose) {
+  if (purpose == kAuditKey) return {config.privacy_audit_log};
+  if (purpose == kUsageKey) return {config.energy_usage_log};
+  if (purpose == kApiKeysKey) return {config.server_keys_file};
+  if (purpose == kRouterKey) return {config.router_learned_examples, config.router_cascade_outcomes};
+  if (purpose == kKnowledgeKey) return {knowledge::KnowledgeBase::store_file(config.knowledge_dir)};
+  return {};
+}
+
+bool is_sealed(const std::string& path) {
+  if (knowledge::database_file_kind(path) == knowledge::DatabaseFileKind::kEncrypted) return true;
+  auto sealed = privacy::is_sealed_file(path);
+  return sealed && *sealed;
+}
+
+}  // namespace
 
 Result<privacy::KeyringOptions> keyring_options(const Config& config) {
   privacy::KeyringOptions options;
@@ -38,6 +64,17 @@ Result<std::optional<privacy::Key>> data_key(const Config& config, std::string_v
   if (!keyring) {
     auto options = keyring_options(config);
     if (!options) return options.error();
+    // A new keyring could never open what a lost one sealed, and files of two keyrings would
+    // follow: refuse to make one next to sealed files.
+    std::error_code ec;
+    if (!std::filesystem::exists(options->path, ec)) {
+      for (const std::string& file : files_sealed_for(config, purpose)) {
+        if (!is_sealed(file)) continue;
+        return make_error(ErrorCode::kNotFound, "the keyring " + options->path + " is missing, but " + file +
+                                                    " is sealed with a keyring's keys: put that keyring back (or "
+                                                    "point security.keyring at it); a new one could not open it");
+      }
+    }
     auto made = privacy::Keyring::open(*options);
     if (!made) return made.error();
     keyring = std::move(*made);

@@ -166,6 +166,10 @@ KnowledgeBase::KnowledgeBase(const KnowledgeBaseOptions& options, ScriptSet embe
 
 KnowledgeBase::~KnowledgeBase() = default;
 
+std::string KnowledgeBase::store_file(const std::string& dir) {
+  return (fs::path(dir) / kStoreFile).string();
+}
+
 Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(const KnowledgeBaseOptions& options,
                                                            engine::Embedder& embedder) {
   if (auto st = check_options(options); !st) return st.error();
@@ -179,7 +183,7 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(const KnowledgeBaseOp
   std::error_code ec;
   fs::create_directories(options.dir, ec);
   if (ec) return make_error(ErrorCode::kUnavailable, "cannot create " + options.dir + ": " + ec.message());
-  auto store = Store::open((fs::path(options.dir) / kStoreFile).string(), options.encryption_key);
+  auto store = Store::open(store_file(options.dir), options.encryption_key);
   if (!store) return store.error();
 
   // Vectors of two models cannot be compared: the base keeps the one it was built with.
@@ -208,7 +212,7 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(const KnowledgeBaseOp
 Result<int64_t> KnowledgeBase::reembed(const KnowledgeBaseOptions& options, engine::Embedder& embedder,
                                        const std::function<void(int64_t done, int64_t total)>& on_progress) {
   if (auto st = check_options(options); !st) return st.error();
-  const fs::path store_path = fs::path(options.dir) / kStoreFile;
+  const fs::path store_path = store_file(options.dir);
   std::error_code ec;
   if (!fs::exists(store_path, ec)) return make_error(ErrorCode::kNotFound, "no knowledge base in " + options.dir);
   auto store = Store::open(store_path.string(), options.encryption_key);

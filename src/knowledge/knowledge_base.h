@@ -141,6 +141,8 @@ class KnowledgeBase {
   // the first search or change. The embedder must be the model the base was built with (checked);
   // it is borrowed, not owned.
   static Result<std::unique_ptr<KnowledgeBase>> open(const KnowledgeBaseOptions& options, engine::Embedder& embedder);
+  // The store's file in a knowledge base directory (kb.sqlite).
+  static std::string store_file(const std::string& dir);
   // Embeds every chunk again with `embedder` and makes it the base's model (a base built with
   // another model, which open() refuses). No other process may use the base meanwhile. An
   // interrupted run leaves the base refused by open() until it is run again. Returns the number

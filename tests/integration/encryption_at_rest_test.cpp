@@ -2,6 +2,7 @@
 // reported naming the file, never read as garbage; rotation keeps every file readable.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -81,6 +82,25 @@ TEST_F(EncryptionAtRestTest, ApiKeysAreSealedSurviveRotationAndDamageIsNamed) {
   EXPECT_NE(damaged.exit_code, 0);
   EXPECT_NE(damaged.stderr_text.find(keys_ + " is damaged"), std::string::npos) << damaged.stderr_text;
   EXPECT_EQ(damaged.stdout_text.find("canary-tenant-9"), std::string::npos);
+}
+
+// A keyring moved away (a restore from backup, a new config directory) is not silently replaced
+// by a new one that could never open what the old one sealed.
+TEST_F(EncryptionAtRestTest, AMissingKeyringIsNotReplacedNextToTheFilesItSealed) {
+  auto created = tandem({"keys", "create", "--tenant", "canary-tenant-9", "--scope", "user"});
+  ASSERT_EQ(created.exit_code, 0) << created.stderr_text;
+  std::filesystem::rename(keyring_, keyring_ + ".away");
+  auto refused = tandem({"keys", "list"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.stderr_text.find("the keyring " + keyring_ + " is missing, but " + keys_ + " is sealed"),
+            std::string::npos)
+      << refused.stderr_text;
+  EXPECT_FALSE(std::filesystem::exists(keyring_));  // none was made
+
+  std::filesystem::rename(keyring_ + ".away", keyring_);
+  auto listed = tandem({"keys", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.stderr_text;
+  EXPECT_NE(listed.stdout_text.find("canary-tenant-9"), std::string::npos) << listed.stdout_text;
 }
 
 TEST_F(EncryptionAtRestTest, TheAuditLogItsHeadAndTheUsageLogNameTheDamagedFile) {
