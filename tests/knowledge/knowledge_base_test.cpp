@@ -131,6 +131,45 @@ TEST_F(KnowledgeBaseTest, AHybridQueryInAScriptTheEmbedderCannotReadIsRankedByBm
   EXPECT_EQ(unknown.error().code, ErrorCode::kInvalidArgument);
 }
 
+// multilingual-e5-small (knowledge.embedding_model) reads Chinese, and across languages: its
+// GGUF carries the prefixes E5 was trained with, and the base puts them in front of passages and
+// queries.
+TEST(MultilingualKnowledgeBaseTest, FindsChineseAndAcrossLanguagesWithTheModelsPrefixes) {
+  auto loaded = engine::Embedder::load({.model_path = testing::multilingual_embedding_model_path()});
+  ASSERT_TRUE(loaded) << loaded.error().message << " (scripts/setup.sh converts it)";
+  const auto prefixes = (*loaded)->prefixes();
+  EXPECT_EQ(prefixes.query, "query: ");
+  EXPECT_EQ(prefixes.passage, "passage: ");
+
+  testing::TempDir dir;
+  write_file(dir.path() / "en" / "lease.md",
+             "# Lease\n\nThe lease of the flat at 12 Elm Street ends on 31 March 2027.\n");
+  write_file(dir.path() / "en" / "garden.txt", "Tomatoes need six hours of sun a day and regular watering.\n");
+  write_file(dir.path() / "zh" / "合同.txt", "本合同自2025年1月1日起生效，有效期三年。违约方应支付违约金五万元。\n");
+  write_file(dir.path() / "zh" / "天气.txt", "明天北京有大雨，气温十五度，请带伞出门。\n");
+  auto kb = KnowledgeBase::open({.dir = (dir.path() / "kb").string(), .embedding_scripts = "all"}, **loaded);
+  ASSERT_TRUE(kb) << kb.error().message;
+  ASSERT_TRUE((*kb)->add({(dir.path() / "en").string()}, {.collection = "en"}));
+  ASSERT_TRUE((*kb)->add({(dir.path() / "zh").string()}, {.collection = "zh"}));
+
+  // Across languages within one language's documents, as XQuAD's cross-lingual sets measure it
+  // (with both languages in one list the model leans to the query's own).
+  struct Asked {
+    std::string question, collection, file;
+  };
+  const std::vector<Asked> asked = {{"违约金是多少？", "zh", "合同.txt"},
+                                    {"How much must the party that breaks the contract pay?", "zh", "合同.txt"},
+                                    {"Will it rain in Beijing tomorrow?", "zh", "天气.txt"},
+                                    {"西红柿每天需要多少阳光？", "en", "garden.txt"},
+                                    {"租约什么时候结束？", "en", "lease.md"}};
+  for (const auto& [question, collection, file] : asked) {
+    auto found = (*kb)->search(question, {.k = 1, .mode = SearchMode::kDense, .collections = {collection}});
+    ASSERT_TRUE(found) << found.error().message;
+    ASSERT_FALSE(found->hits.empty()) << question;
+    EXPECT_EQ(fs::path(found->hits.front().chunk.path).filename(), file) << question;
+  }
+}
+
 TEST_F(KnowledgeBaseTest, HybridScoresAddEachListsScoreRescaledBetweenItsLastAndBest) {
   write_corpus();
   auto kb = open_kb();

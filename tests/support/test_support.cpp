@@ -24,6 +24,9 @@ std::string chat_model_path() { return from_env_or("TANDEM_TEST_CHAT_MODEL", def
 std::string embedding_model_path() {
   return from_env_or("TANDEM_TEST_EMBEDDING_MODEL", default_embedding_model_path());
 }
+std::string multilingual_embedding_model_path() {
+  return from_env_or("TANDEM_TEST_MULTILINGUAL_MODEL", default_cache_dir() + "/models/multilingual-e5-small-q4_0.gguf");
+}
 std::string embedding_source_dir() {
   return from_env_or("TANDEM_TEST_EMBEDDING_SOURCE", default_cache_dir() + "/models/all-MiniLM-L6-v2");
 }

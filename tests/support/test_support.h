@@ -13,6 +13,8 @@ namespace tandem::testing {
 // TANDEM_TEST_EMBEDDING_MODEL / TANDEM_TEST_EMBEDDING_SOURCE (the safetensors folder).
 std::string chat_model_path();
 std::string embedding_model_path();
+// multilingual-e5-small as scripts/setup.sh converts it (TANDEM_TEST_MULTILINGUAL_MODEL overrides).
+std::string multilingual_embedding_model_path();
 std::string embedding_source_dir();
 // The default intent router trained by scripts/setup.sh (TANDEM_TEST_INTENT_MODEL overrides).
 std::string intent_model_dir();

