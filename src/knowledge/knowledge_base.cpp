@@ -698,7 +698,11 @@ Result<SearchResult> KnowledgeBase::search(std::string_view query, const SearchO
   // A list's weight is scaled by how well it separates passages for this query; when neither
   // does, both count as configured rather than every chunk tying at 0.
   result.bm25_weight = options.bm25_weight * list_confidence(lexical);
-  result.dense_weight = use_dense ? options.dense_weight * list_confidence(dense) : 0;
+  // A model declared to read every script (a multilingual one) keeps its full weight on every
+  // query: list_confidence's gaps are MiniLM's, whose list for text it cannot read is noise, and
+  // E5's cosines crowd together (0.75-0.9 for any pair), which would give its list no weight.
+  const double dense_confidence = embedding_scripts_.covers_every_script() ? 1.0 : list_confidence(dense);
+  result.dense_weight = use_dense ? options.dense_weight * dense_confidence : 0;
   if (result.bm25_weight == 0 && result.dense_weight == 0) {
     result.bm25_weight = options.bm25_weight;
     result.dense_weight = use_dense ? options.dense_weight : 0;
