@@ -89,6 +89,7 @@ void add_ask_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
     if (!options->system.empty()) request.messages.push_back({"system", options->system});
     request.messages.push_back({"user", options->question});
     request.sampling.temperature = options->temperature;
+    request.cloud_sampling.top_p = false;  // the local engine's default, not the user's choice
     request.sampling.seed = options->seed;
     request.sampling.max_tokens = options->max_tokens > 0 ? options->max_tokens
                                                           : static_cast<int32_t>(config->engine_default_max_tokens);

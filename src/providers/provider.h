@@ -39,11 +39,23 @@ using engine::Usage;
 enum class ProviderKind { kLocal, kRemote };
 std::string_view provider_kind_name(ProviderKind kind);  // "local", "remote"
 
+// Which of `sampling`'s OpenAI fields a remote provider sends. The server clears the ones a client
+// left out, so a public model keeps its own defaults rather than the local engine's (temperature
+// 0.8, top_p 0.95). max_tokens is always sent: it bounds the cost that was estimated and reserved.
+struct CloudSampling {
+  bool temperature = true;
+  bool top_p = true;
+  bool frequency_penalty = true;
+  bool presence_penalty = true;
+};
+
 struct ChatRequest {
   std::vector<ChatMessage> messages;
   // Remote providers send only the OpenAI fields (temperature, top_p, frequency/presence
-  // penalty, seed, max_tokens, stop); top_k, min_p and repeat_* apply to the local engine only.
+  // penalty, seed, max_tokens, stop) that `cloud_sampling` names; top_k, min_p and repeat_*
+  // apply to the local engine only.
   SamplingParams sampling;
+  CloudSampling cloud_sampling;
   std::shared_ptr<std::atomic<bool>> cancel;  // may be null
   // OpenAI's `response_format` (e.g. a JSON schema the answer must follow), sent as is; null:
   // free text. Remote providers only: the local engine answers kUnimplemented.

@@ -77,14 +77,13 @@ std::string request_body(const std::string& model, const ChatRequest& request, b
   json messages = json::array();
   for (const auto& m : request.messages) messages.push_back({{"role", m.role}, {"content", m.content}});
   const SamplingParams& s = request.sampling;
-  json body = {{"model", model},
-               {"messages", std::move(messages)},
-               {"max_tokens", s.max_tokens},
-               {"temperature", std::max(0.0f, s.temperature)},
-               {"top_p", s.top_p},
-               {"frequency_penalty", s.frequency_penalty},
-               {"presence_penalty", s.presence_penalty},
-               {"stream", streaming}};
+  json body = {
+      {"model", model}, {"messages", std::move(messages)}, {"max_tokens", s.max_tokens}, {"stream", streaming}};
+  const CloudSampling& sent = request.cloud_sampling;
+  if (sent.temperature) body["temperature"] = std::max(0.0f, s.temperature);
+  if (sent.top_p) body["top_p"] = s.top_p;
+  if (sent.frequency_penalty) body["frequency_penalty"] = s.frequency_penalty;
+  if (sent.presence_penalty) body["presence_penalty"] = s.presence_penalty;
   if (s.seed) body["seed"] = *s.seed;
   if (!s.stop.empty()) body["stop"] = s.stop;
   if (streaming) body["stream_options"] = {{"include_usage", true}};

@@ -109,7 +109,7 @@ void search(knowledge::KnowledgeBase& kb, const Caller& caller, const Request& r
     }
   }
   auto collections = searchable_collections(kb, caller, asked);
-  if (!collections) return reply_status(res, collections.error());
+  if (!collections) return reply_status(res, collections.error(), "collections");
   if (collections->empty() && !caller.tenant.empty()) {  // a tenant without documents
     return reply_json(res, {{"hits", json::array()}, {"top_similarity", 0.0}, {"search_ms", 0.0}});
   }
@@ -151,7 +151,7 @@ void add_knowledge_routes(httplib::Server& http, knowledge::KnowledgeBase* kb, c
   http.Get(prefix + "/collections",
            with_kb([](knowledge::KnowledgeBase& kb, const Caller& caller, const Request&, Response& res) {
              auto collections = kb.collections();
-             if (!collections) return reply_status(res, collections.error());
+             if (!collections) return reply_status(res, collections.error(), "collections");
              json data = json::array();
              for (const auto& c : *collections) {
                if (auto name = visible_collection(caller, c.name)) {

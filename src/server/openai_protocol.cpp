@@ -299,6 +299,10 @@ Parsed<ChatCompletionRequest> parse_chat_completion(std::string_view body, const
     }
     s.max_tokens = parse_max_tokens(doc, limits);
     s.stop = parse_stop(doc);
+    out.cloud_sampling = {.temperature = field(doc, "temperature") != nullptr,
+                          .top_p = field(doc, "top_p") != nullptr,
+                          .frequency_penalty = field(doc, "frequency_penalty") != nullptr,
+                          .presence_penalty = field(doc, "presence_penalty") != nullptr};
 
     out.stream = bool_field(doc, "stream", "stream", false);
     if (const json* options = field(doc, "stream_options")) {
@@ -431,24 +435,19 @@ json embeddings_json(const std::string& model, const engine::EmbeddingResult& re
 
 json models_json(const engine::ModelInfo& chat, const engine::ModelInfo* embedding, int64_t created,
                  const std::vector<std::string>& routed) {
-  auto model = [&](const engine::ModelInfo& info, const char* kind) {
-    return json{{"id", info.name},
-                {"object", "model"},
-                {"created", created},
-                {"owned_by", "tandem"},
-                {"tandem",
-                 {{"kind", kind},
-                  {"description", info.description},
-                  {"parameters", info.parameters},
-                  {"size_bytes", info.size_bytes},
-                  {"context_per_slot", info.context_per_slot}}}};
+  auto entry = [&](const std::string& id, json tandem) {
+    return json{{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "tandem"}, {"tandem", tandem}};
   };
-  json data = json::array({model(chat, "chat")});
+  auto model = [&](const engine::ModelInfo& info, const char* kind) {
+    return entry(info.name, {{"kind", kind},
+                             {"description", info.description},
+                             {"parameters", info.parameters},
+                             {"size_bytes", info.size_bytes},
+                             {"context_per_slot", info.context_per_slot}});
+  };
+  json data = json::array({model(chat, "chat"), entry(kLocalModelAlias, {{"kind", "alias"}, {"of", chat.name}})});
   if (embedding) data.push_back(model(*embedding, "embedding"));
-  for (const auto& id : routed) {
-    data.push_back({{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "tandem"},
-                    {"tandem", {{"kind", "routed"}}}});
-  }
+  for (const auto& id : routed) data.push_back(entry(id, {{"kind", "routed"}}));
   return {{"object", "list"}, {"data", std::move(data)}};
 }
 

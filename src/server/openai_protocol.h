@@ -21,6 +21,7 @@
 
 #include "core/status.h"
 #include "engine/engine.h"
+#include "providers/provider.h"
 
 namespace tandem::server {
 
@@ -49,6 +50,7 @@ struct ChatCompletionRequest {
   // (the openai client sends them with extra_body).
   std::string knowledge = "auto";
   std::vector<std::string> collections;
+  providers::CloudSampling cloud_sampling;  // the sampling fields the client set
 };
 
 // Types are checked strictly (null counts as "not given"); unknown fields are ignored, features
@@ -103,7 +105,11 @@ class ChatChunkFormatter {
 
 nlohmann::json embeddings_json(const std::string& model, const engine::EmbeddingResult& result, bool base64);
 
-// `routed`: the model ids the pipeline answers (tandem/auto, tandem/cloud).
+// The local chat model answers to its own name and to this alias.
+inline constexpr const char* kLocalModelAlias = "tandem/local";
+
+// GET /v1/models: the chat model, its alias, the embedding model and `routed`, the model ids the
+// pipeline answers (tandem/auto, tandem/cloud).
 nlohmann::json models_json(const engine::ModelInfo& chat, const engine::ModelInfo* embedding, int64_t created,
                            const std::vector<std::string>& routed = {});
 

@@ -40,8 +40,6 @@ using httplib::Request;
 using httplib::Response;
 using HandlerResponse = httplib::Server::HandlerResponse;
 
-// The model id every client may use for the local chat model, whatever its file is called.
-constexpr const char* kLocalModelAlias = "tandem/local";
 // Model ids the pipeline routes: the router decides, or the cloud is forced.
 constexpr const char* kAutoModel = "tandem/auto";
 constexpr const char* kCloudModel = "tandem/cloud";
@@ -298,9 +296,15 @@ class HttpServer final : public Server {
     });
 
     http_->Get("/health", [this](const Request&, Response& res) { handle_health(res); });
-    http_->Get("/v1/models", [this](const Request&, Response& res) {
-      reply_json(res, models_json(chat_info_, embedding_info_ ? &*embedding_info_ : nullptr, started_at_,
-                                  routed_model_ids()));
+    http_->Get("/v1/models", [this](const Request&, Response& res) { reply_json(res, models()); });
+    // Model ids hold slashes (tandem/auto), so the id is the rest of the path.
+    http_->Get(R"(/v1/models/(.+))", [this](const Request& req, Response& res) {
+      const std::string id = req.matches[1];
+      const auto listed = models();
+      for (const auto& model : listed["data"]) {
+        if (model["id"] == id) return reply_json(res, model);
+      }
+      reply_error(res, unknown_model_error(id));
     });
     http_->Post("/v1/chat/completions", [this](const Request& req, Response& res) { handle_chat(req, res); });
     http_->Get("/metrics", [this](const Request& req, Response& res) {
@@ -383,14 +387,13 @@ class HttpServer final : public Server {
     const int64_t reserved_tokens =
         engine::approximate_tokens(request.generation.messages) + request.generation.sampling.max_tokens;
     if (!admit(*caller, reserved_tokens, res)) return;
-    const auto mode = routed_mode(request.model);
+    auto mode = routed_mode(request.model);
     const bool local = request.model.empty() || request.model == chat_info_.name || request.model == kLocalModelAlias;
+    // The local model grounded in the documents: the pipeline searches them, then answers here.
+    if (local && pipeline_ && request.knowledge == "always") mode = router::RouteMode::kLocal;
     // A routed id without a cloud still reaches the pipeline, which says what is missing.
     if (!local && !(mode && pipeline_)) {
-      return reply_error(res, api_error(make_error(ErrorCode::kNotFound,
-                                                   fmt::format("the model '{}' does not exist; this server has {}",
-                                                               request.model, model_ids())),
-                                        "model"));
+      return reply_error(res, unknown_model_error(request.model));
     }
     request.generation.cancel = std::make_shared<std::atomic<bool>>(false);
     auto deadline =
@@ -398,7 +401,7 @@ class HttpServer final : public Server {
                          request.generation.cancel);
     CompletionMeta meta{.id = new_completion_id(), .created = unix_now(), .model = chat_info_.name};
     Generate generate;
-    if (local) {
+    if (!mode) {
       res.set_header("X-Tandem-Route", "local");
       generate = [this, generation = request.generation](const engine::DeltaCallback* on_delta) -> Result<Generated> {
         auto result = on_delta ? chat_.generate(generation, *on_delta) : chat_.generate(generation);
@@ -409,6 +412,7 @@ class HttpServer final : public Server {
       providers::ChatRequest routed;
       routed.messages = request.generation.messages;
       routed.sampling = request.generation.sampling;
+      routed.cloud_sampling = request.cloud_sampling;
       routed.cancel = request.generation.cancel;
       pipeline::RouteOptions route_options;
       route_options.knowledge = request.knowledge == "always"  ? pipeline::KnowledgeUse::kAlways
@@ -421,7 +425,7 @@ class HttpServer final : public Server {
       auto route = pipeline_->route(routed, *mode, route_options);
       if (!route) return reply_error(res, api_error(route.error(), "model"));
       set_route_headers(res, *route);
-      meta.model = request.model;
+      if (!local) meta.model = request.model;
       generate = [this, routed = std::move(routed), route = std::move(*route)](
                      const engine::DeltaCallback* on_delta) -> Result<Generated> {
         auto answer = pipeline_->answer(routed, route, on_delta);
@@ -547,10 +551,16 @@ class HttpServer final : public Server {
     return {kAutoModel, kCloudModel, kCascadeModel};
   }
 
-  std::string model_ids() const {
+  nlohmann::json models() const {
+    return models_json(chat_info_, embedding_info_ ? &*embedding_info_ : nullptr, started_at_, routed_model_ids());
+  }
+
+  ApiError unknown_model_error(const std::string& id) const {
     std::string ids = fmt::format("'{}' (alias '{}')", chat_info_.name, kLocalModelAlias);
-    for (const auto& id : routed_model_ids()) ids += fmt::format(", '{}'", id);
-    return ids;
+    for (const auto& routed : routed_model_ids()) ids += fmt::format(", '{}'", routed);
+    return api_error(
+        make_error(ErrorCode::kNotFound, fmt::format("the model '{}' does not exist; this server has {}", id, ids)),
+        "model");
   }
 
   // The decision travels in headers too, so a streaming client sees it before the first token.

@@ -1,6 +1,10 @@
 #include "server/tenancy.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <httplib.h>
+
+#include <algorithm>
 
 #include "knowledge/knowledge_base.h"
 
@@ -36,13 +40,26 @@ std::optional<std::string> visible_collection(const Caller& caller, std::string_
 
 Result<std::vector<std::string>> searchable_collections(knowledge::KnowledgeBase& kb, const Caller& caller,
                                                         const std::vector<std::string>& asked) {
-  std::vector<std::string> stored;
-  for (const auto& name : asked) stored.push_back(tenant_collection(caller, name));
-  if (!asked.empty() || caller.tenant.empty()) return stored;
+  if (asked.empty() && caller.tenant.empty()) return std::vector<std::string>{};  // all of them
   auto all = kb.collections();
   if (!all) return all.error();
+  std::vector<std::string> visible;
   for (const auto& c : *all) {
-    if (visible_collection(caller, c.name)) stored.push_back(c.name);
+    if (auto name = visible_collection(caller, c.name)) visible.push_back(std::move(*name));
+  }
+  std::vector<std::string> stored;
+  if (asked.empty()) {
+    for (const auto& name : visible) stored.push_back(tenant_collection(caller, name));
+    return stored;
+  }
+  for (const auto& name : asked) {
+    if (std::find(visible.begin(), visible.end(), name) == visible.end()) {
+      // Named as the caller knows it: a tenant never sees the prefix that keeps it apart.
+      return make_error(ErrorCode::kNotFound,
+                        fmt::format("the collection '{}' does not exist; you have {}", name,
+                                    visible.empty() ? "none" : fmt::format("'{}'", fmt::join(visible, "', '"))));
+    }
+    stored.push_back(tenant_collection(caller, name));
   }
   return stored;
 }

@@ -54,7 +54,8 @@ class Authenticator {
 std::string tenant_collection(const Caller& caller, std::string_view name);
 // The stored names of the collections `caller` may search or ground in: the ones asked for, under
 // the tenant's prefix, or all of the tenant's when none is asked for (the single local user: as
-// asked, where none means all). Empty for a tenant without any.
+// asked, where none means all). Empty for a tenant without any; kNotFound, naming it as the
+// caller knows it, for an asked collection that does not exist.
 Result<std::vector<std::string>> searchable_collections(knowledge::KnowledgeBase& kb, const Caller& caller,
                                                         const std::vector<std::string>& asked);
 // The name `caller` knows a stored collection by, or nullopt when it belongs to another tenant.

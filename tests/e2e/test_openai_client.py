@@ -33,6 +33,10 @@ def _greedy(client, prompt, **kwargs):
 def test_models_lists_the_chat_model(client):
     ids = [m.id for m in client.models.list().data]
     assert CHAT_MODEL.stem in ids
+    assert "tandem/local" in ids
+    assert client.models.retrieve("tandem/local").id == "tandem/local"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("gpt-4o")
 
 
 def test_chat_completion(client):

@@ -98,7 +98,16 @@ TEST_F(KnowledgeApiTest, BadInputIsRefusedClearlyAndLosesNothing) {
   body_of(post_json(c, "/tandem/v1/kb/search", {{"query", 5}}), 400);
   body_of(post_json(c, "/tandem/v1/kb/search", {{"query", "x"}, {"mode", "fuzzy"}}), 400);
   body_of(post_json(c, "/tandem/v1/kb/search", {{"query", "x"}, {"k", 0}}), 400);
-  body_of(post_json(c, "/tandem/v1/kb/search", {{"query", "x"}, {"collections", {"nope"}}}), 404);
+  auto unknown = body_of(post_json(c, "/tandem/v1/kb/search", {{"query", "x"}, {"collections", {"nope"}}}), 404);
+  EXPECT_EQ(unknown["error"]["param"], "collections");
+  EXPECT_NE(unknown["error"]["message"].get<std::string>().find("'keep'"), std::string::npos) << unknown.dump();
+  auto unknown_in_chat = body_of(post_json(c, "/v1/chat/completions",
+                                           {{"model", "tandem/local"},
+                                            {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                                            {"tandem", {{"knowledge", "always"}, {"collections", {"nope"}}}}}),
+                                 404);
+  EXPECT_EQ(unknown_in_chat["error"]["param"], "tandem.collections");
+  EXPECT_EQ(unknown_in_chat["error"]["code"], "not_found");
   body_of(post_json(c, "/v1/chat/completions",
                     {{"model", "tandem/auto"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"tandem", {{"knowledge", "sometimes"}}}}),
           400);
@@ -113,11 +122,14 @@ TEST_F(KnowledgeApiTest, NoAnswerInTheDocumentsIsSaid) {
   body_of(c.Post("/tandem/v1/kb/documents?collection=garden&name=garden.txt",
                  "Tomatoes need six hours of sun a day and regular watering.\n", "text/plain"),
           201);
-  const json chat = {{"model", "tandem/auto"},
+  // The local model, asked to use the documents, is grounded just as tandem/auto is.
+  const json chat = {{"model", "tandem/local"},
                      {"messages", {{{"role", "user"}, {"content", "What is the boiling point of liquid nitrogen?"}}}},
                      {"max_tokens", 24},
                      {"tandem", {{"knowledge", "always"}, {"collections", {"garden"}}}}};
-  auto answer = body_of(post_json(c, "/v1/chat/completions", chat), 200);
+  auto res = post_json(c, "/v1/chat/completions", chat);
+  auto answer = body_of(res, 200);
+  EXPECT_EQ(res->get_header_value("X-Tandem-Route"), "knowledge");
   EXPECT_FALSE(answer["tandem"]["knowledge"]["found"].get<bool>());
   EXPECT_EQ(answer["choices"][0]["message"]["content"], "I could not find the answer to this in your documents.");
 }

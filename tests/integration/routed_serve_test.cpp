@@ -100,7 +100,16 @@ TempDir* RoutedServeTest::data_ = nullptr;
 
 TEST_F(RoutedServeTest, ForcedCloudAnswersFromTheCloudWithItsCost) {
   httplib::Headers headers;
+  const size_t before = proxy_->request_bodies().size();
   const auto body = post(chat("tandem/cloud", "Name a colour."), &headers);
+  // The client's sampling goes to the cloud; what it left out stays the public model's default,
+  // not the local engine's (top_p 0.95).
+  ASSERT_EQ(proxy_->request_bodies().size(), before + 1);
+  const auto sent = json::parse(proxy_->request_bodies().back());
+  EXPECT_EQ(sent["temperature"], 0);
+  EXPECT_EQ(sent["max_tokens"], 8);
+  EXPECT_FALSE(sent.contains("top_p")) << sent.dump();
+  EXPECT_FALSE(sent.contains("presence_penalty")) << sent.dump();
   const auto& t = body["tandem"];
   EXPECT_EQ(t["route"], "cloud");
   EXPECT_EQ(t["mode"], "cloud");

@@ -117,6 +117,9 @@ TEST_F(TenancyTest, ATenantCannotSeeReadDeleteSearchOrAskOverAnotherTenantsDocum
   auto named = post_json(globex, "/tandem/v1/kb/search", {{"query", "salary"}, {"collections", {"payroll"}}});
   ASSERT_TRUE(named);
   EXPECT_EQ(named->status, 404);
+  // Named as Globex knows it, never with the prefix that keeps tenants apart.
+  EXPECT_NE(named->body.find("'payroll' does not exist; you have none"), std::string::npos) << named->body;
+  EXPECT_EQ(named->body.find('@'), std::string::npos) << named->body;
   const json chat = {{"model", "tandem/auto"},
                      {"messages", {{{"role", "user"}, {"content", "How much does the chief engineer earn?"}}}},
                      {"max_tokens", 16},

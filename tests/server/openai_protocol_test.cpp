@@ -304,16 +304,18 @@ TEST(ModelsResponseTest, ListsChatAndEmbeddingModels) {
   engine::ModelInfo embed;
   embed.name = "minilm";
   json both = models_json(chat, &embed, 1);
-  ASSERT_EQ(both["data"].size(), 2u);
+  ASSERT_EQ(both["data"].size(), 3u);
   EXPECT_EQ(both["object"], "list");
   EXPECT_EQ(both["data"][0]["id"], "gemma");
   EXPECT_EQ(both["data"][0]["object"], "model");
-  EXPECT_EQ(both["data"][1]["id"], "minilm");
-  EXPECT_EQ(models_json(chat, nullptr, 1)["data"].size(), 1u);
+  EXPECT_EQ(both["data"][1]["id"], "tandem/local");
+  EXPECT_EQ(both["data"][1]["tandem"], json({{"kind", "alias"}, {"of", "gemma"}}));
+  EXPECT_EQ(both["data"][2]["id"], "minilm");
+  EXPECT_EQ(models_json(chat, nullptr, 1)["data"].size(), 2u);
   json routed = models_json(chat, nullptr, 1, {"tandem/auto"});
-  ASSERT_EQ(routed["data"].size(), 2u);
-  EXPECT_EQ(routed["data"][1]["id"], "tandem/auto");
-  EXPECT_EQ(routed["data"][1]["tandem"]["kind"], "routed");
+  ASSERT_EQ(routed["data"].size(), 3u);
+  EXPECT_EQ(routed["data"][2]["id"], "tandem/auto");
+  EXPECT_EQ(routed["data"][2]["tandem"]["kind"], "routed");
 }
 
 TEST(CompletionIdTest, UniqueAndPrefixed) {

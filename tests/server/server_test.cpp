@@ -141,8 +141,18 @@ TEST_F(ServerTest, HealthAndModels) {
   EXPECT_EQ(health->status, 200);
   EXPECT_EQ(json::parse(health->body), json({{"status", "ok"}, {"active_requests", 0}, {"slots", 2}}));
   auto models = json::parse(c.Get("/v1/models")->body);
-  ASSERT_EQ(models["data"].size(), 1u);
+  ASSERT_EQ(models["data"].size(), 2u);
   EXPECT_EQ(models["data"][0]["id"], "scripted");
+  EXPECT_EQ(models["data"][1]["id"], "tandem/local");
+  EXPECT_EQ(models["data"][1]["tandem"]["of"], "scripted");
+
+  auto alias = c.Get("/v1/models/tandem/local");
+  ASSERT_EQ(alias->status, 200) << alias->body;
+  EXPECT_EQ(json::parse(alias->body), models["data"][1]);
+  auto unknown = c.Get("/v1/models/gpt-4o");
+  EXPECT_EQ(unknown->status, 404);
+  EXPECT_EQ(error_of(unknown)["code"], "model_not_found");
+  EXPECT_NE(error_of(unknown)["message"].get<std::string>().find("'scripted'"), std::string::npos);
 }
 
 TEST_F(ServerTest, CompletionAndStreamCarryTheSameText) {
@@ -303,7 +313,8 @@ TEST_F(ServerTest, Embeddings) {
   auto body = json::parse(res->body);
   EXPECT_EQ(body["data"][1]["embedding"], json::array({3.0, 0.0, 0.0}));
   EXPECT_EQ(body["usage"]["prompt_tokens"], 2);
-  EXPECT_EQ(json::parse(c.Get("/v1/models")->body)["data"].size(), 2u);
+  EXPECT_EQ(json::parse(c.Get("/v1/models")->body)["data"].size(), 3u);
+  EXPECT_EQ(json::parse(c.Get("/v1/models/scripted-embed")->body)["tandem"]["kind"], "embedding");
 
   auto other_model = post_json(c, "/v1/embeddings", {{"input", "a"}, {"model", "text-embedding-3-small"}});
   EXPECT_EQ(other_model->status, 404);
