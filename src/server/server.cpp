@@ -2,13 +2,18 @@
 // openai_protocol, errors shaped by http_errors; the engines do the work.
 #include "server/server.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <fmt/format.h>
 #include <httplib.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -50,6 +55,52 @@ std::optional<router::RouteMode> routed_mode(const std::string& model) {
   if (model == kCloudModel) return router::RouteMode::kCloud;
   if (model == kCascadeModel) return router::RouteMode::kCascade;
   return std::nullopt;
+}
+
+// The address and port of a socket's end, as httplib writes them in a Request.
+std::pair<std::string, int> socket_end(int fd, bool peer) {
+  sockaddr_storage address{};
+  socklen_t size = sizeof(address);
+  auto* raw = reinterpret_cast<sockaddr*>(&address);
+  if ((peer ? getpeername(fd, raw, &size) : getsockname(fd, raw, &size)) != 0) return {"", -1};
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
+    inet_ntop(AF_INET, &v4->sin_addr, text, sizeof(text));
+    return {text, ntohs(v4->sin_port)};
+  }
+  if (address.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof(text));
+    return {text, ntohs(v6->sin6_port)};
+  }
+  return {"", -1};
+}
+
+// The socket a request arrived on, or -1. httplib 0.11 keeps it from handlers, so it is found
+// among the process's open sockets by its two ends; the worker thread running the handler owns
+// it, so it stays open (and is not reused) until the handler returns.
+int connection_socket(const Request& req) {
+  DIR* fds = opendir("/proc/self/fd");
+  if (!fds) return -1;
+  int found = -1;
+  while (const dirent* entry = readdir(fds)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    struct stat info {};
+    if (*end != '\0' || end == entry->d_name || fd == dirfd(fds) || fstat(static_cast<int>(fd), &info) != 0 ||
+        !S_ISSOCK(info.st_mode)) {
+      continue;
+    }
+    const int socket = static_cast<int>(fd);
+    if (socket_end(socket, false) == std::pair(req.local_addr, req.local_port) &&
+        socket_end(socket, true) == std::pair(req.remote_addr, req.remote_port)) {
+      found = socket;
+      break;
+    }
+  }
+  closedir(fds);
+  return found;
 }
 
 // A header value from text that may hold anything: printable ASCII only, bounded.
@@ -398,7 +449,7 @@ class HttpServer final : public Server {
     request.generation.cancel = std::make_shared<std::atomic<bool>>(false);
     auto deadline =
         deadlines_.watch(std::chrono::steady_clock::now() + std::chrono::seconds(config_.server_request_timeout_s),
-                         request.generation.cancel);
+                         request.generation.cancel, connection_socket(req));
     CompletionMeta meta{.id = new_completion_id(), .created = unix_now(), .model = chat_info_.name};
     Generate generate;
     if (!mode) {
@@ -461,6 +512,10 @@ class HttpServer final : public Server {
       return;
     }
     auto generated = generate(nullptr);
+    if (deadline.hung_up()) {
+      TANDEM_LOG(kInfo, "server", "the client hung up; its answer was cancelled");
+      return reply_error(res, api_error(make_error(ErrorCode::kCancelled, "the client closed the connection")));
+    }
     if (deadline.expired()) return reply_error(res, timeout_error());
     if (!generated) return reply_error(res, api_error(generated.error()));
     set_answered_headers(res, generated->route);

@@ -1,7 +1,10 @@
-// DeadlineWatch sets the cancel flag at the deadline, and never after the guard is gone.
+// DeadlineWatch sets the cancel flag at the deadline or when the client hangs up, and never
+// after the guard is gone.
 #include "server/deadline_watch.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -54,6 +57,34 @@ TEST(DeadlineWatchTest, MovedGuardKeepsWatching) {
   DeadlineWatch::Guard moved(std::move(guard));
   ASSERT_TRUE(wait_for_flag(*cancel, 5s));
   EXPECT_TRUE(moved.expired());
+}
+
+TEST(DeadlineWatchTest, CancelsWhenThePeerClosesTheConnectionButNotWhenItSendsMore) {
+  int ends[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, ends), 0);
+  DeadlineWatch watch;
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  auto guard = watch.watch(Clock::now() + 1h, cancel, ends[0]);
+  ASSERT_EQ(write(ends[1], "GET / HTTP/1.1\r\n", 16), 16);  // a pipelined request is not a hang-up
+  std::this_thread::sleep_for(3 * DeadlineWatch::kHangUpPoll);
+  EXPECT_FALSE(cancel->load());
+  close(ends[1]);
+  ASSERT_TRUE(wait_for_flag(*cancel, 5s));
+  EXPECT_TRUE(guard.hung_up());
+  EXPECT_FALSE(guard.expired());
+  close(ends[0]);
+}
+
+TEST(DeadlineWatchTest, ReleasedConnectionIsNotPolled) {
+  int ends[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, ends), 0);
+  DeadlineWatch watch;
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  { auto guard = watch.watch(Clock::now() + 1h, cancel, ends[0]); }
+  close(ends[1]);
+  std::this_thread::sleep_for(3 * DeadlineWatch::kHangUpPoll);
+  EXPECT_FALSE(cancel->load());
+  close(ends[0]);
 }
 
 }  // namespace

@@ -267,6 +267,21 @@ TEST_F(ServerTest, ClientHangingUpCancelsTheGeneration) {
   EXPECT_EQ(chat_.active_requests(), 0);
 }
 
+TEST_F(ServerTest, ClientHangingUpOnAWholeAnswerCancelsItToo) {
+  chat_.step = 20ms;
+  start();
+  auto c = client();
+  c.set_read_timeout(300ms);  // gives up long before the 20 s of work are done, as a client's timeout would
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_FALSE(post_json(c, "/v1/chat/completions", chat_body(1000)));
+  const auto deadline = started + 10s;
+  while (chat_.cancelled() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(chat_.cancelled(), 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  while (chat_.active_requests() > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(chat_.active_requests(), 0);
+}
+
 TEST_F(ServerTest, ShutdownRefusesNewWorkAndLetsRunningRequestsFinish) {
   chat_.step = 10ms;
   start();
