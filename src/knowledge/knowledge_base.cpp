@@ -255,24 +255,29 @@ Result<int64_t> KnowledgeBase::reembed(const KnowledgeBaseOptions& options, engi
   return total;
 }
 
-// Listing documents does not need the vectors: the index is loaded on the first search or change.
+// Listing documents does not need the vectors: the index is loaded on the first search or change,
+// and brought in line again when another process changed the store (tandem kb add or rm while
+// tandem serve runs).
 Status KnowledgeBase::ensure_index() {
+  auto data_version = store_->data_version();
+  if (!data_version) return data_version.error();
   {
     std::shared_lock lock(index_mutex_);
-    if (vectors_) return {};
+    if (vectors_ && synced_data_version_ == *data_version) return {};
   }
-  return reconcile_index();
+  return reconcile_index(*data_version);
 }
 
 // The saved index is a cache of the store's vectors: load it when its checksum holds, then add
-// what the store has and it lacks (a crash after a commit) and drop what the store no longer has.
-Status KnowledgeBase::reconcile_index() {
+// what the store has and it lacks (a crash after a commit, another process's ingest) and drop
+// what the store no longer has.
+Status KnowledgeBase::reconcile_index(int64_t data_version) {
   const fs::path path = fs::path(options_.dir) / kIndexFile;
   const fs::path checksum_path = path.string() + ".sha256";
   std::unique_lock lock(index_mutex_);
-  if (vectors_) return {};  // another thread got here first
+  if (vectors_ && synced_data_version_ == data_version) return {};  // another thread got here first
   std::error_code ec;
-  if (fs::exists(path, ec) && fs::exists(checksum_path, ec)) {
+  if (!vectors_ && fs::exists(path, ec) && fs::exists(checksum_path, ec)) {
     std::ifstream in(checksum_path);
     std::string expected;
     in >> expected;
@@ -288,7 +293,6 @@ Status KnowledgeBase::reconcile_index() {
       TANDEM_LOG(kWarn, "knowledge", "the vector index {} does not match its checksum (damaged); rebuilding it",
                  path.string());
     }
-    if (!vectors_) vectors_ = std::make_unique<VectorIndex>(embedder_.dimensions(), options_.vectors);
   }
   if (!vectors_) vectors_ = std::make_unique<VectorIndex>(embedder_.dimensions(), options_.vectors);
   chunk_collection_.clear();
@@ -321,6 +325,7 @@ Status KnowledgeBase::reconcile_index() {
     if (!st) return st;
     if (!added) return added;
   }
+  synced_data_version_ = data_version;
   lock.unlock();
   if (!missing.empty() || stale > 0) return save_index();
   return {};

@@ -171,7 +171,7 @@ class KnowledgeBase {
   KnowledgeBase(const KnowledgeBaseOptions& options, ScriptSet embedding_scripts, engine::Embedder& embedder,
                 std::unique_ptr<Store> store);
   Status ensure_index();
-  Status reconcile_index();
+  Status reconcile_index(int64_t data_version);
   Status save_index();
   // A file hashed, checked against the store, parsed and chunked: `ready` when it still needs
   // its vectors and a commit, else `outcome` is final (unchanged, duplicate, skipped, failed).
@@ -201,9 +201,10 @@ class KnowledgeBase {
   engine::Embedder& embedder_;
   std::unique_ptr<Store> store_;
   std::mutex write_mutex_;                 // one ingest or removal at a time
-  mutable std::shared_mutex index_mutex_;  // guards the two members below
+  mutable std::shared_mutex index_mutex_;  // guards the three members below
   std::unique_ptr<VectorIndex> vectors_;
   std::unordered_map<int64_t, int64_t> chunk_collection_;  // chunk id -> collection id
+  int64_t synced_data_version_ = -1;  // the store's data_version the index was last brought in line with
 };
 
 }  // namespace tandem::knowledge

@@ -621,10 +621,21 @@ Result<std::vector<ScoredId>> Store::search_lexical(const std::string& query, in
   return out;
 }
 
-Status Store::refresh_word_frequencies() {
+Result<int64_t> Store::data_version() {
+  std::lock_guard lock(mutex_);
+  return read_data_version();
+}
+
+Result<int64_t> Store::read_data_version() {
   Statement version(db_, "PRAGMA data_version");
   if (version.step() != SQLITE_ROW) return sqlite_error(db_, "reading the data version");
-  const int64_t data_version = version.integer(0);
+  return version.integer(0);
+}
+
+Status Store::refresh_word_frequencies() {
+  auto read = read_data_version();
+  if (!read) return read.error();
+  const int64_t data_version = *read;
   const int64_t own_changes = sqlite3_total_changes64(db_);
   constexpr size_t kMostWordsKept = 100000;  // a bound on memory far above the words queries use
   if (data_version == frequencies_.data_version && own_changes == frequencies_.own_changes &&

@@ -115,6 +115,9 @@ class Store {
   Status update_vectors(const std::vector<int64_t>& ids, const std::vector<std::vector<float>>& vectors);
   // Every chunk id with its collection, and every stored vector: what the in-memory indexes are
   // rebuilt or checked from.
+  // SQLite's PRAGMA data_version: it moves when another connection (another process: tandem kb
+  // add while tandem serve runs) commits, never for this one's own writes.
+  Result<int64_t> data_version();
   Status for_each_chunk(const std::function<void(int64_t id, int64_t collection_id)>& visit);
   Status for_each_vector(const std::function<void(int64_t id, std::span<const float> vector)>& visit,
                          const std::vector<int64_t>& only_ids = {});
@@ -136,6 +139,7 @@ class Store {
     std::unordered_map<std::string, int64_t> chunks_with;
   };
   Status refresh_word_frequencies();
+  Result<int64_t> read_data_version();  // with mutex_ held
   Result<int64_t> chunks_with(const std::string& token);
 
   std::mutex mutex_;

@@ -349,6 +349,33 @@ TEST_F(KnowledgeBaseTest, RemovedDocumentsDisappearFromBothIndexes) {
   }
 }
 
+// tandem serve keeps its base open while tandem kb add and rm change it from another process.
+TEST_F(KnowledgeBaseTest, ChangesMadeByAnotherProcessReachTheVectorIndexAtTheNextSearch) {
+  write_corpus();
+  auto serving = open_kb();
+  ASSERT_TRUE(serving);
+  ASSERT_TRUE(serving->add({(docs() / "garden.txt").string()}, {}));
+  ASSERT_TRUE(serving->search("tomatoes", {.k = 5, .mode = SearchMode::kDense}));  // its index is loaded
+  auto other_process = open_kb();
+  ASSERT_TRUE(other_process);
+  ASSERT_TRUE(other_process->add({(docs() / "lease.md").string()}, {}));
+
+  auto found = serving->search("When does the lease end?", {.k = 1, .mode = SearchMode::kDense});
+  ASSERT_TRUE(found) << found.error().message;
+  ASSERT_EQ(found->hits.size(), 1u);
+  EXPECT_TRUE(found->hits[0].chunk.path.ends_with("lease.md"));
+
+  auto documents = other_process->documents();
+  ASSERT_TRUE(documents);
+  for (const auto& document : *documents) {
+    if (document.path.ends_with("garden.txt")) ASSERT_TRUE(other_process->remove_document(document.id));
+  }
+  auto after = serving->search("How much sun do tomatoes need?", {.k = 5, .mode = SearchMode::kDense});
+  ASSERT_TRUE(after);
+  ASSERT_FALSE(after->hits.empty());
+  for (const auto& hit : after->hits) EXPECT_FALSE(hit.chunk.path.ends_with("garden.txt"));
+}
+
 TEST_F(KnowledgeBaseTest, TheVectorIndexIsRebuiltWhenMissingOrDamaged) {
   write_corpus();
   {
