@@ -24,6 +24,7 @@ struct KbArgs {
   std::vector<std::string> include;
   std::vector<std::string> exclude;
   bool hidden = false;
+  bool prune = false;
   bool json = false;
   std::vector<int64_t> ids;
   std::string query;
@@ -55,25 +56,33 @@ int run_add(const Config& config, const KbArgs& args) {
   options.include = args.include;
   options.exclude = args.exclude;
   options.hidden = args.hidden;
+  options.prune = args.prune;
   auto report = (*base)->add(args.paths, options, [&](const knowledge::AddProgress& p) {
     bar.update("ingesting", p.files_done, p.files_total, fmt::format("files, {} chunks", p.chunks));
   });
   bar.end_line();
   if (!report) return fail("add", report.error());
+  using knowledge::FileStatus;
   for (const auto& file : report->files) {
-    if (file.status == knowledge::FileStatus::kFailed || file.status == knowledge::FileStatus::kSkipped ||
-        file.status == knowledge::FileStatus::kDuplicate) {
+    if (!file.message.empty()) {
       std::cerr << fmt::format("{:<9} {}: {}\n", knowledge::file_status_name(file.status), file.path, file.message);
     }
   }
-  using knowledge::FileStatus;
+  std::string counts;
+  for (FileStatus status :
+       {FileStatus::kAdded, FileStatus::kReplaced, FileStatus::kUnchanged, FileStatus::kMoved, FileStatus::kDuplicate,
+        FileStatus::kSkipped, FileStatus::kFailed, FileStatus::kGone, FileStatus::kRemoved}) {
+    const int64_t n = report->count(status);
+    // The usual three always, the rest when they happened.
+    if (n > 0 || status == FileStatus::kAdded || status == FileStatus::kReplaced || status == FileStatus::kUnchanged ||
+        status == FileStatus::kFailed) {
+      counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", n, knowledge::file_status_name(status));
+    }
+  }
   const double seconds = std::max(report->seconds, 1e-9);
-  std::cout << fmt::format(
-      "collection '{}': {} added, {} replaced, {} unchanged, {} duplicates, {} skipped, {} failed; {} chunks, {} PDF "
-      "pages in {:.1f} s ({:.1f} chunks/s)\n",
-      options.collection, report->count(FileStatus::kAdded), report->count(FileStatus::kReplaced),
-      report->count(FileStatus::kUnchanged), report->count(FileStatus::kDuplicate), report->count(FileStatus::kSkipped),
-      report->count(FileStatus::kFailed), report->chunks, report->pages, report->seconds, report->chunks / seconds);
+  std::cout << fmt::format("collection '{}': {}; {} chunks, {} PDF pages in {:.1f} s ({:.1f} chunks/s)\n",
+                           options.collection, counts, report->chunks, report->pages, report->seconds,
+                           report->chunks / seconds);
   return report->count(FileStatus::kFailed) > 0 ? 1 : 0;
 }
 
@@ -305,6 +314,7 @@ void add_kb_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
   add->add_option("--include", args->include, "only files matching this glob (repeatable), e.g. '*.pdf'");
   add->add_option("--exclude", args->exclude, "skip files matching this glob (repeatable)");
   add->add_flag("--hidden", args->hidden, "also enter dot-files and dot-folders");
+  add->add_flag("--prune", args->prune, "remove the documents at or under the paths whose files are gone");
   add->callback(on_run(run_add, args));
 
   auto* list = kb->add_subcommand("list", "List the documents");

@@ -139,12 +139,18 @@ std::string_view file_status_name(FileStatus status) {
       return "replaced";
     case FileStatus::kUnchanged:
       return "unchanged";
+    case FileStatus::kMoved:
+      return "moved";
     case FileStatus::kDuplicate:
       return "duplicate";
     case FileStatus::kSkipped:
       return "skipped";
     case FileStatus::kFailed:
       return "failed";
+    case FileStatus::kGone:
+      return "gone";
+    case FileStatus::kRemoved:
+      return "removed";
   }
   return "failed";
 }
@@ -393,11 +399,30 @@ Result<KnowledgeBase::Prepared> KnowledgeBase::prepare(const std::string& path, 
     outcome.chunks = (*existing)->chunks;
     return prepared;
   }
+  // What this path held before, when the file now says something else that is not embedded here:
+  // kept, it would answer with words the file no longer has.
+  std::string earlier_version;
+  auto drop_earlier_version = [&]() -> Status {
+    if (!*existing) return {};
+    earlier_version = "; its earlier version was removed";
+    return drop_document((*existing)->id);
+  };
   auto twin = store_->find_document_by_hash(collection_id, *hash);
   if (!twin) return twin.error();
   if (*twin && (*twin)->path != path) {
-    outcome.status = FileStatus::kDuplicate;
-    outcome.message = "same content as " + (*twin)->path;
+    if (auto st = drop_earlier_version(); !st) return st.error();
+    const fs::path twin_path((*twin)->path);
+    std::error_code ec;
+    // Uploads are named, not placed, so only a file added from disk can have moved.
+    if (!from_memory && twin_path.is_absolute() && !fs::exists(twin_path, ec)) {
+      if (auto st = store_->move_document((*twin)->id, path); !st) return st.error();
+      outcome.status = FileStatus::kMoved;
+      outcome.message = "moved from " + (*twin)->path + earlier_version;
+      outcome.chunks = (*twin)->chunks;
+    } else {
+      outcome.status = FileStatus::kDuplicate;
+      outcome.message = "same content as " + (*twin)->path + earlier_version;
+    }
     outcome.document_id = (*twin)->id;
     return prepared;
   }
@@ -408,9 +433,11 @@ Result<KnowledgeBase::Prepared> KnowledgeBase::prepare(const std::string& path, 
                                [this](std::string_view text) { return embedder_.count_tokens(text); });
   if (!chunks) return fail(chunks.error());
   if (chunks->empty()) {
+    if (auto st = drop_earlier_version(); !st) return st.error();
     outcome.status = FileStatus::kSkipped;
     outcome.message =
-        parsed->format == DocumentFormat::kPdf ? "no text layer (a scanned PDF needs OCR first)" : "no text";
+        (parsed->format == DocumentFormat::kPdf ? "no text layer (a scanned PDF needs OCR first)" : "no text") +
+        earlier_version;
     return prepared;
   }
   prepared.ready = true;
@@ -492,6 +519,34 @@ Status KnowledgeBase::embed_and_commit(std::vector<Prepared>& group, AddReport& 
   return {};
 }
 
+Status KnowledgeBase::drop_document(int64_t id) {
+  auto removed = store_->remove_document(id);
+  if (!removed) return removed.error();
+  forget_chunks(*removed);
+  return {};
+}
+
+Status KnowledgeBase::account_for_gone_files(const std::vector<std::string>& roots, int64_t collection_id, bool prune,
+                                             AddReport& report) {
+  auto documents = store_->documents(collection_id);
+  if (!documents) return documents.error();
+  for (const auto& document : *documents) {
+    const bool under = std::any_of(roots.begin(), roots.end(), [&](const std::string& root) {
+      return document.path == root || document.path.starts_with(root + "/");
+    });
+    std::error_code ec;
+    if (!under || fs::exists(document.path, ec)) continue;
+    if (!prune) {
+      report.files.push_back({document.path, FileStatus::kGone,
+                              "the file is gone; its document stays (kb add --prune removes it)", document.id});
+      continue;
+    }
+    if (auto st = drop_document(document.id); !st) return st;
+    report.files.push_back({document.path, FileStatus::kRemoved, "the file is gone", document.id});
+  }
+  return {};
+}
+
 Result<AddReport> KnowledgeBase::add(const std::vector<std::string>& paths, const AddOptions& options,
                                      const std::function<void(const AddProgress&)>& on_progress) {
   const auto start = std::chrono::steady_clock::now();
@@ -503,14 +558,17 @@ Result<AddReport> KnowledgeBase::add(const std::vector<std::string>& paths, cons
 
   AddReport report;
   std::vector<std::string> files;
+  std::vector<std::string> roots;  // the given paths as documents are stored under them
   for (const auto& given : paths) {
     std::error_code ec;
-    const fs::path path = fs::absolute(given, ec);
+    fs::path path = fs::absolute(given, ec).lexically_normal();
+    if (!path.has_filename()) path = path.parent_path();  // "docs/" names the folder docs
+    roots.push_back(path.string());
     if (fs::is_directory(path, ec)) {
       collect_files(path, options, files, report.files);
     } else if (fs::exists(path, ec)) {
-      files.push_back(path.lexically_normal().string());
-    } else {
+      files.push_back(path.string());
+    } else if (!options.prune) {  // pruning, a gone file is what the user came to remove
       report.files.push_back({given, FileStatus::kFailed, "no such file or folder"});
     }
   }
@@ -563,9 +621,13 @@ Result<AddReport> KnowledgeBase::add(const std::vector<std::string>& paths, cons
     }
   }
   if (auto st = flush(); !st) return st.error();
+  if (auto st = account_for_gone_files(roots, **collection, options.prune, report); !st) {
+    (void)save_index();
+    return st.error();
+  }
   progress.current.clear();
   if (on_progress) on_progress(progress);
-  if (report.chunks > 0 || report.count(FileStatus::kReplaced) > 0) {
+  if (report.chunks > 0 || report.count(FileStatus::kReplaced) > 0 || report.count(FileStatus::kRemoved) > 0) {
     if (auto st = save_index(); !st) return st.error();
   }
   report.seconds = ms_since(start) / 1000.0;
@@ -627,9 +689,7 @@ Result<DocumentRecord> KnowledgeBase::remove_document(int64_t id) {
   if (auto st = ensure_index(); !st) return st.error();
   auto found = document(id);
   if (!found) return found.error();
-  auto removed = store_->remove_document(id);
-  if (!removed) return removed.error();
-  forget_chunks(*removed);
+  if (auto st = drop_document(id); !st) return st.error();
   if (auto st = save_index(); !st) return st.error();
   return found;
 }

@@ -56,9 +56,15 @@ struct AddOptions {
   std::vector<std::string> include{};  // glob patterns on the file name or relative path; empty: every supported type
   std::vector<std::string> exclude{};
   bool hidden = false;  // also enter dot-files and dot-folders (.git, .cache)
+  // Remove the documents at or under the given paths whose files are gone; without it they are
+  // kept and reported as kGone.
+  bool prune = false;
 };
 
-enum class FileStatus { kAdded, kReplaced, kUnchanged, kDuplicate, kSkipped, kFailed };
+// A path added again is brought in line with its files: a changed file is kReplaced, a renamed or
+// moved one kMoved (its document follows, nothing is embedded again), one emptied is kSkipped and
+// its earlier version removed, and one deleted kGone (kRemoved with AddOptions::prune).
+enum class FileStatus { kAdded, kReplaced, kUnchanged, kMoved, kDuplicate, kSkipped, kFailed, kGone, kRemoved };
 std::string_view file_status_name(FileStatus status);
 
 struct FileOutcome {
@@ -183,6 +189,11 @@ class KnowledgeBase {
     std::vector<Chunk> chunks;
   };
   Result<Prepared> prepare(const std::string& path, std::string_view in_memory, int64_t collection_id);
+  Status drop_document(int64_t id);  // from the store and the vector index, with write_mutex_ held
+  // Adds a kGone (or, pruning, kRemoved) outcome for each document at or under `roots` whose
+  // file no longer exists.
+  Status account_for_gone_files(const std::vector<std::string>& roots, int64_t collection_id, bool prune,
+                                AddReport& report);
   std::vector<std::string> embedding_inputs(const Prepared& prepared) const;
   Result<std::vector<std::vector<float>>> embed_texts(const std::vector<std::string>& inputs);
   Result<FileOutcome> commit(Prepared& prepared, const std::vector<std::vector<float>>& vectors);

@@ -571,6 +571,13 @@ Result<std::vector<int64_t>> Store::remove_document(int64_t document_id) {
   return removed;
 }
 
+Status Store::move_document(int64_t document_id, const std::string& path) {
+  std::lock_guard lock(mutex_);
+  Statement update(db_, "UPDATE documents SET path = ?2 WHERE id = ?1");
+  if (update.bind(document_id, path).step() != SQLITE_DONE) return sqlite_error(db_, "moving a document");
+  return {};
+}
+
 Result<std::vector<int64_t>> Store::remove_collection(int64_t collection_id) {
   std::lock_guard lock(mutex_);
   Transaction transaction(db_);

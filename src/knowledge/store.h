@@ -102,6 +102,8 @@ class Store {
                                                 std::vector<int64_t>* replaced);
   // Removes a document and its chunks; returns the removed chunk ids.
   Result<std::vector<int64_t>> remove_document(int64_t document_id);
+  // A renamed or moved file: its document, chunks and vectors stay, under the new path.
+  Status move_document(int64_t document_id, const std::string& path);
   // Removes a collection with all its documents; returns the removed chunk ids.
   Result<std::vector<int64_t>> remove_collection(int64_t collection_id);
 

@@ -79,6 +79,23 @@ TEST_F(KbCliTest, AddListSearchRemove) {
   auto removed = kb(kb_dir, {"rm", std::to_string(documents[0]["id"].get<int64_t>())});
   ASSERT_EQ(removed.exit_code, 0) << removed.stderr_text;
   EXPECT_EQ(list(kb_dir).size(), 2u);
+
+  // Adding the folder again: the removed document's file comes back, a deleted file is reported,
+  // and --prune removes its document.
+  std::filesystem::remove(documents[1]["path"].get<std::string>());
+  const std::string notes = (dir_.path() / "notes").string();
+  auto again = kb(kb_dir, {"add", notes, "--collection", "notes"});
+  ASSERT_EQ(again.exit_code, 0) << again.stderr_text;
+  EXPECT_NE(again.stdout_text.find("1 added, 0 replaced, 1 unchanged, 0 failed, 1 gone;"), std::string::npos)
+      << again.stdout_text;
+  EXPECT_NE(again.stderr_text.find("its document stays (kb add --prune removes it)"), std::string::npos)
+      << again.stderr_text;
+  EXPECT_EQ(list(kb_dir).size(), 3u);
+  auto pruned = kb(kb_dir, {"add", notes, "--collection", "notes", "--prune"});
+  ASSERT_EQ(pruned.exit_code, 0) << pruned.stderr_text;
+  EXPECT_NE(pruned.stdout_text.find("2 unchanged, 0 failed, 1 removed;"), std::string::npos) << pruned.stdout_text;
+  EXPECT_EQ(list(kb_dir).size(), 2u);
+
   auto missing = kb(kb_dir, {"rm", "99999"});
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.stderr_text.find("no document with id 99999"), std::string::npos) << missing.stderr_text;

@@ -283,6 +283,55 @@ TEST_F(KnowledgeBaseTest, ReAddingSkipsUnchangedReplacesChangedAndSpotsDuplicate
   EXPECT_NE(basil->hits.front().chunk.text.find("Basil"), std::string::npos);
 }
 
+TEST_F(KnowledgeBaseTest, ReAddingFollowsRenamedEmptiedAndDeletedFiles) {
+  write_corpus();
+  auto kb = open_kb();
+  ASSERT_TRUE(kb);
+  ASSERT_TRUE(kb->add({docs().string() + "/"}, {}));
+  fs::rename(docs() / "garden.txt", docs() / "plants.txt");
+  write_file(docs() / "lease.md", "");
+  fs::remove(docs() / "zh" / "合同.txt");
+
+  auto again = kb->add({docs().string()}, {});
+  ASSERT_TRUE(again) << again.error().message;
+  auto outcome_of = [&](const AddReport& report, const std::string& name) {
+    auto found = std::find_if(report.files.begin(), report.files.end(),
+                              [&](const FileOutcome& f) { return f.path.ends_with(name); });
+    return found == report.files.end() ? FileOutcome{} : *found;
+  };
+  const auto moved = outcome_of(*again, "plants.txt");
+  EXPECT_EQ(moved.status, FileStatus::kMoved) << moved.message;
+  EXPECT_EQ(moved.message, "moved from " + (docs() / "garden.txt").string());
+  const auto emptied = outcome_of(*again, "lease.md");
+  EXPECT_EQ(emptied.status, FileStatus::kSkipped);
+  EXPECT_EQ(emptied.message, "no text; its earlier version was removed");
+  const auto deleted = outcome_of(*again, "合同.txt");
+  EXPECT_EQ(deleted.status, FileStatus::kGone) << deleted.message;
+  EXPECT_EQ(again->chunks, 0) << "a move embeds nothing again";
+
+  auto paths = [&] {
+    std::vector<std::string> names;
+    for (const auto& d : *kb->documents()) names.push_back(fs::path(d.path).filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  EXPECT_EQ(paths(), (std::vector<std::string>{"plants.txt", "合同.txt"}));
+  auto tomatoes = kb->search("How much sun do tomatoes need?", {.k = 1});
+  ASSERT_TRUE(tomatoes && !tomatoes->hits.empty());
+  EXPECT_TRUE(tomatoes->hits[0].chunk.path.ends_with("plants.txt"));
+  auto lease = kb->search("When does the lease end?", {.k = 5});
+  ASSERT_TRUE(lease);
+  for (const auto& hit : lease->hits) EXPECT_FALSE(hit.chunk.path.ends_with("lease.md"));
+
+  auto pruned = kb->add({docs().string()}, {.prune = true});
+  ASSERT_TRUE(pruned);
+  EXPECT_EQ(outcome_of(*pruned, "合同.txt").status, FileStatus::kRemoved);
+  EXPECT_EQ(paths(), (std::vector<std::string>{"plants.txt"}));
+  auto contract = kb->search("合同 违约金", {.k = 5, .mode = SearchMode::kBm25});
+  ASSERT_TRUE(contract);
+  EXPECT_TRUE(contract->hits.empty());
+}
+
 TEST_F(KnowledgeBaseTest, ABadFileFailsAloneAndTheOthersGoOn) {
   write_file(docs() / "a-good.txt", "Solar panels produce most power around noon.\n");
   write_file(docs() / "b-binary.txt", std::string("\x7f"
