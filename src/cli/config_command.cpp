@@ -5,8 +5,10 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/keyring_setup.h"
 #include "cli/pipeline_setup.h"
 #include "core/log.h"
+#include "core/words.h"
 
 namespace tandem::cli {
 namespace {
@@ -47,10 +49,23 @@ int check(const GlobalOptions& global, const std::string& file) {
     if (!std::filesystem::exists(path))
       std::cerr << "tandem config: warning: the " << what << " " << path << " does not exist\n";
   }
-  if (auto cloud = make_cloud_provider(*config); !cloud) {
-    std::cerr << "tandem config: " << cloud.error().message << "\n";
-    return 2;
+  // What each command would refuse at its start, said now: the cloud, the privacy lists, the
+  // keyring's PCRs, the scripts the embedding models read.
+  const std::vector<Status> checks = {
+      make_cloud_provider(*config).status(),
+      privacy_policy(*config).status(),
+      keyring_options(*config).status(),
+      ScriptSet::parse(config->engine_embedding_scripts).status(),
+      config->knowledge_embedding_scripts.empty() ? Status{}
+                                                  : ScriptSet::parse(config->knowledge_embedding_scripts).status(),
+  };
+  bool valid = true;
+  for (const auto& st : checks) {
+    if (st.ok()) continue;
+    std::cerr << "tandem config: " << st.error().message << "\n";
+    valid = false;
   }
+  if (!valid) return 2;
   std::cout << "tandem config: " << (checked.config_path.empty() ? "defaults and environment" : checked.config_path)
             << " are valid\n";
   return 0;

@@ -149,6 +149,25 @@ TEST(ConfigCliTest, CheckRefusesACloudThatCannotWork) {
       << key.stderr_text;
 }
 
+TEST(ConfigCliTest, CheckRefusesWhatACommandWouldRefuseAndNamesEveryProblem) {
+  TempDir dir;
+  std::ofstream(dir.file("bad.toml")) << "[privacy]\nblock = \"secret,shoe_size\"\n"
+                                      << "[security]\ntpm_pcrs = \"7,99\"\n"
+                                      << "[knowledge]\nembedding_scripts = \"Latin,Elvish\"\n";
+  auto bad = run_tandem({"config", "check", dir.file("bad.toml")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.stderr_text.find("privacy.block: unknown entity type 'shoe_size'"), std::string::npos)
+      << bad.stderr_text;
+  EXPECT_NE(bad.stderr_text.find("security.tpm_pcrs must be comma-separated PCR numbers 0..23, not '7,99'"),
+            std::string::npos)
+      << bad.stderr_text;
+  EXPECT_NE(bad.stderr_text.find("Elvish"), std::string::npos) << bad.stderr_text;
+  EXPECT_EQ(bad.stdout_text.find("valid"), std::string::npos) << bad.stdout_text;
+
+  auto good = run_tandem({"config", "check"});
+  EXPECT_EQ(good.exit_code, 0) << good.stderr_text;
+}
+
 TEST(RouterCliTest, UnusableDataIsAClearErrorWithExitCodeTwo) {
   TempDir dir;
   std::ofstream(dir.file("empty.jsonl")).flush();
