@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/file_io.h"
 #include "privacy/sealed_file.h"
@@ -133,16 +134,25 @@ std::string describe_slot(const json& slot) {
   return kind;
 }
 
-std::string protection_of(const std::string& kind) {
-  if (kind == "tpm") {
+// Any one slot opens the master key, so the keyring is only as safe as its weakest slot.
+std::string protection_of(const json& slots) {
+  std::set<std::string> kinds;
+  for (const auto& slot : slots) kinds.insert(slot.value("kind", ""));
+  if (kinds.count("local")) {
+    return std::string(kinds.size() > 1 ? "its local slot opens the keyring whatever the other slots ask: " : "") +
+           "the master key is stored in the keyring file (mode 0600, outside the data directory): copies of the data "
+           "directory cannot be read without it, but anyone who can read your account's files can; use a passphrase "
+           "or a TPM for more";
+  }
+  if (kinds.count("tpm") && kinds.count("passphrase")) {
+    return "the master key opens with this machine's TPM (while its PCRs are unchanged) or with your passphrase "
+           "(Argon2id): either is enough";
+  }
+  if (kinds.count("tpm")) {
     return "the master key is sealed by this machine's TPM: the data opens only on this machine while its PCRs are "
            "unchanged";
   }
-  if (kind == "passphrase")
-    return "the master key is derived from your passphrase (Argon2id): without it nothing opens";
-  return "the master key is stored in the keyring file (mode 0600, outside the data directory): copies of the data "
-         "directory cannot be read without it, but anyone who can read your account's files can; use a passphrase "
-         "or a TPM for more";
+  return "the master key is derived from your passphrase (Argon2id): without it nothing opens";
 }
 
 // A new slot of `kind` holding `master`.
@@ -376,7 +386,7 @@ KeyringStatus Keyring::status() const {
   out.master_id = s.file.value("master_id", "");
   for (const auto& slot : s.file["slots"]) out.slots.push_back(describe_slot(slot));
   out.opened_with = s.opened_with;
-  out.protection = protection_of(s.opened_with);
+  out.protection = protection_of(s.file["slots"]);
   for (const auto& [purpose, box] : s.file["data_keys"].items()) out.data_keys[purpose] = box.value("id", "");
   return out;
 }

@@ -62,7 +62,7 @@ struct KeyringStatus {
   std::string master_id;                         // public fingerprint of the master key
   std::vector<std::string> slots;                // "tpm (PCR 16)", "passphrase (argon2id t=3 m=65536 KiB p=4)", "local"
   std::string opened_with;                       // the slot that opened it
-  std::string protection;                        // one sentence on what the opening slot protects against
+  std::string protection;                        // one sentence on what the weakest slot protects against
   std::map<std::string, std::string> data_keys;  // purpose -> key id (public)
 };
 

@@ -91,6 +91,26 @@ TEST(KeyringTest, TwoOpenKeyringsNeverLoseEachOthersKeys) {
   EXPECT_EQ((*third)->data_key("router").value(), router);
 }
 
+// A local slot opens the keyring for anyone who can read its file: the status says so, even when
+// the passphrase opened it.
+TEST(KeyringTest, TheProtectionSaidIsTheWeakestSlots) {
+  TempDir dir;
+  ScopedEnv pass("TANDEM_TEST_KEYRING_PASSPHRASE", "correct horse battery staple");
+  auto options = options_in(dir, "passphrase");
+  auto keyring = Keyring::open(options);
+  ASSERT_TRUE(keyring) << keyring.error().message;
+  EXPECT_TRUE((*keyring)->status().protection.starts_with("the master key is derived from your passphrase"));
+  auto local = options;
+  local.mode = "local";
+  ASSERT_TRUE((*keyring)->add_slot(local).ok());
+  auto reopened = Keyring::open(options);
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  const auto status = (*reopened)->status();
+  EXPECT_EQ(status.slots.size(), 2U);
+  EXPECT_TRUE(status.protection.starts_with("its local slot opens the keyring whatever the other slots ask"))
+      << status.protection;
+}
+
 TEST(KeyringTest, APassphraseKeyringOpensOnlyWithThePassphraseAndStoresNoKeyInClear) {
   TempDir dir;
   auto options = options_in(dir, "passphrase");
@@ -209,6 +229,9 @@ TEST(KeyringTest, APassphraseSlotRecoversATpmKeyringWhosePcrChanged) {
     ASSERT_TRUE((*keyring)->add_slot(with_passphrase).ok());
     EXPECT_EQ((*keyring)->add_slot(with_passphrase).error().code, ErrorCode::kInvalidArgument);  // twice
     EXPECT_EQ((*keyring)->status().slots.size(), 2U);
+    EXPECT_NE((*keyring)->status().protection.find("TPM (while its PCRs are unchanged) or with your passphrase"),
+              std::string::npos)
+        << (*keyring)->status().protection;
   }
   ASSERT_TRUE(tpm_extend_pcr(options.tpm_tcti, 16, "another boot").ok());
   auto refused = Keyring::open(options);  // neither slot opens: both reasons are given
