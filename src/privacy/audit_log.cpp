@@ -1,6 +1,7 @@
 #include "privacy/audit_log.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -30,11 +31,31 @@ std::string as_lines(const Records& records) {
   return text;
 }
 
-// kNotFound when there is no log.
-Result<std::string> read_log_text(const std::string& path, const std::optional<Key>& key) {
-  auto records = read_records(path, key);
+Result<std::string> as_lines(const Result<Records>& records) {
   if (!records) return records.error();
   return as_lines(*records);
+}
+
+// kNotFound when there is no log.
+Result<std::string> read_log_text(const std::string& path, const std::optional<Key>& key) {
+  return as_lines(read_records(path, key));
+}
+
+// What a file looked like when this process last wrote or read it: another program's edit (or
+// append) changes it, so a running writer knows when to check the whole chain again.
+struct FileStamp {
+  dev_t device = 0;
+  ino_t inode = 0;
+  off_t size = -1;
+  int64_t modified_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+FileStamp stamp_of(const std::string& path) {
+  struct stat info {};
+  if (stat(path.c_str(), &info) != 0) return {};
+  return {info.st_dev, info.st_ino, info.st_size,
+          static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec};
 }
 
 // ---- Hashing and the canonical form ----
@@ -268,19 +289,19 @@ Status validate(const AuditEntry& entry) {
   return {};
 }
 
+Error broken_log(const std::string& path, const VerifyReport& report) {
+  return make_error(ErrorCode::kDataLoss,
+                    fmt::format("audit log {} is broken: {}; see `tandem audit verify`", path, report.reason));
+}
+
 // Under the log's lock, so that no other process appends in between: checks the whole log and
 // brings a head one entry behind up to date.
 Result<Verification> verify_for_append(RecordLog& log, const std::optional<Key>& key) {
   auto session = log.lock();
   if (!session) return session.error();
-  auto records = session->read_new();
-  Result<std::string> text = records ? Result<std::string>(as_lines(*records)) : Result<std::string>(records.error());
-  auto verified = check_log(log.path(), text, read_head(log.path(), key));
+  auto verified = check_log(log.path(), as_lines(session->read_new()), read_head(log.path(), key));
   if (!verified) return verified.error();
-  if (!verified->report.ok) {
-    return make_error(ErrorCode::kDataLoss, fmt::format("audit log {} is broken: {}; see `tandem audit verify`",
-                                                        log.path(), verified->report.reason));
-  }
+  if (!verified->report.ok) return broken_log(log.path(), verified->report);
   if (!verified->head_current) {
     if (auto st = write_head(log.path(), key, verified->last); !st) return st.error();
   }
@@ -298,10 +319,14 @@ struct AuditLog::Writer {
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
+  // The log and its head as this writer left them; see append().
+  std::pair<FileStamp, FileStamp> stamps() const { return {stamp_of(log->path()), stamp_of(head_path(log->path()))}; }
+
   const std::unique_ptr<RecordLog> log;
   std::optional<Key> key;
   std::mutex mutex;
   ChainState last;
+  std::pair<FileStamp, FileStamp> left;
 };
 
 AuditLog::AuditLog(std::unique_ptr<Writer> writer) : writer_(std::move(writer)) {}
@@ -326,7 +351,9 @@ Result<AuditLog> AuditLog::open(const std::string& path, const std::optional<Key
   if (!log) return log.error();
   auto verified = verify_for_append(**log, key);
   if (!verified) return verified.error();
-  return AuditLog(std::make_unique<Writer>(std::move(*log), key, std::move(verified->last)));
+  auto writer = std::make_unique<Writer>(std::move(*log), key, std::move(verified->last));
+  writer->left = writer->stamps();
+  return AuditLog(std::move(writer));
 }
 
 Result<AuditEntry> AuditLog::append(AuditEntry entry) {
@@ -336,6 +363,21 @@ Result<AuditEntry> AuditLog::append(AuditEntry entry) {
   auto session = w.log->lock();
   if (!session) return session.error();
 
+  // Someone changed the files since this writer's last append (another process appending, or an
+  // edit): the whole chain is checked again, so a running server stops sending as soon as the
+  // log is broken, as a starting one would. Unchanged files cost two stat() calls.
+  if (const auto stamps = w.stamps(); stamps != w.left) {
+    if (stamps.first.device != w.left.first.device || stamps.first.inode != w.left.first.inode) {
+      return make_error(ErrorCode::kDataLoss,
+                        fmt::format("audit log {} was replaced or removed while this process had it open; restart "
+                                    "to check the one there now",
+                                    w.log->path()));
+    }
+    auto verified = check_log(w.log->path(), as_lines(session->read_all()), read_head(w.log->path(), w.key));
+    if (!verified) return verified.error();
+    if (!verified->report.ok) return broken_log(w.log->path(), verified->report);
+    w.last = verified->last;
+  }
   // Another process (a second `tandem`) may have appended since our last write: follow its entries.
   auto added = session->read_new();
   if (!added)
@@ -365,6 +407,7 @@ Result<AuditEntry> AuditLog::append(AuditEntry entry) {
   // The entry is durable now; a head left behind by a failure here is one entry behind, which
   // verify accepts and the next append or open() repairs.
   if (auto st = write_head(w.log->path(), w.key, w.last); !st) return st.error();
+  w.left = w.stamps();
   return entry;
 }
 

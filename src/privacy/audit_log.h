@@ -27,6 +27,7 @@
 // which open() and verify report rather than drop. A crash between the line and the head leaves the head one entry
 // behind; that state is accepted and open() brings the head up to date. open() refuses a broken log (kDataLoss), so
 // egress stops until someone looks: `tandem audit verify` names the line; moving both files aside starts a new chain.
+// An open log does the same: append() checks the whole chain again when the files changed since its last write.
 //
 // Encryption at rest: with the "audit" data key, entries are sealed records and the head a sealed
 // file (privacy/sealed_file.h), so the log on disk reveals nothing and any flipped byte is found.

@@ -742,6 +742,12 @@ Result<Records> RecordLog::Session::read_new() {
   return out;
 }
 
+Result<Records> RecordLog::Session::read_all() {
+  lock_->state.offset = lock_->state.key ? kSealedHeaderBytes : 0;
+  lock_->state.index = 0;
+  return read_new();
+}
+
 Status RecordLog::Session::append(std::string_view record) {
   return lock_->state.append(record);
 }

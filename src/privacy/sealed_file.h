@@ -139,6 +139,8 @@ class RecordLog {
     ~Session();
     // Records appended since this object's last read or append, by any process.
     Result<Records> read_new();
+    // Every record from the first, read again (a check of the whole log under the lock).
+    Result<Records> read_all();
     // One write() and fdatasync(); on failure the file is cut back, so no partial record remains.
     // kDataLoss when the log ends in a torn record (appending would bury it).
     Status append(std::string_view record);

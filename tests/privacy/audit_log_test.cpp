@@ -161,6 +161,37 @@ TEST_F(AuditLogTest, DetectsAnEditedModel) {
   EXPECT_NE(log.error().message.find("line 2: entry edited"), std::string::npos) << log.error().message;
 }
 
+// tandem serve keeps its log open: an edit made while it runs stops its next egress, as it would
+// stop a server starting now, even one that keeps the file's size.
+TEST_F(AuditLogTest, AnOpenLogRefusesToAppendOnceItWasEditedBehindItsBack) {
+  auto log = AuditLog::open(path_);
+  ASSERT_TRUE(log) << log.error().message;
+  for (const char* model : {"m1", "m2", "m3"}) ASSERT_TRUE(log->append(egress(model)));
+  auto lines = read_lines(path_);
+  replace_once(lines[1], "\"model\":\"m2\"", "\"model\":\"m9\"");
+  write_lines(path_, lines);
+  auto refused = log->append(egress("m4"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kDataLoss);
+  EXPECT_NE(refused.error().message.find("line 2: entry edited"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(read_lines(path_).size(), 3u) << "nothing is appended to a broken chain";
+}
+
+// A log moved aside, or replaced by another file, is not the chain this writer holds: it stops
+// rather than write to a file no one reads or continue a chain it has not checked.
+TEST_F(AuditLogTest, AnOpenLogRefusesToAppendOnceItsFileWasReplaced) {
+  auto log = AuditLog::open(path_);
+  ASSERT_TRUE(log) << log.error().message;
+  ASSERT_TRUE(log->append(egress("m1")));
+  write_lines(path_ + ".new", read_lines(path_));
+  std::filesystem::rename(path_ + ".new", path_);
+  auto refused = log->append(egress("m2"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kDataLoss);
+  EXPECT_NE(refused.error().message.find("was replaced or removed"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(read_lines(path_).size(), 1u);
+}
+
 TEST_F(AuditLogTest, DetectsAnEditedCount) {
   write_log(3);
   auto lines = read_lines(path_);
@@ -404,6 +435,24 @@ TEST(SealedAuditLogTest, AnyFlippedByteOfTheLogOrItsHeadIsFoundAndNamed) {
   auto intact = verify_audit_log(path, key);
   ASSERT_TRUE(intact);
   EXPECT_TRUE(intact->ok) << intact->reason;
+}
+
+TEST(SealedAuditLogTest, AnOpenSealedLogRefusesToAppendAfterAByteOfAnEarlierEntryFlipped) {
+  tandem::testing::TempDir dir;
+  const std::string path = dir.file("audit.log");
+  const Key key = audit_key();
+  auto log = AuditLog::open(path, key);
+  ASSERT_TRUE(log) << log.error().message;
+  ASSERT_TRUE(log->append(egress("m1")));
+  const size_t first_end = read_bytes(path).size();
+  ASSERT_TRUE(log->append(egress("m2")));
+  std::string bytes = read_bytes(path);
+  bytes[first_end - 1] = static_cast<char>(bytes[first_end - 1] ^ 0x04);  // inside the first entry
+  write_bytes(path, bytes);
+  auto refused = log->append(egress("m3"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kDataLoss) << refused.error().message;
+  EXPECT_EQ(read_bytes(path), bytes) << "nothing appended";
 }
 
 TEST(SealedAuditLogTest, AClearLogFromAnEarlierVersionIsSealedWithItsChainIntact) {
