@@ -388,6 +388,22 @@ Verdict validate_us_ssn(std::string_view text, size_t begin, size_t end, const G
   return accept_if(issued && standalone_number(text, begin, end), begin, end);
 }
 
+// "version 1.2.3.4", "build: 10.0.2.15", "版本 2.1.0.3": four dotted numbers named a version just before.
+bool after_version_word(std::string_view text, size_t begin) {
+  static constexpr std::string_view kWords[] = {"version", "ver",   "ver.",     "v",    "v.",
+                                                "release", "build", "firmware", "版本", "版本号"};
+  size_t end = begin;
+  while (end > 0 && (text[end - 1] == ' ' || text[end - 1] == ':' || text[end - 1] == '=')) --end;
+  const size_t start = end > 16 ? end - 16 : 0;
+  std::string before(text.substr(start, end - start));
+  for (char& c : before) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  return std::any_of(std::begin(kWords), std::end(kWords), [&](std::string_view word) {
+    if (!std::string_view(before).ends_with(word)) return false;
+    const size_t word_start = end - word.size();
+    return word_start == 0 || !is_ascii_alnum(text[word_start - 1]);
+  });
+}
+
 Verdict validate_ipv4(std::string_view text, size_t begin, size_t end) {
   size_t part_begin = begin;
   for (size_t i = begin; i <= end; ++i) {
@@ -396,7 +412,7 @@ Verdict validate_ipv4(std::string_view text, size_t begin, size_t end) {
     if ((octet.size() > 1 && octet[0] == '0') || parse_int(octet) > 255) return std::nullopt;
     part_begin = i + 1;
   }
-  return accept_if(standalone_number(text, begin, end), begin, end);
+  return accept_if(standalone_number(text, begin, end) && !after_version_word(text, begin), begin, end);
 }
 
 Verdict validate_ipv6(std::string_view text, size_t begin, size_t end) {

@@ -223,6 +223,12 @@ TEST(PatternDetectorIpAddressTest, IgnoresIpv4LookAlikes) {
   expect_none("1.2.3.4.5");
   expect_none("01.2.3.4");
   expect_none("version 1.2.3");
+  // Four dotted numbers named a version are one, not an address; an address after other words stays one.
+  expect_none("Version 1.2.3.4 fixes it");
+  expect_none("build: 10.0.2.15");
+  expect_none("固件版本 2.1.0.3");
+  expect_only("dev 10.0.0.1", EntityType::kIpAddress, "10.0.0.1", 4);
+  expect_only("server v2 at 10.0.0.1", EntityType::kIpAddress, "10.0.0.1", 13);
 }
 
 TEST(PatternDetectorIpAddressTest, FindsIpv6) {
