@@ -10,6 +10,7 @@
 #include "cli/engine_options.h"
 #include "cli/pipeline_setup.h"
 #include "engine/engine.h"
+#include "knowledge/grounding.h"
 
 namespace tandem::cli {
 
@@ -122,6 +123,10 @@ void add_ask_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
       for (const auto& c : route->grounded->citations) {
         std::cout << fmt::format("[{}] {}{}, chars {}-{}: {}\n", c.number, c.path, c.page > 0 ? fmt::format(", page {}", c.page) : "",
                                  c.char_start, c.char_end, c.snippet);
+      }
+      const auto check = knowledge::check_citations(answer->result.text, route->grounded->citations);
+      for (int number : check.unknown) {
+        std::cerr << fmt::format("the answer cites [{}], which is none of the passages above\n", number);
       }
     }
     if (options->stats) {

@@ -34,6 +34,8 @@ struct KbArgs {
   std::string questions;
   std::string split = "all";
   int answer = 0;
+  bool not_found = false;
+  double keep_answerable = 0.95;
   std::string model = "local";
   std::string dir;
 };
@@ -192,6 +194,54 @@ nlohmann::ordered_json metrics_json(const knowledge::RetrievalMetrics& m) {
           {"mrr", m.mrr}, {"latency_ms_p50", m.latency_ms_p50}, {"latency_ms_p95", m.latency_ms_p95}};
 }
 
+// kb eval --not-found: the curve of "not found" against knowledge.min_similarity (squad_eval.h).
+int run_not_found_eval(const knowledge::SquadSet& set, knowledge::KnowledgeBase& base,
+                       const knowledge::SearchOptions& search, const KbArgs& args, ProgressBar& bar,
+                       const knowledge::EvalProgress& progress) {
+  auto indexed = knowledge::index_squad(set, base, progress,
+                                        [&](size_t paragraph) { return knowledge::in_not_found_base(set, paragraph); });
+  if (!indexed) return fail("eval", indexed.error(), &bar);
+  const double min_word_overlap = knowledge::GroundingOptions{}.min_word_overlap;
+  auto report = knowledge::evaluate_not_found(set, base, search, min_word_overlap, args.keep_answerable, progress);
+  if (!report) return fail("eval", report.error(), &bar);
+  bar.end_line();
+  const auto point_json = [](const knowledge::NotFoundPoint& p) {
+    return nlohmann::ordered_json{{"min_similarity", p.min_similarity},
+                                  {"answerable_found", p.answerable_found},
+                                  {"unanswerable_refused", p.unanswerable_refused}};
+  };
+  if (args.json) {
+    nlohmann::ordered_json curve = nlohmann::ordered_json::array();
+    for (const auto& p : report->curve) curve.push_back(point_json(p));
+    std::cout << nlohmann::ordered_json{{"split", args.split},
+                                        {"n_paragraphs", indexed->n_paragraphs},
+                                        {"answerable", report->answerable},
+                                        {"unanswerable", report->unanswerable},
+                                        {"min_word_overlap", min_word_overlap},
+                                        {"unanswerable_by_overlap", report->unanswerable_by_overlap},
+                                        {"keep_answerable", args.keep_answerable},
+                                        {"chosen", point_json(report->chosen)},
+                                        {"curve", curve}}
+                     .dump()
+              << "\n";
+    return 0;
+  }
+  std::cout << fmt::format("{} paragraphs indexed; {} questions have their answer there, {} do not\n",
+                           indexed->n_paragraphs, report->answerable, report->unanswerable);
+  std::cout << "min_similarity  answerable grounded  unanswerable refused\n";
+  for (size_t i = 0; i < report->curve.size(); i += 5) {
+    const auto& p = report->curve[i];
+    std::cout << fmt::format("{:>14.2f}  {:>19.3f}  {:>20.3f}\n", p.min_similarity, p.answerable_found,
+                             p.unanswerable_refused);
+  }
+  std::cout << fmt::format(
+      "highest threshold grounding {:.0f}% of the answerable: {:.2f} (refuses {:.3f}); {:.3f} of the unanswerable "
+      "share {:.0f}% of their words with a passage and are grounded at any threshold\n",
+      100 * args.keep_answerable, report->chosen.min_similarity, report->chosen.unanswerable_refused,
+      report->unanswerable_by_overlap, 100 * min_word_overlap);
+  return 0;
+}
+
 int run_eval(const Config& config, const KbArgs& args) {
   auto set = knowledge::read_squad(args.squad);
   if (!set) return fail("eval", set.error());
@@ -219,9 +269,10 @@ int run_eval(const Config& config, const KbArgs& args) {
   auto progress = [&](const std::string& stage, size_t done, size_t total) {
     bar.update(stage, done, total, stage == "indexing" ? "paragraphs" : "questions");
   };
+  const auto search = search_options(config, args);
+  if (args.not_found) return run_not_found_eval(*set, **base, search, args, bar, progress);
   auto report = knowledge::index_squad(*set, **base, progress);
   if (!report) return fail("eval", report.error(), &bar);
-  const auto search = search_options(config, args);
   if (auto st = knowledge::evaluate_retrieval(*set, **base, search, *report, progress); !st) {
     return fail("eval", st.error(), &bar);
   }
@@ -259,7 +310,7 @@ int run_eval(const Config& config, const KbArgs& args) {
     auto answer_search = search;
     answer_search.mode = knowledge::SearchMode::kHybrid;
     auto answers = knowledge::evaluate_answers(
-        *set, **base, static_cast<size_t>(args.answer), answer_search, config.knowledge_min_similarity,
+        *set, **base, static_cast<size_t>(args.answer), answer_search, grounding_min_similarity(config, **base),
         [&](const std::vector<engine::ChatMessage>& messages) -> Result<std::string> {
           providers::ChatRequest request;
           request.messages = messages;
@@ -351,6 +402,13 @@ void add_kb_command(CLI::App& app, GlobalOptions& global, int& exit_code) {
       ->check(CLI::IsMember({"all", "tune", "holdout"}))
       ->capture_default_str();
   eval->add_option("--answer", args->answer, "also answer the first N questions end to end");
+  eval->add_flag("--not-found", args->not_found,
+                 "calibrate knowledge.min_similarity instead: index every other article, then see which questions "
+                 "get 'not found' at each threshold");
+  eval->add_option("--keep-answerable", args->keep_answerable,
+                   "--not-found: the share of answerable questions the chosen threshold must still ground")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   eval->add_option("--model", args->model, "who answers: local | cloud ([cloud] in the config)")
       ->check(CLI::IsMember({"local", "cloud"}))
       ->capture_default_str();

@@ -146,7 +146,7 @@ Result<std::unique_ptr<pipeline::Pipeline>> build_pipeline(const Config& config,
     if (!kb) return kb.error();
     parts.knowledge = std::move(*kb);
     parts.knowledge_search = knowledge_search_options(config);
-    parts.grounding.min_similarity = config.knowledge_min_similarity;
+    parts.grounding.min_similarity = grounding_min_similarity(config, *parts.knowledge);
   }
 
   auto scanner = make_pii_scanner(config);
@@ -270,6 +270,11 @@ Result<KnowledgeBaseParts> knowledge_base_parts(const Config& config, KnowledgeU
 }
 
 }  // namespace
+
+double grounding_min_similarity(const Config& config, const knowledge::KnowledgeBase& base) {
+  if (config.knowledge_min_similarity > 0) return config.knowledge_min_similarity;
+  return base.calibrated_min_similarity().value_or(knowledge::GroundingOptions{}.min_similarity);
+}
 
 Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config, KnowledgeUse use,
                                                                       const std::string& dir) {

@@ -35,6 +35,9 @@ Result<LoadedRouter> load_router(const Config& config);
 enum class KnowledgeUse { kSearch, kManage };
 knowledge::KnowledgeBaseOptions knowledge_base_options(const Config& config);
 knowledge::SearchOptions knowledge_search_options(const Config& config);
+// knowledge.min_similarity, or when it is 0 the base's embedding model's own (MiniLM's 0.35 for a
+// model that carries none).
+double grounding_min_similarity(const Config& config, const knowledge::KnowledgeBase& base);
 Result<std::shared_ptr<knowledge::KnowledgeBase>> open_knowledge_base(const Config& config, KnowledgeUse use,
                                                                       const std::string& dir = "");
 // The base of [knowledge] embedded again with [engine]'s embedding model, which it then keeps

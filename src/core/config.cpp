@@ -86,7 +86,7 @@ const std::vector<Setting>& settings() {
       {"knowledge.rerank_margin", &Config::knowledge_rerank_margin, "hybrid search: a hit is re-ranked when its fused score is within this share of the best one's", 0, 1},
       {"knowledge.bm25_weight", &Config::knowledge_bm25_weight, "weight of BM25 in hybrid search", 0, 100},
       {"knowledge.dense_weight", &Config::knowledge_dense_weight, "weight of dense search in hybrid search", 0, 100},
-      {"knowledge.min_similarity", &Config::knowledge_min_similarity, "best cosine similarity below which (with no shared word) the answer is 'not found'", 0, 1},
+      {"knowledge.min_similarity", &Config::knowledge_min_similarity, "best cosine similarity below which (with no shared word) the answer is 'not found'; 0: the embedding model's own (tandem kb eval --not-found), 0.35 for a model without one", 0, 1},
       {"knowledge.max_file_mb", &Config::knowledge_max_file_mb, "largest file ingested, in MiB", 1, 1 << 20},
       {"privacy.gazetteer", &Config::privacy_gazetteer, "names and places list for the PII detectors (empty: the one scripts/setup.sh builds)"},
       {"privacy.tagger", &Config::privacy_tagger, "token tagger weights for names, organisations, places and addresses (empty: the copy of data/pii/pii-tagger.bin scripts/setup.sh makes; off: the rules alone)"},

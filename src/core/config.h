@@ -93,7 +93,7 @@ struct Config {
   double knowledge_rerank_margin = 0.25;      // "close": within this share of the best fused score
   double knowledge_bm25_weight = 1.0;        // hybrid search: weights of the rescaled scores
   double knowledge_dense_weight = 1.0;
-  double knowledge_min_similarity = 0.35;    // below (and no shared word): "not found in your documents"
+  double knowledge_min_similarity = 0;       // below (and no shared word): "not found"; 0: the embedding model's
   int64_t knowledge_max_file_mb = 256;       // larger files are refused with a message
 
   // [privacy]: what happens to personal data in text that would go to the cloud

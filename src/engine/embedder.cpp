@@ -3,10 +3,12 @@
 // as fit the token budget into one llama_decode, one sequence id per input, and reads back the
 // pooled vector of each sequence. Non-causal models (BERT) attend over the whole sequence at once,
 // so an input never spans two decodes and the budget is the micro-batch size.
+#include <fmt/format.h>
 #include <llama.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -86,6 +88,15 @@ class LlamaEmbedder final : public Embedder {
     }
     embedder->prefixes_ = {.query = metadata_string(model, kQueryPrefixKey),
                            .passage = metadata_string(model, kPassagePrefixKey)};
+    if (const std::string value = metadata_string(model, kMinSimilarityKey); !value.empty()) {
+      char* end = nullptr;
+      const double cosine = std::strtod(value.c_str(), &end);
+      if (*end != '\0' || !(cosine > 0 && cosine < 1)) {
+        return make_error(ErrorCode::kInvalidArgument, fmt::format("{}: {} must be a cosine between 0 and 1, not '{}'",
+                                                                   options.model_path, kMinSimilarityKey, value));
+      }
+      embedder->min_similarity_ = cosine;
+    }
     embedder->dimensions_ = llama_model_n_embd_out(model);
     embedder->max_sequences_ = static_cast<int32_t>(llama_n_seq_max(ctx));
     // Models with a KV cache (causal embedders) also need room for the whole batch in it.
@@ -135,6 +146,7 @@ class LlamaEmbedder final : public Embedder {
   int32_t dimensions() const override { return dimensions_; }
   int32_t max_input_tokens() const override { return max_input_tokens_; }
   EmbeddingPrefixes prefixes() const override { return prefixes_; }
+  std::optional<double> calibrated_min_similarity() const override { return min_similarity_; }
 
   Result<int32_t> count_tokens(std::string_view text) const override {
     if (text.size() > static_cast<size_t>(INT32_MAX / 2)) return make_error(ErrorCode::kInvalidArgument, "text is too long");
@@ -214,6 +226,7 @@ class LlamaEmbedder final : public Embedder {
   const llama_vocab* vocab_ = nullptr;
   llama_batch batch_{};
   EmbeddingPrefixes prefixes_;
+  std::optional<double> min_similarity_;
   int32_t dimensions_ = 0;
   int32_t training_context_ = 0;
   int32_t token_budget_ = 0;      // tokens per llama_decode

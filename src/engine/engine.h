@@ -199,6 +199,10 @@ struct EmbeddingPrefixes {
 };
 inline constexpr const char* kQueryPrefixKey = "tandem.embedding.query_prefix";
 inline constexpr const char* kPassagePrefixKey = "tandem.embedding.passage_prefix";
+// The cosine below which the model's best passage does not hold an answer (knowledge.min_similarity
+// when that is 0): each model spreads its cosines differently, E5 scoring unrelated text at 0.7-0.8.
+// Measured with `tandem kb eval --not-found`; written into the GGUF by its converter.
+inline constexpr const char* kMinSimilarityKey = "tandem.embedding.min_similarity";
 
 class Embedder {
  public:
@@ -215,6 +219,8 @@ class Embedder {
   virtual int32_t max_input_tokens() const = 0;
   // The model's own prefixes; embed() does not add them (the caller knows what a text is for).
   virtual EmbeddingPrefixes prefixes() const { return {}; }
+  // kMinSimilarityKey, when the model carries it.
+  virtual std::optional<double> calibrated_min_similarity() const { return std::nullopt; }
 };
 
 struct LikelihoodScorerOptions {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -52,12 +53,63 @@ double word_overlap(std::string_view question, std::string_view passage) {
   return static_cast<double>(seen.size()) / static_cast<double>(wanted.size());
 }
 
+GroundingSignals grounding_signals(std::string_view question, const SearchResult& result) {
+  GroundingSignals signals{.any_hit = !result.hits.empty(), .top_similarity = result.top_similarity};
+  for (const auto& hit : result.hits) {
+    signals.best_overlap = std::max(signals.best_overlap, word_overlap(question, hit.chunk.text));
+  }
+  return signals;
+}
+
+bool holds_answer(const GroundingSignals& signals, const GroundingOptions& options) {
+  return signals.any_hit &&
+         (signals.top_similarity >= options.min_similarity || signals.best_overlap >= options.min_word_overlap);
+}
+
+CitationCheck check_citations(std::string_view answer, const std::vector<Citation>& citations) {
+  CitationCheck check;
+  const auto note = [&](int number) {
+    const bool known =
+        std::any_of(citations.begin(), citations.end(), [&](const Citation& c) { return c.number == number; });
+    auto& list = known ? check.cited : check.unknown;
+    if (std::find(list.begin(), list.end(), number) == list.end()) list.push_back(number);
+  };
+  static constexpr std::string_view kOpen[] = {"[", "【"};
+  static constexpr std::string_view kClose[] = {"]", "】"};
+  for (size_t i = 0; i < answer.size(); ++i) {
+    for (size_t bracket = 0; bracket < std::size(kOpen); ++bracket) {
+      if (answer.substr(i, kOpen[bracket].size()) != kOpen[bracket]) continue;
+      // Digits separated by commas and spaces, then the closing bracket: anything else is not a citation.
+      std::vector<int> numbers;
+      size_t j = i + kOpen[bracket].size();
+      bool digits = false;
+      int number = 0;
+      for (; j < answer.size() && number < 1000; ++j) {
+        const char c = answer[j];
+        if (c >= '0' && c <= '9') {
+          number = number * 10 + (c - '0');
+          digits = true;
+        } else if ((c == ',' || c == ' ') && (digits || c == ' ')) {
+          if (digits) numbers.push_back(number);
+          number = 0;
+          digits = false;
+        } else {
+          break;
+        }
+      }
+      if (digits) numbers.push_back(number);
+      if (numbers.empty() || answer.substr(j, kClose[bracket].size()) != kClose[bracket]) continue;
+      for (int n : numbers) note(n);
+      i = j + kClose[bracket].size() - 1;
+      break;
+    }
+  }
+  return check;
+}
+
 Grounded ground(std::string_view question, const SearchResult& result, const GroundingOptions& options) {
   Grounded grounded;
-  double best_overlap = 0;
-  for (const auto& hit : result.hits) best_overlap = std::max(best_overlap, word_overlap(question, hit.chunk.text));
-  grounded.found = !result.hits.empty() &&
-                   (result.top_similarity >= options.min_similarity || best_overlap >= options.min_word_overlap);
+  grounded.found = holds_answer(grounding_signals(question, result), options);
   if (!grounded.found) {
     grounded.not_found_answer = mostly_chinese(question) ? "在你的文档中没有找到这个问题的答案。"
                                                          : "I could not find the answer to this in your documents.";

@@ -50,6 +50,23 @@ struct Grounded {
 
 Grounded ground(std::string_view question, const SearchResult& result, const GroundingOptions& options);
 
+// What ground() decides "found" from, apart (squad_eval.h calibrates min_similarity on it).
+struct GroundingSignals {
+  bool any_hit = false;
+  double top_similarity = 0;  // SearchResult::top_similarity
+  double best_overlap = 0;    // the highest word_overlap of a hit
+};
+GroundingSignals grounding_signals(std::string_view question, const SearchResult& result);
+bool holds_answer(const GroundingSignals& signals, const GroundingOptions& options);
+
+// Which passages an answer cites ("[1]", "[1, 3]", "[2][3]", "【1】"), and the numbers it cites
+// that are none of them (a small model sometimes makes one up), each once, in order of appearance.
+struct CitationCheck {
+  std::vector<int> cited;
+  std::vector<int> unknown;
+};
+CitationCheck check_citations(std::string_view answer, const std::vector<Citation>& citations);
+
 // Share of the question's distinct words (text_analysis.h) that also occur in `passage`.
 double word_overlap(std::string_view question, std::string_view passage);
 

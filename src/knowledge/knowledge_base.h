@@ -172,6 +172,8 @@ class KnowledgeBase {
   Status remove_collection(const std::string& name);
 
   Result<SearchResult> search(std::string_view query, const SearchOptions& options);
+  // The embedding model's own "not found" cosine (engine::kMinSimilarityKey), when it has one.
+  std::optional<double> calibrated_min_similarity() const { return embedder_.calibrated_min_similarity(); }
 
  private:
   KnowledgeBase(const KnowledgeBaseOptions& options, ScriptSet embedding_scripts, engine::Embedder& embedder,

@@ -59,15 +59,19 @@ Result<SquadSet> read_squad(const std::string& path) {
   try {
     root = nlohmann::json::parse(in);
     SquadSet set;
+    size_t article_index = 0;
     for (const auto& article : root.at("data")) {
       for (const auto& paragraph : article.at("paragraphs")) {
         set.paragraphs.push_back(paragraph.at("context").get<std::string>());
+        set.article_of.push_back(article_index);
         for (const auto& qa : paragraph.at("qas")) {
-          SquadQuestion question{qa.at("id").get<std::string>(), qa.at("question").get<std::string>(), {}};
+          SquadQuestion question{
+              qa.at("id").get<std::string>(), qa.at("question").get<std::string>(), {}, set.paragraphs.size() - 1};
           for (const auto& answer : qa.at("answers")) question.answers.push_back(answer.at("text").get<std::string>());
           set.questions.push_back(std::move(question));
         }
       }
+      ++article_index;
     }
     return set;
   } catch (const nlohmann::json::exception& e) {
@@ -99,13 +103,15 @@ void keep_questions_of(SquadSet& set, SquadSplit split) {
   std::erase_if(set.questions, [&](const SquadQuestion& q) { return in_tuning_half(q.id) != (split == SquadSplit::kTune); });
 }
 
-Result<RetrievalReport> index_squad(const SquadSet& set, KnowledgeBase& kb, const EvalProgress& on_progress) {
+Result<RetrievalReport> index_squad(const SquadSet& set, KnowledgeBase& kb, const EvalProgress& on_progress,
+                                    const std::function<bool(size_t paragraph)>& keep) {
   RetrievalReport report;
   report.n_questions = set.questions.size();
-  report.n_paragraphs = set.paragraphs.size();
   const auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < set.paragraphs.size(); ++i) {
     if (on_progress) on_progress("indexing", i, set.paragraphs.size());
+    if (keep && !keep(i)) continue;
+    ++report.n_paragraphs;
     auto outcome = kb.add_bytes(set.paragraphs[i], "p" + std::to_string(i) + ".txt", kCollection);
     if (!outcome) return outcome.error();
     if (outcome->status == FileStatus::kFailed)
@@ -220,6 +226,46 @@ Result<AnswerMetrics> evaluate_answers(const SquadSet& set, KnowledgeBase& kb, s
   metrics.not_found_rate /= n;
   metrics.latency_ms_p50 = percentile(latencies, 0.50);
   return metrics;
+}
+
+bool in_not_found_base(const SquadSet& set, size_t paragraph) {
+  return set.article_of.at(paragraph) % 2 == 0;
+}
+
+Result<NotFoundReport> evaluate_not_found(const SquadSet& set, KnowledgeBase& kb, const SearchOptions& search,
+                                          double min_word_overlap, double keep_answerable,
+                                          const EvalProgress& on_progress) {
+  SearchOptions options = search;
+  options.mode = SearchMode::kHybrid;
+  std::vector<GroundingSignals> answerable;
+  std::vector<GroundingSignals> unanswerable;
+  for (size_t q = 0; q < set.questions.size(); ++q) {
+    if (on_progress) on_progress("not found", q, set.questions.size());
+    const SquadQuestion& question = set.questions[q];
+    if (is_blank(question.question)) continue;
+    auto found = kb.search(question.question, options);
+    if (!found) return found.error();
+    (in_not_found_base(set, question.paragraph) ? answerable : unanswerable)
+        .push_back(grounding_signals(question.question, *found));
+  }
+  if (on_progress) on_progress("not found", set.questions.size(), set.questions.size());
+
+  NotFoundReport report{.answerable = answerable.size(), .unanswerable = unanswerable.size()};
+  const auto share = [](const std::vector<GroundingSignals>& signals, const GroundingOptions& grounding) {
+    const auto n =
+        std::count_if(signals.begin(), signals.end(), [&](const auto& s) { return holds_answer(s, grounding); });
+    return signals.empty() ? 0.0 : static_cast<double>(n) / static_cast<double>(signals.size());
+  };
+  // No cosine reaches 2: grounded by the shared words alone.
+  report.unanswerable_by_overlap = share(unanswerable, {.min_similarity = 2, .min_word_overlap = min_word_overlap});
+  for (int step = 0; step <= 100; ++step) {
+    const GroundingOptions grounding{.min_similarity = step / 100.0, .min_word_overlap = min_word_overlap};
+    const NotFoundPoint point{grounding.min_similarity, share(answerable, grounding),
+                              1 - share(unanswerable, grounding)};
+    report.curve.push_back(point);
+    if (point.answerable_found >= keep_answerable) report.chosen = point;
+  }
+  return report;
 }
 
 }  // namespace tandem::knowledge

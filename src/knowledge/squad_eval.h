@@ -27,11 +27,13 @@ struct SquadQuestion {
   std::string id;
   std::string question;
   std::vector<std::string> answers;
+  size_t paragraph = 0;  // the one it was asked about (index into SquadSet::paragraphs)
 };
 
 struct SquadSet {
   std::vector<std::string> paragraphs;
   std::vector<SquadQuestion> questions;
+  std::vector<size_t> article_of;  // per paragraph: the index of its article in the file
 };
 
 Result<SquadSet> read_squad(const std::string& path);
@@ -71,8 +73,10 @@ struct RetrievalReport {
 
 using EvalProgress = std::function<void(const std::string& stage, size_t done, size_t total)>;
 
-// Indexes every paragraph as document "p<i>.txt" of collection "squad" in the base `kb` (fresh).
-Result<RetrievalReport> index_squad(const SquadSet& set, KnowledgeBase& kb, const EvalProgress& on_progress = {});
+// Indexes every paragraph (or those `keep` accepts) as document "p<i>.txt" of collection
+// "squad" in the base `kb` (fresh).
+Result<RetrievalReport> index_squad(const SquadSet& set, KnowledgeBase& kb, const EvalProgress& on_progress = {},
+                                    const std::function<bool(size_t paragraph)>& keep = {});
 
 // Asks every question in each mode; fills report.modes (bm25, dense, hybrid) and the halves.
 Status evaluate_retrieval(const SquadSet& set, KnowledgeBase& kb, const SearchOptions& search,
@@ -90,6 +94,35 @@ using GroundedGenerator = std::function<Result<std::string>(const std::vector<en
 Result<AnswerMetrics> evaluate_answers(const SquadSet& set, KnowledgeBase& kb, size_t count, const SearchOptions& search,
                                        double min_similarity, const GroundedGenerator& generate,
                                        const EvalProgress& on_progress = {});
+
+// Calibrating "not found" (GroundingOptions::min_similarity): the base holds the paragraphs of
+// every other article (in_not_found_base), so a question about the others has no answer there
+// and should get "not found", while one about an indexed paragraph should not. Each question is
+// searched as a grounded answer searches (hybrid, the configured top_k); ground()'s two signals,
+// the best cosine and the best word overlap, give the outcome at every threshold.
+bool in_not_found_base(const SquadSet& set, size_t paragraph);
+
+struct NotFoundPoint {
+  double min_similarity = 0;
+  double answerable_found = 0;      // share of answerable questions grounded (not refused)
+  double unanswerable_refused = 0;  // share of unanswerable ones answered "not found"
+};
+
+struct NotFoundReport {
+  size_t answerable = 0;
+  size_t unanswerable = 0;
+  // Unanswerable questions whose passages share min_word_overlap of their words: grounded at
+  // any threshold.
+  double unanswerable_by_overlap = 0;
+  std::vector<NotFoundPoint> curve;  // min_similarity 0.00, 0.01, ... 1.00
+  // The highest threshold that still grounds `keep_answerable` of the answerable questions.
+  NotFoundPoint chosen;
+};
+
+// `kb`: a base holding what index_squad(set, kb, {}, in_not_found_base) put there.
+Result<NotFoundReport> evaluate_not_found(const SquadSet& set, KnowledgeBase& kb, const SearchOptions& search,
+                                          double min_word_overlap, double keep_answerable,
+                                          const EvalProgress& on_progress = {});
 
 // Whether `text` holds one of `answers` (case-insensitive for ASCII, whitespace-insensitive).
 bool contains_answer(std::string_view text, const std::vector<std::string>& answers);

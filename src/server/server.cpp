@@ -24,17 +24,18 @@
 #include "energy/meters.h"
 #include "energy/tracker.h"
 #include "energy/usage_ledger.h"
+#include "knowledge/grounding.h"
 #include "pipeline/pipeline.h"
-#include "server/deadline_watch.h"
 #include "server/budgets.h"
+#include "server/deadline_watch.h"
 #include "server/http_errors.h"
 #include "server/http_reply.h"
 #include "server/keys_api.h"
 #include "server/knowledge_api.h"
 #include "server/metrics.h"
+#include "server/openai_protocol.h"
 #include "server/rate_limiter.h"
 #include "server/tenancy.h"
-#include "server/openai_protocol.h"
 #include "server/usage_api.h"
 #include "server/web_assets.h"
 
@@ -159,14 +160,26 @@ nlohmann::json answer_json(const pipeline::Answer& answer) {
   for (auto type : answer.route.blocked) blocked.push_back(privacy::entity_type_name(type));
   out["privacy"] = {{"sent_to_cloud", answer.egress.sent}, {"pseudonymized", pseudonymized}, {"blocked", blocked}};
   if (const auto& grounded = answer.route.grounded) {
+    const auto check = knowledge::check_citations(answer.result.text, grounded->citations);
     nlohmann::json citations = nlohmann::json::array();
     for (const auto& c : grounded->citations) {
-      citations.push_back({{"number", c.number}, {"document_id", c.document_id}, {"path", c.path}, {"title", c.title},
-                           {"page", c.page}, {"char_start", c.char_start}, {"char_end", c.char_end},
-                           {"snippet", c.snippet}, {"score", c.score}});
+      const bool cited = std::find(check.cited.begin(), check.cited.end(), c.number) != check.cited.end();
+      citations.push_back({{"number", c.number},
+                           {"cited", cited},
+                           {"document_id", c.document_id},
+                           {"path", c.path},
+                           {"title", c.title},
+                           {"page", c.page},
+                           {"char_start", c.char_start},
+                           {"char_end", c.char_end},
+                           {"snippet", c.snippet},
+                           {"score", c.score}});
     }
     out["route"] = "knowledge";
-    out["knowledge"] = {{"found", grounded->found}, {"retrieval_ms", answer.route.retrieval_ms}, {"citations", citations}};
+    out["knowledge"] = {{"found", grounded->found},
+                        {"retrieval_ms", answer.route.retrieval_ms},
+                        {"citations", citations},
+                        {"unknown_citations", check.unknown}};
   }
   return out;
 }

@@ -126,4 +126,11 @@ def test_grounded_answer_carries_citations(server, client):
     assert knowledge["found"] is True
     assert knowledge["citations"][0]["path"] == "lease.md"
     assert "31 March 2027" in knowledge["citations"][0]["snippet"]
-    assert completion.choices[0].message.content
+    answer = completion.choices[0].message.content
+    assert answer
+    # Each passage says whether the answer cites it; numbers that are no passage are listed apart.
+    for citation in knowledge["citations"]:
+        assert isinstance(citation["cited"], bool)
+        if f"[{citation['number']}]" in answer:
+            assert citation["cited"], (answer, citation)
+    assert isinstance(knowledge["unknown_citations"], list)

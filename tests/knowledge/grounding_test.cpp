@@ -57,6 +57,25 @@ TEST(GroundingTest, SharedWordsCountWhenTheEmbeddingMissesThem) {
             "在你的文档中没有找到这个问题的答案。");
 }
 
+TEST(GroundingTest, CitationsAreCheckedAgainstThePassagesGiven) {
+  const auto grounded =
+      ground("When does the lease end?",
+             result_with({"The lease ends on 31 March 2027.", "Pets are allowed.", "Rent: 900"}, 0.7), {});
+  ASSERT_EQ(grounded.citations.size(), 3u);
+  auto check =
+      check_citations("It ends on 31 March [1], pets are fine [2][1] and see [1, 3] or [7].", grounded.citations);
+  EXPECT_EQ(check.cited, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(check.unknown, (std::vector<int>{7}));
+  check = check_citations("租约于2027年3月31日结束【2】【9】。", grounded.citations);
+  EXPECT_EQ(check.cited, (std::vector<int>{2}));
+  EXPECT_EQ(check.unknown, (std::vector<int>{9}));
+  // Brackets that are not citations: a list, a link, an empty pair, a number too long to be one.
+  check = check_citations("x[i] = [a, b]; [](){}; [1,,2] [12345] [see 1] [2", grounded.citations);
+  EXPECT_TRUE(check.cited.empty());
+  EXPECT_TRUE(check.unknown.empty());
+  EXPECT_TRUE(check_citations("no citation at all", grounded.citations).cited.empty());
+}
+
 TEST(GroundingTest, LongPassagesGetShortSnippets) {
   const auto grounded = ground("lease", result_with({std::string(1000, 'a') + " lease"}, 0.9), {.snippet_bytes = 50});
   ASSERT_EQ(grounded.citations.size(), 1u);

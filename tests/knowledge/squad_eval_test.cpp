@@ -126,5 +126,58 @@ TEST(SquadEvalTest, MeasuresRecallAndMrrOnARealBase) {
   EXPECT_DOUBLE_EQ(silent->contains_gold, 0.0);
 }
 
+// Three articles: the first and the third are indexed, so the second's question has no answer in
+// the base; MiniLM tells the two kinds apart at some threshold, and the curve moves one way.
+TEST(SquadEvalTest, NotFoundCalibrationIndexesEveryOtherArticleAndSweepsTheThreshold) {
+  tandem::testing::TempDir dir;
+  const auto article = [](const std::string& context, const std::string& id, const std::string& question,
+                          const std::string& answer) {
+    return nlohmann::json{
+        {"title", id},
+        {"paragraphs",
+         {{{"context", context},
+           {"qas", {{{"id", id}, {"question", question}, {"answers", {{{"text", answer}, {"answer_start", 0}}}}}}}}}}};
+  };
+  const nlohmann::json data = {
+      article("Photosynthesis turns light, water and carbon dioxide into sugar and oxygen in chloroplasts.", "a",
+              "Where in the cell does photosynthesis happen?", "chloroplasts"),
+      article("The Great Wall of China is more than 21,000 kilometres long.", "b", "How long is the Great Wall?",
+              "21,000 kilometres"),
+      article("Mount Everest, at 8,849 metres, is the highest mountain above sea level.", "c",
+              "How high is Mount Everest?", "8,849 metres")};
+  std::ofstream(dir.file("set.json")) << nlohmann::json{{"data", data}}.dump();
+  auto set = read_squad(dir.file("set.json"));
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->article_of, (std::vector<size_t>{0, 1, 2}));
+  EXPECT_EQ(set->questions[1].paragraph, 1u);
+  EXPECT_TRUE(in_not_found_base(*set, 0));
+  EXPECT_FALSE(in_not_found_base(*set, 1));
+
+  engine::EmbedderOptions options;
+  options.model_path = tandem::testing::embedding_model_path();
+  auto embedder = engine::Embedder::load(options);
+  ASSERT_TRUE(embedder);
+  auto kb = KnowledgeBase::open({.dir = dir.file("kb")}, **embedder);
+  ASSERT_TRUE(kb);
+  auto indexed = index_squad(*set, **kb, {}, [&](size_t p) { return in_not_found_base(*set, p); });
+  ASSERT_TRUE(indexed) << indexed.error().message;
+  EXPECT_EQ(indexed->n_paragraphs, 2u);
+  auto report = evaluate_not_found(*set, **kb, {.k = 5}, 0.5, 1.0);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->answerable, 2u);
+  EXPECT_EQ(report->unanswerable, 1u);
+  EXPECT_DOUBLE_EQ(report->unanswerable_by_overlap, 0.0);
+  ASSERT_EQ(report->curve.size(), 101u);
+  EXPECT_DOUBLE_EQ(report->curve.front().answerable_found, 1.0) << "at 0 every question with a hit is grounded";
+  EXPECT_DOUBLE_EQ(report->curve.front().unanswerable_refused, 0.0);
+  for (size_t i = 1; i < report->curve.size(); ++i) {
+    EXPECT_LE(report->curve[i].answerable_found, report->curve[i - 1].answerable_found);
+    EXPECT_GE(report->curve[i].unanswerable_refused, report->curve[i - 1].unanswerable_refused);
+  }
+  EXPECT_DOUBLE_EQ(report->chosen.answerable_found, 1.0);
+  EXPECT_DOUBLE_EQ(report->chosen.unanswerable_refused, 1.0) << report->chosen.min_similarity;
+  EXPECT_GT(report->chosen.min_similarity, 0.0);
+}
+
 }  // namespace
 }  // namespace tandem::knowledge
