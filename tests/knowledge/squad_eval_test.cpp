@@ -4,6 +4,7 @@
 
 #include <array>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -25,6 +26,29 @@ void write_squad(const std::string& path, const std::vector<std::pair<std::strin
   data.push_back(article);
   std::ofstream(path) << nlohmann::json{{"data", data}}.dump();
 }
+
+// A knowledge base on the default embedding model, which it borrows and so must outlive.
+struct TestBase {
+  explicit TestBase(const std::string& dir) {
+    engine::EmbedderOptions options;
+    options.model_path = tandem::testing::embedding_model_path();
+    auto loaded = engine::Embedder::load(options);
+    if (!loaded) {
+      error = loaded.error().message;
+      return;
+    }
+    embedder = std::move(*loaded);
+    auto opened = KnowledgeBase::open({.dir = dir}, *embedder);
+    if (!opened) {
+      error = opened.error().message;
+      return;
+    }
+    kb = std::move(*opened);
+  }
+  std::unique_ptr<engine::Embedder> embedder;
+  std::unique_ptr<KnowledgeBase> kb;
+  std::string error;
+};
 
 TEST(SquadEvalTest, ContainsAnswerIgnoresCaseAndSpaces) {
   EXPECT_TRUE(contains_answer("It ends on 31  March 2027.", {"31 march"}));
@@ -85,17 +109,14 @@ TEST(SquadEvalTest, MeasuresRecallAndMrrOnARealBase) {
                 {{"c", "How high is Mount Everest?", "8,849 metres"}}}});
   auto set = read_squad(dir.file("set.json"));
   ASSERT_TRUE(set);
-  engine::EmbedderOptions options;
-  options.model_path = tandem::testing::embedding_model_path();
-  auto embedder = engine::Embedder::load(options);
-  ASSERT_TRUE(embedder);
-  auto kb = KnowledgeBase::open({.dir = dir.file("kb")}, **embedder);
-  ASSERT_TRUE(kb);
-  auto report = index_squad(*set, **kb);
+  TestBase base(dir.file("kb"));
+  ASSERT_TRUE(base.kb) << base.error;
+  KnowledgeBase& kb = *base.kb;
+  auto report = index_squad(*set, kb);
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->n_paragraphs, 3u);
   EXPECT_EQ(report->n_chunks, 3u);
-  ASSERT_TRUE(evaluate_retrieval(*set, **kb, {}, *report));
+  ASSERT_TRUE(evaluate_retrieval(*set, kb, {}, *report));
   ASSERT_EQ(report->modes.size(), 3u);
   for (const auto& mode : report->modes) {
     EXPECT_EQ(mode.questions, 3u);
@@ -115,13 +136,13 @@ TEST(SquadEvalTest, MeasuresRecallAndMrrOnARealBase) {
     }
   }
   // A generator that echoes the passages contains the gold answer; one that says nothing does not.
-  auto echo = evaluate_answers(*set, **kb, 3, {}, 0.3, [](const std::vector<engine::ChatMessage>& m) -> Result<std::string> {
+  auto echo = evaluate_answers(*set, kb, 3, {}, 0.3, [](const std::vector<engine::ChatMessage>& m) -> Result<std::string> {
     return m.front().content;  // the passages
   });
   ASSERT_TRUE(echo);
   EXPECT_EQ(echo->n, 3u);
   EXPECT_DOUBLE_EQ(echo->contains_gold, 1.0);
-  auto silent = evaluate_answers(*set, **kb, 2, {}, 0.3, [](const auto&) -> Result<std::string> { return std::string(); });
+  auto silent = evaluate_answers(*set, kb, 2, {}, 0.3, [](const auto&) -> Result<std::string> { return std::string(); });
   ASSERT_TRUE(silent);
   EXPECT_DOUBLE_EQ(silent->contains_gold, 0.0);
 }
@@ -153,16 +174,13 @@ TEST(SquadEvalTest, NotFoundCalibrationIndexesEveryOtherArticleAndSweepsTheThres
   EXPECT_TRUE(in_not_found_base(*set, 0));
   EXPECT_FALSE(in_not_found_base(*set, 1));
 
-  engine::EmbedderOptions options;
-  options.model_path = tandem::testing::embedding_model_path();
-  auto embedder = engine::Embedder::load(options);
-  ASSERT_TRUE(embedder);
-  auto kb = KnowledgeBase::open({.dir = dir.file("kb")}, **embedder);
-  ASSERT_TRUE(kb);
-  auto indexed = index_squad(*set, **kb, {}, [&](size_t p) { return in_not_found_base(*set, p); });
+  TestBase base(dir.file("kb"));
+  ASSERT_TRUE(base.kb) << base.error;
+  KnowledgeBase& kb = *base.kb;
+  auto indexed = index_squad(*set, kb, {}, [&](size_t p) { return in_not_found_base(*set, p); });
   ASSERT_TRUE(indexed) << indexed.error().message;
   EXPECT_EQ(indexed->n_paragraphs, 2u);
-  auto report = evaluate_not_found(*set, **kb, {.k = 5}, 0.5, 1.0);
+  auto report = evaluate_not_found(*set, kb, {.k = 5}, 0.5, 1.0);
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->answerable, 2u);
   EXPECT_EQ(report->unanswerable, 1u);
