@@ -67,7 +67,8 @@ struct CitationCheck {
 };
 CitationCheck check_citations(std::string_view answer, const std::vector<Citation>& citations);
 
-// Share of the question's distinct words (text_analysis.h) that also occur in `passage`.
+// Share of the question's distinct content words (text_analysis.h; function words such as "what",
+// "the", "的" and "什么" left out) that also occur in `passage`. 0 when the question has none.
 double word_overlap(std::string_view question, std::string_view passage);
 
 }  // namespace tandem::knowledge

@@ -57,6 +57,19 @@ TEST(GroundingTest, SharedWordsCountWhenTheEmbeddingMissesThem) {
             "在你的文档中没有找到这个问题的答案。");
 }
 
+TEST(GroundingTest, OnlyContentWordsCountAsShared) {
+  // Every word but "name" is a function word the unrelated passage shares too.
+  EXPECT_NEAR(word_overlap("What was the name of the first president?", "The name of the tenant was Anna."), 1.0 / 3,
+              1e-9);
+  EXPECT_FALSE(ground("What was the name of the first president?",
+                      result_with({"The name of the tenant was Anna, and the lease was hers."}, 0.1), {})
+                   .found);
+  EXPECT_DOUBLE_EQ(word_overlap("What is the boiling point of nitrogen?", "Nitrogen boils at a point of -196 °C."),
+                   1.0);
+  EXPECT_GE(word_overlap("谁是第一任总统？", "第一任总统是华盛顿。"), GroundingOptions{}.min_word_overlap);
+  EXPECT_DOUBLE_EQ(word_overlap("什么是的？", "这是什么？"), 0.0) << "a question of function words shares nothing";
+}
+
 TEST(GroundingTest, CitationsAreCheckedAgainstThePassagesGiven) {
   const auto grounded =
       ground("When does the lease end?",
