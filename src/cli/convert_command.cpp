@@ -1,5 +1,5 @@
-// `tandem convert --input DIR --output FILE.gguf [--type bf16|f16|f32]`: a sentence-transformers
-// BERT folder to GGUF, with a progress bar on stderr.
+// `tandem convert --input DIR --output FILE.gguf [--type bf16|f16|f32] [--min-similarity C]`: a
+// sentence-transformers BERT folder to GGUF, with a progress bar on stderr.
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -14,12 +14,16 @@ void add_convert_command(CLI::App& app, GlobalOptions&, int& exit_code) {
     std::string input;
     std::string output;
     std::string type = "bf16";
+    std::optional<double> min_similarity;
   };
   auto options = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("convert", "Convert a sentence-transformers BERT folder (safetensors) to GGUF");
   cmd->add_option("-i,--input", options->input, "folder with config.json, model.safetensors and vocab.txt")->required();
   cmd->add_option("-o,--output", options->output, "GGUF file to write (replaced atomically)")->required();
   cmd->add_option("--type", options->type, "type of the weight matrices: bf16 (default), f16 or f32");
+  cmd->add_option("--min-similarity", options->min_similarity,
+                  "the model's 'not found' cosine, from tandem kb eval --not-found (stored in the GGUF)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->callback([&exit_code, options] {
     auto type = engine::parse_weight_type(options->type);
     if (!type) {
@@ -30,6 +34,7 @@ void add_convert_command(CLI::App& app, GlobalOptions&, int& exit_code) {
     ProgressBar bar;
     engine::ConvertOptions convert;
     convert.matrix_type = *type;
+    convert.min_similarity = options->min_similarity;
     convert.progress = [&bar](int done, int total) {
       bar.update("converting", static_cast<size_t>(done), static_cast<size_t>(total), "tensors");
     };

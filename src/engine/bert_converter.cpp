@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "engine/engine.h"
 
 namespace tandem::engine {
 namespace {
@@ -632,6 +634,11 @@ Result<WeightType> parse_weight_type(const std::string& name) {
 }
 
 Status convert_bert_to_gguf(const std::string& hf_dir, const std::string& out_path, const ConvertOptions& options) {
+  if (options.min_similarity && !(*options.min_similarity > 0 && *options.min_similarity < 1)) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("the minimum similarity must be a cosine between 0 and 1, not {}", *options.min_similarity));
+  }
   const fs::path dir(hf_dir);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return not_found("model folder not found: " + hf_dir);
@@ -661,6 +668,9 @@ Status convert_bert_to_gguf(const std::string& hf_dir, const std::string& out_pa
   std::string model_name = dir.filename().string();
   if (model_name.empty()) model_name = dir.parent_path().filename().string();
   set_metadata(gguf.get(), *config, *pooling, *vocab, model_name, options.matrix_type);
+  if (options.min_similarity) {
+    gguf_set_val_f32(gguf.get(), kMinSimilarityKey, static_cast<float>(*options.min_similarity));
+  }
   for (const auto& planned : plan) {
     std::vector<int64_t> ne(planned.shape.rbegin(), planned.shape.rend());  // ggml: innermost first
     ggml_tensor* tensor = ggml_new_tensor(ggml.get(), planned.type, static_cast<int>(ne.size()), ne.data());

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "core/status.h"
@@ -30,6 +31,9 @@ struct ConvertOptions {
   // BF16 by default: on CPUs with AVX512-BF16 a short request embeds 1.7x faster than with F32
   // (docs/benchmarks.md, section 4), at cosine >= 0.99998 to the F32 model's vectors.
   WeightType matrix_type = WeightType::kBF16;
+  // The cosine below which a passage does not hold an answer, stored as kMinSimilarityKey
+  // (engine.h) when set: calibrated per model with `tandem kb eval --not-found`.
+  std::optional<double> min_similarity;
   // Called after each tensor is written: done in [0, total]. Optional.
   std::function<void(int done, int total)> progress;
 };

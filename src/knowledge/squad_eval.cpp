@@ -263,7 +263,9 @@ Result<NotFoundReport> evaluate_not_found(const SquadSet& set, KnowledgeBase& kb
     const NotFoundPoint point{grounding.min_similarity, share(answerable, grounding),
                               1 - share(unanswerable, grounding)};
     report.curve.push_back(point);
-    if (point.answerable_found >= keep_answerable) report.chosen = point;
+    const bool refuses_more =
+        report.curve.size() == 1 || point.unanswerable_refused > report.chosen.unanswerable_refused;
+    if (point.answerable_found >= keep_answerable && refuses_more) report.chosen = point;
   }
   return report;
 }

@@ -115,7 +115,9 @@ struct NotFoundReport {
   // any threshold.
   double unanswerable_by_overlap = 0;
   std::vector<NotFoundPoint> curve;  // min_similarity 0.00, 0.01, ... 1.00
-  // The highest threshold that still grounds `keep_answerable` of the answerable questions.
+  // Of the thresholds that still ground `keep_answerable` of the answerable questions, the one
+  // that refuses the most unanswerable ones; the lowest of equals, since above the word-overlap
+  // ceiling a higher threshold only loses answerable questions.
   NotFoundPoint chosen;
 };
 

@@ -289,9 +289,18 @@ Status validate(const AuditEntry& entry) {
   return {};
 }
 
-Error broken_log(const std::string& path, const VerifyReport& report) {
+Error broken_log(const std::string& path, const std::string& reason) {
   return make_error(ErrorCode::kDataLoss,
-                    fmt::format("audit log {} is broken: {}; see `tandem audit verify`", path, report.reason));
+                    fmt::format("audit log {} is broken: {}; see `tandem audit verify`", path, reason));
+}
+
+// The whole log's text, read under its lock, against its head: a broken log is an error here.
+Result<Verification> verify_whole_log(const std::string& path, const Result<std::string>& text,
+                                      const std::optional<Key>& key) {
+  auto verified = check_log(path, text, read_head(path, key));
+  if (!verified) return verified.error();
+  if (!verified->report.ok) return broken_log(path, verified->report.reason);
+  return verified;
 }
 
 // Under the log's lock, so that no other process appends in between: checks the whole log and
@@ -299,9 +308,8 @@ Error broken_log(const std::string& path, const VerifyReport& report) {
 Result<Verification> verify_for_append(RecordLog& log, const std::optional<Key>& key) {
   auto session = log.lock();
   if (!session) return session.error();
-  auto verified = check_log(log.path(), as_lines(session->read_new()), read_head(log.path(), key));
+  auto verified = verify_whole_log(log.path(), as_lines(session->read_new()), key);
   if (!verified) return verified.error();
-  if (!verified->report.ok) return broken_log(log.path(), verified->report);
   if (!verified->head_current) {
     if (auto st = write_head(log.path(), key, verified->last); !st) return st.error();
   }
@@ -373,19 +381,16 @@ Result<AuditEntry> AuditLog::append(AuditEntry entry) {
                                     "to check the one there now",
                                     w.log->path()));
     }
-    auto verified = check_log(w.log->path(), as_lines(session->read_all()), read_head(w.log->path(), w.key));
+    auto verified = verify_whole_log(w.log->path(), as_lines(session->read_all()), w.key);
     if (!verified) return verified.error();
-    if (!verified->report.ok) return broken_log(w.log->path(), verified->report);
     w.last = verified->last;
   }
   // Another process (a second `tandem`) may have appended since our last write: follow its entries.
   auto added = session->read_new();
-  if (!added)
-    return make_error(ErrorCode::kDataLoss, "audit log " + w.log->path() + " is broken: " + added.error().message);
+  if (!added) return broken_log(w.log->path(), added.error().message);
   if (!added->records.empty() || added->torn_tail) {
     ChainCheck chain = check_chain(as_lines(*added), w.last);
-    if (!chain.fault.empty())
-      return make_error(ErrorCode::kDataLoss, "audit log " + w.log->path() + " is broken: " + chain.fault);
+    if (!chain.fault.empty()) return broken_log(w.log->path(), chain.fault);
     w.last = chain.last;
   }
 

@@ -185,6 +185,7 @@ TEST_F(BertConverterTest, ConvertsMiniLmIntoALoadableBertGguf) {
   const std::string out = temp_.file("models/minilm-bf16.gguf");  // parent folder created on demand
   std::vector<std::pair<int, int>> calls;
   ConvertOptions options;  // the defaults: BF16 matrices
+  options.min_similarity = 0.5;
   options.progress = [&](int done, int total) { calls.emplace_back(done, total); };
   auto st = convert_bert_to_gguf(source_.string(), out, options);
   ASSERT_TRUE(st.ok()) << st.error().to_string();
@@ -214,6 +215,8 @@ TEST_F(BertConverterTest, ConvertsMiniLmIntoALoadableBertGguf) {
   EXPECT_EQ(info.training_context, 512);
   EXPECT_NE(info.description.find("bert"), std::string::npos) << info.description;
   EXPECT_NEAR(static_cast<double>(info.parameters), 22.57e6, 0.05e6);  // MiniLM-L6 without the pooler
+  ASSERT_TRUE((*embedder)->calibrated_min_similarity().has_value()) << "the GGUF carries " << kMinSimilarityKey;
+  EXPECT_NEAR(*(*embedder)->calibrated_min_similarity(), 0.5, 1e-6);
 
   // [CLS] the quick brown fox jumps over the lazy dog . [SEP]: whole words found in the vocabulary.
   auto result = (*embedder)->embed({kSentences[0]});
@@ -226,6 +229,22 @@ TEST_F(BertConverterTest, ReplacesAnExistingOutputAtomically) {
   write_file(out, "stale contents");
   ASSERT_TRUE(convert_bert_to_gguf(source_.string(), out).ok());
   EXPECT_TRUE(check_gguf_file(out).ok());
+  auto embedder = Embedder::load(options_for(out));
+  ASSERT_TRUE(embedder) << embedder.error().to_string();
+  EXPECT_FALSE((*embedder)->calibrated_min_similarity().has_value()) << "none given, none stored";
+}
+
+TEST_F(BertConverterTest, AMinimumSimilarityOutsideZeroToOneIsRefused) {
+  for (const double cosine : {0.0, 1.0, -0.2, 1.5}) {
+    const std::string out = temp_.file("refused.gguf");
+    ConvertOptions options;
+    options.min_similarity = cosine;
+    auto st = convert_bert_to_gguf(source_.string(), out, options);
+    ASSERT_FALSE(st.ok()) << cosine;
+    EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(st.error().message.find("between 0 and 1"), std::string::npos) << st.error().message;
+    EXPECT_FALSE(fs::exists(out));
+  }
 }
 
 TEST_F(BertConverterTest, HalfPrecisionInputsGiveTheSameEmbeddings) {

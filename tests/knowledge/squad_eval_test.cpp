@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cmath>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -195,6 +196,9 @@ TEST(SquadEvalTest, NotFoundCalibrationIndexesEveryOtherArticleAndSweepsTheThres
   EXPECT_DOUBLE_EQ(report->chosen.answerable_found, 1.0);
   EXPECT_DOUBLE_EQ(report->chosen.unanswerable_refused, 1.0) << report->chosen.min_similarity;
   EXPECT_GT(report->chosen.min_similarity, 0.0);
+  // The lowest such threshold: one step below it refuses less.
+  const auto chosen_step = static_cast<size_t>(std::lround(report->chosen.min_similarity * 100));
+  EXPECT_LT(report->curve[chosen_step - 1].unanswerable_refused, 1.0);
 }
 
 }  // namespace
