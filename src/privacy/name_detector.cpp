@@ -632,13 +632,18 @@ bool is_zh_digit(UChar32 c) {
 class ChineseScan {
  public:
   ChineseScan(std::string_view text, const Gazetteer& gazetteer, std::vector<Candidate>& out)
-      : gazetteer_(gazetteer), cps_(decode(text)), used_(cps_.cp.size(), false), out_(out) {}
+      : gazetteer_(gazetteer),
+        cps_(decode(text)),
+        used_(cps_.cp.size(), false),
+        person_(cps_.cp.size(), false),
+        out_(out) {}
 
   void run() {
     if (std::none_of(cps_.cp.begin(), cps_.cp.end(), is_han)) return;
     for (size_t i = 0; i < n(); ++i) try_address(i);
     for (size_t i = 0; i < n(); ++i) try_organization(i);
     for (size_t i = 0; i < n(); ++i) try_person(i);
+    for (size_t i = 0; i < n();) i = try_listed_people(i);
     for (size_t i = 0; i < n(); ++i) try_place(i);
   }
 
@@ -664,7 +669,10 @@ class ChineseScan {
     return first;
   }
   void emit(EntityType type, size_t first, size_t end, double score) {
-    for (size_t k = first; k < end; ++k) used_[k] = true;
+    for (size_t k = first; k < end; ++k) {
+      used_[k] = true;
+      person_[k] = type == EntityType::kPerson;
+    }
     out_.push_back({type, cps_.offset[first], cps_.offset[end], score});
   }
 
@@ -763,6 +771,91 @@ class ChineseScan {
     }
   }
 
+  // A surname and one or two given characters in [first, end); characters of a person found
+  // already count as free.
+  bool name_shaped(size_t first, size_t end) const {
+    const auto given = [&](size_t k) {
+      return is_han(cps_.cp[k]) && (!used_[k] || person_[k]) && !is_zh_boundary(cps_.cp[k]) && !title_at(k);
+    };
+    for (size_t surname : {size_t{2}, size_t{1}}) {
+      if (end < first + surname + 1 || end > first + surname + 2 || !(lookup(first, surname) & kZhSurname)) continue;
+      bool all_given = true;
+      for (size_t k = first + surname; k < end; ++k) all_given = all_given && given(k);
+      if (all_given) return true;
+    }
+    return false;
+  }
+  bool known_given_name(size_t first, size_t end) const {
+    for (size_t surname : {size_t{2}, size_t{1}}) {
+      if (end > first + surname && (lookup(first, surname) & kZhSurname) &&
+          (lookup(first + surname, end - first - surname) & kZhGivenName)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  bool list_separator(size_t i) const {
+    return i < n() &&
+           std::u32string_view(U"、和及与").find(static_cast<char32_t>(cps_.cp[i])) != std::u32string_view::npos;
+  }
+
+  // "张伟、王芳、李娜和刘洋": names listed with 、 (and 和, 及 or 与 before the last). When one of
+  // them is a person already (a cue, a title, a known given name), so is every item shaped like a
+  // name. The first item may follow other words ("邀请张伟、..."), the last may run on into the
+  // sentence ("...和王芳参加"). Returns where to look for the next list.
+  size_t try_listed_people(size_t i) {
+    if (cps_.cp[i] != 0x3001) return i + 1;  // 、
+    struct Item {
+      size_t first, end;
+    };
+    // A title after a name ("张伟先生、") is not part of it.
+    const auto without_title = [&](size_t first, size_t end) {
+      return end >= first + 4 && title_at(end - 2) ? end - 2 : end;
+    };
+    std::vector<Item> items;
+    size_t run = i;
+    while (run > 0 && is_han(cps_.cp[run - 1]) && !list_separator(run - 1)) --run;
+    const size_t first_end = without_title(run, i);
+    for (size_t first = std::max(run, first_end >= 4 ? first_end - 4 : 0); first + 2 <= first_end && items.empty();
+         ++first)
+      if (name_shaped(first, first_end)) items.push_back({first, first_end});
+    if (items.empty()) return i + 1;
+    for (size_t separator = i; list_separator(separator);) {
+      size_t end = separator + 1;
+      while (end < n() && is_han(cps_.cp[end]) && !list_separator(end)) ++end;
+      const size_t name_end = without_title(separator + 1, end);
+      if (name_shaped(separator + 1, name_end)) {
+        items.push_back({separator + 1, name_end});
+        separator = end;
+        continue;
+      }
+      // Only the last name may run on into the sentence.
+      const bool last = cps_.cp[separator] != 0x3001 || !list_separator(end);
+      const size_t item_end = last ? name_at_start(separator + 1, end) : 0;
+      if (item_end != 0) items.push_back({separator + 1, item_end});
+      break;
+    }
+    const bool has_person = std::any_of(items.begin(), items.end(), [&](const Item& item) {
+      return person_[item.first] || known_given_name(item.first, item.end);
+    });
+    if (items.size() >= 2 && has_person) {
+      for (const Item& item : items)
+        if (!used_[item.first]) emit(EntityType::kPerson, item.first, item.end, 0.7);
+    }
+    return std::max(i + 1, items.back().end);
+  }
+  // The end of the name that starts a run of text ("王芳参加了会议"): one that a boundary, a title
+  // or a known given name ends, else the shortest; 0 when none is name-shaped.
+  size_t name_at_start(size_t first, size_t run_end) const {
+    size_t shortest = 0;
+    for (size_t end = first + 2; end <= std::min(run_end, first + 4); ++end) {
+      if (!name_shaped(first, end)) continue;
+      if (end == run_end || is_zh_boundary(cps_.cp[end]) || title_at(end) || known_given_name(first, end)) return end;
+      if (shortest == 0) shortest = end;
+    }
+    return shortest;
+  }
+
   // Provinces, cities and (with 区/县) districts: "广东省", "上海", "浦东新区".
   void try_place(size_t i) {
     if (!free_han(i)) return;
@@ -783,6 +876,7 @@ class ChineseScan {
   const Gazetteer& gazetteer_;
   CodePoints cps_;
   std::vector<bool> used_;
+  std::vector<bool> person_;  // the characters of the persons emitted
   std::vector<Candidate>& out_;
 };
 

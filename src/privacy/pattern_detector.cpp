@@ -159,6 +159,16 @@ struct PatternDetector::Patterns {
   const RE2 day_month_year{
       with_month_name(R"((?i)\b(\d{1,2})(?:st|nd|rd|th)?[ \t]+(?:of[ \t]+)?)", R"(\.?,?[ \t]+(\d{4})\b)"), options};
   const RE2 chinese_date{R"((\d{4}) ?年 ?(\d{1,2}) ?月 ?(\d{1,2}) ?(?:日|号))", options};
+  // "10:30", "08:11:32", "14:56:41.5Z", "9:45 pm": a time of day, which a date before it joins.
+  const RE2 clock_time{R"((?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?(?:Z\b|[ \t]?(?i:[ap]m\b|[ap]\.m\.))?)",
+                       options};
+  // "password=...", "api_key: ...", "密码：...": the value after a name that says it is a secret.
+  // Group 1: a key or token name, whose value must be longer than a password's; group 2 the value.
+  const RE2 named_secret{
+      R"((?i)(?:\bpass(?:word|wd|phrase|code)|\bpwd|密码|口令|)"
+      R"(\b((?:api|access|secret|private|client)[_-]?(?:key|token|secret)|auth[_-]?token|secret|token)))"
+      R"([ \t]*(?:[:=]|：|是)[ \t]*["']?([\x21-\x7e]+))",
+      options};
 
   bool all_compiled() const {
     for (const RE2* re : {&email,
@@ -182,7 +192,9 @@ struct PatternDetector::Patterns {
                           &numeric_date,
                           &month_day_year,
                           &day_month_year,
-                          &chinese_date}) {
+                          &chinese_date,
+                          &clock_time,
+                          &named_secret}) {
       if (!re->ok()) return false;
     }
     return true;
@@ -313,9 +325,9 @@ Verdict validate_iban(std::string_view text, size_t begin, size_t end) {
 // A word that says a number nearby is a phone number: before it ("Phone:", "call", "电话") or
 // after it ("office", "fax").
 bool phone_context(std::string_view text, size_t begin, size_t end) {
-  static constexpr std::string_view kBefore[] = {"phone",  "tel",  "call", "reach",    "answering at",
-                                                 "mobile", "cell", "fax",  "whatsapp", "sms",
-                                                 "dial",   "电话", "手机", "联系",     "致电"};
+  static constexpr std::string_view kBefore[] = {"phone", "tel",      "call", "reach", "answering at", "mobile", "cell",
+                                                 "fax",   "whatsapp", "sms",  "dial",  "landline",     "office", "电话",
+                                                 "手机",  "联系",     "致电", "座机",  "固话"};
   static constexpr std::string_view kAfter[] = {"office", "fax", "mobile", "home", "work", "cell"};
   auto lower = [](std::string_view part) {
     std::string out(part);
@@ -342,8 +354,11 @@ Verdict validate_local_phone(std::string_view text, size_t begin, size_t end) {
   if (RE2::PartialMatch(re2::StringPiece(candidate.data(), candidate.size()), kLeadingDate)) return std::nullopt;
   const size_t separators = static_cast<size_t>(std::count_if(
       candidate.begin(), candidate.end(), [](char c) { return c == ' ' || c == '-' || c == '.' || c == '('; }));
+  // A Chinese landline: a trunk 0 and a 2-3 digit area code, a dash, 7-8 digits ("0755-86013388").
+  static const RE2 kChineseLandline{R"(0[1-9]\d{1,2}-[2-9]\d{6,7})"};
   const bool unmistakable = extension != std::string_view::npos || candidate[0] == '+' || candidate[0] == '(' ||
-                            (digits.size() >= 10 && separators >= 2 && candidate.find(' ') == std::string_view::npos);
+                            (digits.size() >= 10 && separators >= 2 && candidate.find(' ') == std::string_view::npos) ||
+                            RE2::FullMatch(re2::StringPiece(candidate.data(), candidate.size()), kChineseLandline);
   return accept_if(unmistakable || phone_context(text, begin, end), begin, end);
 }
 
@@ -527,6 +542,38 @@ Verdict validate_iso_date(std::string_view text, size_t begin, size_t end, const
                    begin, end);
 }
 
+Verdict validate_clock_time(std::string_view text, size_t begin, size_t end) {
+  // Not a piece of a longer run of numbers and colons or dots ("1:12:30:45", "v1.10:30"), nor
+  // glued to a letter or digit, except the T between an ISO date and its time.
+  const auto joiner = [](char c) { return c == ':' || c == '.'; };
+  const bool iso_t = begin >= 2 && text[begin - 1] == 'T' && is_digit(text[begin - 2]);
+  const bool before = begin > 0 && !iso_t && (joiner(text[begin - 1]) || is_ascii_alnum(text[begin - 1]));
+  const bool after = end + 1 < text.size() && joiner(text[end]) && is_ascii_alnum(text[end + 1]);
+  return accept_if(!before && !after && !char_is(text, end, is_ascii_alnum), begin, end);
+}
+
+// The value after "password=" and the like, without the punctuation that ends its sentence; not a
+// placeholder ("<password>", "${TOKEN}", "****") or a word that says there is none.
+Verdict validate_named_secret(std::string_view text, const Groups& g) {
+  const bool key_or_token = g[1].data() != nullptr;
+  const std::string_view raw = view(g[2]);
+  const size_t begin = static_cast<size_t>(raw.data() - text.data());
+  std::string_view value = raw;
+  while (!value.empty() && std::string_view(".,;:!?)]}'\"").find(value.back()) != std::string_view::npos) {
+    value.remove_suffix(1);
+  }
+  if (value.size() < (key_or_token ? 8u : 4u)) return std::nullopt;
+  if (std::string_view("<{$%[").find(value.front()) != std::string_view::npos) return std::nullopt;
+  if (std::all_of(value.begin(), value.end(), [&](char c) { return c == value.front(); })) return std::nullopt;
+  std::string lower(value);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static constexpr std::string_view kNotSecrets[] = {"none",    "null",     "empty",     "required",  "redacted",
+                                                     "hidden",  "optional", "invalid",   "incorrect", "wrong",
+                                                     "expired", "missing",  "protected", "reset"};
+  if (std::find(std::begin(kNotSecrets), std::end(kNotSecrets), lower) != std::end(kNotSecrets)) return std::nullopt;
+  return Span{begin, begin + value.size()};
+}
+
 Verdict validate_numeric_date(std::string_view text, size_t begin, size_t end, const Groups& g) {
   if (view(g[2]) != view(g[4]) || continues_number(text, begin, end)) return std::nullopt;
   const int first = parse_int(view(g[1]));
@@ -573,6 +620,28 @@ std::vector<Entity> resolve_overlaps(std::vector<Entity> candidates) {
   result.reserve(kept.size());
   for (const auto& [begin, entity] : kept) result.push_back(*entity);
   return result;
+}
+
+// "1994-06-17 08:11:32", "2024-05-17T10:30:00Z": a date and the time right after it are one.
+std::vector<Entity> join_dates_and_times(std::string_view text, std::vector<Entity> sorted) {
+  const auto is_time = [&](const Entity& e) {
+    return text.substr(e.begin, e.end - e.begin).find(':') != std::string_view::npos;
+  };
+  std::vector<Entity> joined;
+  joined.reserve(sorted.size());
+  for (const Entity& e : sorted) {
+    if (!joined.empty()) {
+      Entity& date = joined.back();
+      const bool adjacent = e.begin == date.end + 1 && (text[date.end] == ' ' || text[date.end] == 'T');
+      if (adjacent && date.type == EntityType::kDateTime && e.type == EntityType::kDateTime && !is_time(date) &&
+          is_time(e)) {
+        date.end = e.end;
+        continue;
+      }
+    }
+    joined.push_back(e);
+  }
+  return joined;
 }
 
 }  // namespace
@@ -648,13 +717,17 @@ std::vector<Entity> PatternDetector::detect(std::string_view text) const {
   });
   scan(p.chinese_date, text, EntityType::kDateTime, kScorePattern, found,
        [&](size_t b, size_t e, const Groups& g) { return validate_chinese_date(text, b, e, g); });
+  scan(p.clock_time, text, EntityType::kDateTime, kScorePattern, found,
+       [&](size_t b, size_t e, const Groups&) { return validate_clock_time(text, b, e); });
+  scan(p.named_secret, text, EntityType::kSecret, kScoreFixedFormat, found,
+       [&](size_t, size_t, const Groups& g) { return validate_named_secret(text, g); });
 
   // Last: a key found by its prefix or an ID found by its checksum beats the same span as a token.
   scan(
       p.token, text, EntityType::kSecret, kScoreEntropy, found,
       [&](size_t b, size_t e, const Groups&) { return validate_token(text, b, e); }, OnReject::kSkipMatch);
 
-  return resolve_overlaps(std::move(found));
+  return join_dates_and_times(text, resolve_overlaps(std::move(found)));
 }
 
 }  // namespace tandem::privacy

@@ -476,9 +476,15 @@ std::vector<Entity> TokenTagger::tag(std::string_view utf8, const std::vector<En
 }
 
 std::vector<Entity> TokenTagger::tag(std::string_view utf8, std::vector<WordToken> words,
-                                     const std::vector<Entity>& hints) const {
+                                     const std::vector<Entity>& hints, const std::vector<Entity>& outside) const {
   const TextFeatures text = extract(utf8, std::move(words), hints, *gazetteer_);
-  return spans_of(text.tokens, viterbi(TaggerTrainer::emissions(*this, text), text.chinese, transitions_));
+  std::vector<bool> always_o = text.chinese;
+  size_t o = 0;  // both lists are sorted by begin, and `outside` does not overlap itself
+  for (size_t i = 0; i < text.tokens.size(); ++i) {
+    while (o < outside.size() && outside[o].end <= text.tokens[i].begin) ++o;
+    if (o < outside.size() && outside[o].begin < text.tokens[i].end) always_o[i] = true;
+  }
+  return spans_of(text.tokens, viterbi(TaggerTrainer::emissions(*this, text), always_o, transitions_));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -68,8 +68,11 @@ class TokenTagger {
   // kPerson, kOrganization, kLocation and kAddress spans of `utf8`, sorted and non-overlapping.
   // `hints`: the rule detector's spans of the same text (sorted, non-overlapping).
   std::vector<Entity> tag(std::string_view utf8, const std::vector<Entity>& hints) const;
-  // The same over `words` = tokenize_words(utf8), when the rules already split the text.
-  std::vector<Entity> tag(std::string_view utf8, std::vector<WordToken> words, const std::vector<Entity>& hints) const;
+  // The same over `words` = tokenize_words(utf8), when the rules already split the text; tokens
+  // that overlap a span of `outside` (what another detector took, a URL; sorted by begin and
+  // non-overlapping) are tagged O.
+  std::vector<Entity> tag(std::string_view utf8, std::vector<WordToken> words, const std::vector<Entity>& hints,
+                          const std::vector<Entity>& outside = {}) const;
 
   size_t feature_count() const { return index_.size(); }
 

@@ -151,6 +151,21 @@ TEST_F(NameDetectorTest, ChinesePersons) {
   EXPECT_EQ(found("联系人：张三"), (std::vector<Found>{{T::kPerson, "张三"}}));
 }
 
+TEST_F(NameDetectorTest, ChineseNamesInAListAreAllPersonsWhenOneOfThemIs) {
+  // 王小明 is a known given name; its neighbours in the list, set off by 、 and 和, are names too.
+  EXPECT_EQ(
+      found("参会人员：张伟、王芳、王小明和张丽。"),
+      (std::vector<Found>{{T::kPerson, "张伟"}, {T::kPerson, "王芳"}, {T::kPerson, "王小明"}, {T::kPerson, "张丽"}}));
+  // The first item after other words, the last running on into the sentence.
+  EXPECT_EQ(found("邀请张伟、欧阳秀英和王刚参加"),
+            (std::vector<Found>{{T::kPerson, "张伟"}, {T::kPerson, "欧阳秀英"}, {T::kPerson, "王刚"}}));
+  // A title makes one a person, and the list follows.
+  EXPECT_EQ(found("张伟先生、王芳"), (std::vector<Found>{{T::kPerson, "张伟"}, {T::kPerson, "王芳"}}));
+  // Name-shaped words with no person among them stay words.
+  EXPECT_TRUE(found("张伟、王芳").empty());
+  EXPECT_TRUE(found("明天、后天和大后天").empty());
+}
+
 TEST_F(NameDetectorTest, ChineseOrganizationsAndAddresses) {
   EXPECT_EQ(found("我在北京百度网讯科技有限公司工作"),
             (std::vector<Found>{{T::kOrganization, "北京百度网讯科技有限公司"}}));

@@ -98,7 +98,11 @@ TEST(PatternDetectorPhoneTest, NationalFormatsNeedAPhoneWordOrAnUnmistakableShap
   expect_only("96 228011 office", EntityType::kPhone, "96 228011", 0);
   expect_only("Fax: (978)645-9740x11144", EntityType::kPhone, "(978)645-9740x11144", 5);
   expect_only("联系电话 021-4006034", EntityType::kPhone, "021-4006034", 13);
-  expect_only("Phone: 1994-06-17 08:11", EntityType::kDateTime, "1994-06-17", 7);  // a date, not a phone
+  expect_only("Landline 089 72 63 41", EntityType::kPhone, "089 72 63 41", 9);
+  expect_only("座机 010 6552 3344", EntityType::kPhone, "010 6552 3344", 7);
+  expect_only("深圳总部 0755-86013388", EntityType::kPhone, "0755-86013388", 13);  // a Chinese landline's shape
+  expect_none("Order 0755-1234 arrived");
+  expect_only("Phone: 1994-06-17 08:11", EntityType::kDateTime, "1994-06-17 08:11", 7);  // a date, not a phone
 }
 
 TEST(PatternDetectorPhoneTest, FindsInternationalNumbers) {
@@ -239,7 +243,7 @@ TEST(PatternDetectorIpAddressTest, FindsIpv6) {
 }
 
 TEST(PatternDetectorIpAddressTest, IgnoresIpv6LookAlikes) {
-  expect_none("at 12:30:45");
+  expect_only("at 12:30:45", EntityType::kDateTime, "12:30:45", 3);  // a time of day
   expect_none("std::vector<int> a::b");
   expect_none("1:2:3:4:5:6:7:8:9");
   expect_none("2001:db8:::1");
@@ -288,6 +292,26 @@ TEST(PatternDetectorSecretTest, FindsKeysWithKnownPrefixes) {
     expect_only("key=" + key + ";", EntityType::kSecret, key, 4);
     EXPECT_DOUBLE_EQ(score_of(key), 0.95) << key;
   }
+}
+
+TEST(PatternDetectorSecretTest, FindsTheValueAfterAPasswordOrKeyName) {
+  expect_only("password=hunter2 and more", EntityType::kSecret, "hunter2", 9);
+  expect_only("Passwd: S3cr3t!x.", EntityType::kSecret, "S3cr3t!x", 8);
+  expect_only("api_key = 'abcd1234efgh5678'", EntityType::kSecret, "abcd1234efgh5678", 11);
+  expect_only("AUTH_TOKEN=q8w7e6r5t4y3", EntityType::kSecret, "q8w7e6r5t4y3", 11);
+  expect_only("我的密码：Abc12345，请记住", EntityType::kSecret, "Abc12345", 15);
+  expect_only("口令是 xk92-pq", EntityType::kSecret, "xk92-pq", 10);
+}
+
+TEST(PatternDetectorSecretTest, IgnoresPlaceholdersAndWordsAfterAPasswordName) {
+  expect_none("password: <your password>");
+  expect_none("PASSWORD=${DB_PASSWORD}");
+  expect_none("password: ********");
+  expect_none("Password: required.");
+  expect_none("token: expired");        // a token's value needs 8 characters
+  expect_none("max_tokens=4096");       // not a token name
+  expect_none("boarding pass: 12345");  // "pass" alone is not a password
+  expect_none("I forgot my password yesterday");
 }
 
 TEST(PatternDetectorSecretTest, IgnoresPrefixesWithoutARandomBody) {
@@ -339,7 +363,7 @@ TEST(PatternDetectorSecretTest, IgnoresWordsIdentifiersPathsAndHexHashes) {
 
 TEST(PatternDetectorDateTest, FindsCommonDateFormats) {
   expect_only("born 2024-05-17.", EntityType::kDateTime, "2024-05-17", 5);
-  expect_only("at 2024-05-17T10:30:00Z", EntityType::kDateTime, "2024-05-17", 3);
+  expect_only("at 2024-05-17T10:30:00Z", EntityType::kDateTime, "2024-05-17T10:30:00Z", 3);
   expect_only("born 17/05/2024", EntityType::kDateTime, "17/05/2024", 5);
   expect_only("born 05/17/2024", EntityType::kDateTime, "05/17/2024", 5);
   expect_only("am 17.05.2024 geboren", EntityType::kDateTime, "17.05.2024", 3);
@@ -349,6 +373,18 @@ TEST(PatternDetectorDateTest, FindsCommonDateFormats) {
   expect_only("the 5th of Sept. 2023", EntityType::kDateTime, "5th of Sept. 2023", 4);
   expect_only("出生于2024年5月17日。", EntityType::kDateTime, "2024年5月17日", 9);
   expect_only("2024 年 05 月 17 号", EntityType::kDateTime, "2024 年 05 月 17 号", 0);
+}
+
+TEST(PatternDetectorDateTest, FindsTimesOfDayAndJoinsThemToTheDateBefore) {
+  expect_only("see you at 10:30 tomorrow", EntityType::kDateTime, "10:30", 11);
+  expect_only("at 9:45 pm.", EntityType::kDateTime, "9:45 pm", 3);
+  expect_only("by 7:05 a.m. sharp", EntityType::kDateTime, "7:05 a.m.", 3);
+  expect_only("下午14:05开会", EntityType::kDateTime, "14:05", 6);
+  expect_only("When: 1993-01-04 14:56:41\nWhere", EntityType::kDateTime, "1993-01-04 14:56:41", 6);
+  expect_none("25:00");          // no such hour
+  expect_none("10:75");          // no such minute
+  expect_none("1:12:30:45:99");  // a longer run of numbers
+  expect_none("v10:30");
 }
 
 TEST(PatternDetectorDateTest, IgnoresDaysThatDoNotExistAndDatesWithoutAYear) {

@@ -203,19 +203,33 @@ TEST_F(TokenTaggerTest, RefusesMissingForeignTruncatedAndDamagedFiles) {
 // The shipped weights (data/pii/pii-tagger.bin, trained by `tandem pii train` on the dev split)
 // with the gazetteer scripts/setup.sh builds: English names, places and addresses in sentences
 // unlike Presidio's, and Chinese found exactly as by the rules alone.
-TEST(ShippedTokenTaggerTest, FindsEnglishEntitiesAndLeavesChineseToTheRules) {
-  auto gazetteer = Gazetteer::load(tandem::testing::gazetteer_path());
-  ASSERT_TRUE(gazetteer.ok()) << gazetteer.error().to_string() << " (scripts/setup.sh builds it)";
-  const auto shared = std::make_shared<const Gazetteer>(std::move(*gazetteer));
-  auto tagger = TokenTagger::load(std::string(TANDEM_SOURCE_DIR) + "/data/pii/pii-tagger.bin", shared);
-  ASSERT_TRUE(tagger.ok()) << tagger.error().to_string();
-  const PiiScanner with_tagger(shared, std::make_shared<const TokenTagger>(std::move(*tagger)));
-  const PiiScanner rules_alone(shared);
-  ASSERT_TRUE(with_tagger.uses_tagger());
+class ShippedTokenTaggerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto gazetteer = Gazetteer::load(tandem::testing::gazetteer_path());
+    ASSERT_TRUE(gazetteer.ok()) << gazetteer.error().to_string() << " (scripts/setup.sh builds it)";
+    shared_ = std::make_shared<const Gazetteer>(std::move(*gazetteer));
+    auto tagger = TokenTagger::load(std::string(TANDEM_SOURCE_DIR) + "/data/pii/pii-tagger.bin", shared_);
+    ASSERT_TRUE(tagger.ok()) << tagger.error().to_string();
+    scanner_ = std::make_unique<const PiiScanner>(shared_, std::make_shared<const TokenTagger>(std::move(*tagger)));
+    ASSERT_TRUE(scanner_->uses_tagger());
+  }
+  std::vector<Found> scan(const std::string& text) const {
+    std::vector<Found> got;
+    for (const Entity& e : scanner_->scan(text)) got.push_back({e.type, text.substr(e.begin, e.end - e.begin)});
+    return got;
+  }
 
-  const std::string english = "Hi, this is Maria Gonzalez. Please ship the order to 4521 Oak Street, Springfield.";
-  std::vector<Found> got;
-  for (const Entity& e : with_tagger.scan(english)) got.push_back({e.type, english.substr(e.begin, e.end - e.begin)});
+  std::shared_ptr<const Gazetteer> shared_;
+  std::unique_ptr<const PiiScanner> scanner_;
+};
+
+TEST_F(ShippedTokenTaggerTest, FindsEnglishEntitiesAndLeavesChineseToTheRules) {
+  const PiiScanner& with_tagger = *scanner_;
+  const PiiScanner rules_alone(shared_);
+
+  const std::vector<Found> got =
+      scan("Hi, this is Maria Gonzalez. Please ship the order to 4521 Oak Street, Springfield.");
   EXPECT_NE(std::find(got.begin(), got.end(), Found{T::kPerson, "Maria Gonzalez"}), got.end())
       << ::testing::PrintToString(got);
   EXPECT_TRUE(std::any_of(got.begin(), got.end(), [](const Found& f) {
@@ -223,10 +237,7 @@ TEST(ShippedTokenTaggerTest, FindsEnglishEntitiesAndLeavesChineseToTheRules) {
   })) << ::testing::PrintToString(got);
 
   // After a Chinese full stop, a capitalised greeting starts a sentence; it is not a name.
-  const std::string mixed = "请把发票寄给王小明先生。Hello, my colleague Daniel Okafor will call.";
-  std::vector<Found> mixed_found;
-  for (const Entity& e : with_tagger.scan(mixed))
-    mixed_found.push_back({e.type, mixed.substr(e.begin, e.end - e.begin)});
+  const std::vector<Found> mixed_found = scan("请把发票寄给王小明先生。Hello, my colleague Daniel Okafor will call.");
   EXPECT_EQ(mixed_found, (std::vector<Found>{{T::kPerson, "王小明"}, {T::kPerson, "Daniel Okafor"}}))
       << ::testing::PrintToString(mixed_found);
 
@@ -241,6 +252,22 @@ TEST(ShippedTokenTaggerTest, FindsEnglishEntitiesAndLeavesChineseToTheRules) {
       EXPECT_EQ(a[i].begin, b[i].begin) << chinese;
       EXPECT_EQ(a[i].end, b[i].end) << chinese;
     }
+  }
+}
+
+// What the patterns took and web addresses are never read as names, places or addresses, and a
+// name's span leaves out the full stop after it.
+TEST_F(ShippedTokenTaggerTest, GuessesNothingInsideAWebAddressOrATimeAndLeavesTheFullStopOut) {
+  const std::string url = "https://example.com/item?id=12345";
+  const std::string text = "See " + url + " at 10:30 tomorrow. We met John Smith.";
+  const std::vector<Found> got = scan(text);
+  EXPECT_NE(std::find(got.begin(), got.end(), Found{T::kDateTime, "10:30"}), got.end())
+      << ::testing::PrintToString(got);
+  EXPECT_NE(std::find(got.begin(), got.end(), Found{T::kPerson, "John Smith"}), got.end())
+      << ::testing::PrintToString(got);
+  for (const Entity& e : scanner_->scan(text)) {
+    EXPECT_FALSE(e.begin < 4 + url.size() && e.end > 4)
+        << "inside the address: " << text.substr(e.begin, e.end - e.begin);
   }
 }
 
