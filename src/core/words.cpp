@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/config.h"
 
@@ -88,6 +90,25 @@ Result<ScriptSet> ScriptSet::parse(std::string_view names) {
     set.names_ = set.scripts_.size() == 1 ? name : set.names_ + "," + name;
   }
   return set;
+}
+
+int main_script(std::string_view text) {
+  std::vector<std::pair<int, size_t>> counts;  // script, words: a text uses few scripts
+  for_each_word(text, [&](std::string_view word) {
+    int script = script_of_word(word);
+    if (script == USCRIPT_COMMON) return true;
+    if (script == USCRIPT_HIRAGANA || script == USCRIPT_KATAKANA) script = USCRIPT_HAN;
+    auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == script; });
+    if (it == counts.end()) {
+      counts.emplace_back(script, 1);
+    } else {
+      ++it->second;
+    }
+    return true;
+  });
+  const auto most =
+      std::max_element(counts.begin(), counts.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  return most == counts.end() ? -1 : most->first;
 }
 
 double ScriptSet::share_of_words_in(std::string_view text) const {

@@ -8,6 +8,7 @@
 //   auto latin = ScriptSet::parse("Latin");  // ISO 15924 names or codes, comma-separated
 //   latin->share_of_words_in("北京大学的学生 Tesla");     // 0.2: one word of five
 //   latin->mostly_in("北京大学的学生 Tesla");             // false
+//   main_script("北京大学的学生 Tesla");                  // USCRIPT_HAN
 //
 // Thread-safety: any thread (ICU's iterators are per thread), but for_each_word is not
 // re-entrant: its callback must not segment text itself.
@@ -28,6 +29,10 @@ void for_each_word(std::string_view text, const std::function<bool(std::string_v
 
 // The longest head of `text` of at most `max_bytes` that does not end inside a UTF-8 sequence.
 std::string cut_utf8(std::string_view text, size_t max_bytes);
+
+// The writing system most of the text's words are in (an ICU UScriptCode; Hiragana and Katakana
+// count as Han, as Japanese mixes them), or -1 when no word has one (digits and symbols alone).
+int main_script(std::string_view text);
 
 class ScriptSet {
  public:

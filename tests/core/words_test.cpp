@@ -1,6 +1,7 @@
 #include "core/words.h"
 
 #include <gtest/gtest.h>
+#include <unicode/uscript.h>
 
 #include <string>
 #include <vector>
@@ -40,6 +41,16 @@ TEST(ScriptSetTest, CountsTheWordsOfAQueryInItsScripts) {
   EXPECT_DOUBLE_EQ(ScriptSet().share_of_words_in("合同 Привет"), 1.0);
   EXPECT_TRUE(latin->mostly_in("Tesla 的 Model 3"));  // tesla, 的, model: two of three
   EXPECT_FALSE(latin->mostly_in("北京大学的学生 Tesla"));
+}
+
+TEST(WordsTest, TheMainScriptIsTheOneMostWordsAreWrittenIn) {
+  EXPECT_EQ(main_script("When does the lease end?"), USCRIPT_LATIN);
+  EXPECT_EQ(main_script("北京大学的学生 Tesla"), USCRIPT_HAN);  // four words of five
+  EXPECT_EQ(main_script("Who founded Tesla in 2003, 特斯拉?"), USCRIPT_LATIN);
+  EXPECT_EQ(main_script("東京はどこですか"), USCRIPT_HAN) << "Japanese kana count with the Han characters";
+  EXPECT_EQ(main_script("Привет, мир"), USCRIPT_CYRILLIC);
+  EXPECT_EQ(main_script("2018 / 42"), -1);
+  EXPECT_EQ(main_script(""), -1);
 }
 
 TEST(WordsTest, SplitsChineseIntoDictionaryWordsAndFoldsCase) {

@@ -187,6 +187,19 @@ TEST(MultilingualKnowledgeBaseTest, FindsChineseAndAcrossLanguagesWithTheModelsP
     EXPECT_EQ(holds_answer(grounding_signals(question, *found), {.min_similarity = *min_similarity}), related)
         << question << ": best cosine " << found->top_similarity;
   }
+
+  // An English question shares only "Model" with a Chinese passage: BM25's match across scripts
+  // counts a quarter, as the model reads both; a Chinese question keeps BM25's full weight.
+  write_file(dir.path() / "cars" / "汽车.txt", "特斯拉的Model 3于2017年7月开始交付，起售价三万五千美元。\n");
+  ASSERT_TRUE((*kb)->add({(dir.path() / "cars").string()}, {.collection = "cars"}));
+  auto english = (*kb)->search("When did Tesla start delivering the Model 3?", {.k = 5, .collections = {"cars"}});
+  auto chinese = (*kb)->search("特斯拉什么时候开始交付Model 3？", {.k = 5, .collections = {"cars"}});
+  ASSERT_TRUE(english && chinese);
+  ASSERT_FALSE(english->hits.empty());
+  EXPECT_GT(english->hits.front().bm25_rank, 0) << "BM25 did match the passage";
+  EXPECT_DOUBLE_EQ(english->bm25_weight, 0.25);
+  EXPECT_DOUBLE_EQ(chinese->bm25_weight, 1.0);
+  EXPECT_DOUBLE_EQ(english->dense_weight, 1.0);
 }
 
 TEST_F(KnowledgeBaseTest, HybridScoresAddEachListsScoreRescaledBetweenItsLastAndBest) {
